@@ -1,0 +1,231 @@
+//! Errors of creating and opening segments.
+//!
+//! Every way an open can fail is one [`OpenErrorKind`] variant that carries what was expected
+//! and what was found, so a caller can match on it and a log line says what to fix. The
+//! [`OpenError`] around it adds the segment's name. An open that fails never modifies the
+//! segment it looked at.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::layout::TypeLayout;
+use crate::segment::StructureKind;
+use crate::sys::Errno;
+
+/// Creating or opening a segment failed.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{OpenErrorKind, ShmHashTable};
+///
+/// let err = ShmHashTable::<u64, u64>::open("no-leading-slash").unwrap_err();
+/// assert!(matches!(err.kind(), OpenErrorKind::InvalidName { .. }));
+/// assert!(err.to_string().contains("no-leading-slash"));
+/// ```
+#[derive(Debug)]
+pub struct OpenError {
+    /// The segment, as the caller named it (`/name`, a file path, `anonymous mapping`, `heap`).
+    pub segment: String,
+    /// What went wrong.
+    pub kind: OpenErrorKind,
+}
+
+impl OpenError {
+    pub(crate) fn new(segment: impl fmt::Display, kind: OpenErrorKind) -> Self {
+        OpenError { segment: segment.to_string(), kind }
+    }
+
+    /// What went wrong.
+    pub fn kind(&self) -> &OpenErrorKind {
+        &self.kind
+    }
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot open shared-memory segment {}: {}", self.segment, self.kind)
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.kind {
+            OpenErrorKind::Os { source, .. } | OpenErrorKind::NoSpace { source, .. } => {
+                Some(source)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Which stored type a layout check is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The key type.
+    Key,
+    /// The value (or element) type.
+    Value,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Key => "key",
+            Role::Value => "value",
+        })
+    }
+}
+
+/// The ways creating or opening a segment can fail.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenErrorKind {
+    /// The name is not a valid POSIX shared-memory name or file path.
+    #[error("invalid name {name:?}: {reason}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The options asked for something impossible (a zero or huge capacity, …).
+    #[error("invalid options: {0}")]
+    InvalidOptions(String),
+    /// No segment exists under this name (and creating one was not allowed).
+    #[error("no such segment (open without create)")]
+    NotFound,
+    /// A segment exists under this name (and only creating a new one was allowed).
+    #[error("a segment with this name already exists (create_new)")]
+    AlreadyExists,
+    /// The process may not open the object.
+    #[error("permission denied")]
+    PermissionDenied,
+    /// The name is a symbolic link, which shmap does not follow (`O_NOFOLLOW`).
+    #[error("the name is a symbolic link; shmap does not follow links (O_NOFOLLOW)")]
+    SymlinkRefused,
+    /// The object is not a regular file (a directory, FIFO, device, …).
+    #[error("not a regular file")]
+    NotRegularFile,
+    /// The object does not start with shmap's magic number: it is something else.
+    #[error("not a shmap segment: expected magic {expected:#018x}, found {found:#018x}")]
+    NotShmap {
+        /// shmap's magic.
+        expected: u64,
+        /// The first 8 bytes of the object.
+        found: u64,
+    },
+    /// The segment was written by an incompatible version of shmap.
+    #[error("segment format version {found}, this build of shmap reads version {expected}")]
+    VersionMismatch {
+        /// The version this build reads.
+        expected: u32,
+        /// The segment's version.
+        found: u32,
+    },
+    /// The header's checksum does not match its contents: it was overwritten or corrupted.
+    #[error("corrupt header: checksum {found:#018x} stored, {expected:#018x} computed")]
+    CorruptHeader {
+        /// The checksum computed over the header.
+        expected: u64,
+        /// The checksum stored in the header.
+        found: u64,
+    },
+    /// A header field holds a value that cannot be right (checked before it is used).
+    #[error("invalid header: {field} is {found}, expected {expected}")]
+    InvalidHeader {
+        /// The field.
+        field: &'static str,
+        /// What a valid header would hold.
+        expected: String,
+        /// What it holds.
+        found: u64,
+    },
+    /// The object is smaller than its header says: it was truncated.
+    #[error("truncated: {found} bytes, the header requires {expected}")]
+    Truncated {
+        /// The size the header requires.
+        expected: u64,
+        /// The object's size.
+        found: u64,
+    },
+    /// The segment holds another kind of structure.
+    #[error("structure kind mismatch: expected a {expected}, found a {found}")]
+    KindMismatch {
+        /// The kind the caller opens.
+        expected: StructureKind,
+        /// The kind in the segment.
+        found: StructureKind,
+    },
+    /// The stored type's layout differs from the caller's: another build, another struct.
+    #[error("{role} layout mismatch: expected {expected}, found {found}")]
+    LayoutMismatch {
+        /// Key or value.
+        role: Role,
+        /// The caller's type (boxed: a layout carries its description).
+        expected: Box<TypeLayout>,
+        /// The segment's type.
+        found: Box<TypeLayout>,
+    },
+    /// The segment has another capacity than the caller asked for.
+    #[error("capacity mismatch: expected {expected} slots, found {found}")]
+    CapacityMismatch {
+        /// The caller's capacity (after rounding up to a power of two).
+        expected: u64,
+        /// The segment's.
+        found: u64,
+    },
+    /// The segment's keys were hashed by another function.
+    #[error("hasher mismatch: expected hasher id {expected:#018x}, found {found:#018x}")]
+    HasherMismatch {
+        /// The caller's hasher id.
+        expected: u64,
+        /// The segment's.
+        found: u64,
+    },
+    /// The segment was created with other structural options (e.g. undo records).
+    #[error("option mismatch: expected flags {expected:#x}, found {found:#x}")]
+    FlagsMismatch {
+        /// The caller's flags.
+        expected: u64,
+        /// The segment's.
+        found: u64,
+    },
+    /// The segment's creator did not finish initialising it.
+    #[error("not initialised (state {state:#x}, creator pid {creator_pid})")]
+    NotInitialised {
+        /// The initialisation state found.
+        state: u32,
+        /// Who created it.
+        creator_pid: u32,
+    },
+    /// No space to reserve the segment (`posix_fallocate` failed: a full tmpfs or disk).
+    #[error("cannot reserve {needed} bytes: {source}")]
+    NoSpace {
+        /// The segment's total size.
+        needed: u64,
+        /// The error of `posix_fallocate`.
+        source: Errno,
+    },
+    /// Every entry of the segment's process table is held by a live process.
+    #[error("too many processes attached (the process table holds {max})")]
+    TooManyProcesses {
+        /// The table's size.
+        max: usize,
+    },
+    /// The segment kept appearing and disappearing (created and destroyed by others) for
+    /// longer than the open timeout.
+    #[error("gave up after {waited:?}: the segment was repeatedly removed while opening")]
+    Timeout {
+        /// How long the open tried.
+        waited: Duration,
+    },
+    /// A system call failed.
+    #[error("{call} failed: {source}")]
+    Os {
+        /// The call (`shm_open`, `mmap`, …).
+        call: &'static str,
+        /// Its error.
+        source: Errno,
+    },
+}

@@ -1,0 +1,97 @@
+//! Typed, crash-aware concurrent data structures in shared memory, for many processes and
+//! threads on one Linux host.
+//!
+//! shmap keeps hot state in shared memory so that it survives a process restart and can be read
+//! by a monitor process. It grew out of a C++17 library of the same name and keeps its
+//! vocabulary (`ShmHashTable`, `visit`, [`AccessMode::CreateIfMiss`], `travel`, [`Backoff`]) while
+//! fixing what a review of it found (see `docs/original-review.md`).
+//!
+//! ## The hash table
+//! - [`ShmHashTable`]: fixed capacity, open addressing over packed 64-bit control words;
+//!   [`visit`](ShmHashTable::visit) under a per-slot lock, lock-free
+//!   [`get`](ShmHashTable::get)/[`read`](ShmHashTable::read), [`travel`](ShmHashTable::travel)
+//!   that can stop early and times out instead of hanging.
+//! - [`AccessMode`], [`Visited`], [`VisitResult`], [`TravelOutcome`], [`SlotState`].
+//! - Errors: [`TableError`] (timeouts, a full table), [`VisitError`] (plus a failed visitor).
+//!
+//! ## Segments
+//! - [`Backing`]: a POSIX shm name, a file, an anonymous mapping shared across `fork`, or the heap.
+//! - [`segment`]: race-free create-or-open, the self-describing header, [`Segment`] for structures
+//!   of your own.
+//! - [`OpenError`] / [`OpenErrorKind`]: every way an open can fail, with expected and found values.
+//!
+//! ## Stored types
+//! - [`ShmLayout`], [`ShmKey`], [`ShmValue`]: the compile-time contract (zerocopy's
+//!   [`FromBytes`], [`IntoBytes`], [`Immutable`], [`KnownLayout`]) plus a layout hash recorded in
+//!   the header, so a build with another struct layout is refused instead of misreading memory.
+//! - [`ShmHasher`], [`DefaultHasher`]: a key hash that is the same in every process and build.
+//!
+//! ## Waiting
+//! - [`Wait`], [`Backoff`], [`BackoffPolicy`]: every wait is bounded; the clock is read only once
+//!   a wait begins.
+//! - [`OwnerId`], [`ProcessIdentity`], [`Liveness`]: who holds a slot, and whether it is alive.
+//!
+//! # Example
+//!
+//! A table of counters opened by name twice, as two processes would (see
+//! `examples/src/bin/counter.rs` for the same with real processes):
+//!
+//! ```
+//! use shmap::{AccessMode, ShmHashTable};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let name = format!("/shmap-doc-lib-{}", std::process::id());
+//! let hits = ShmHashTable::<u64, u64>::open_or_create(&name, 1 << 10)?;
+//!
+//! let worker = {
+//!     let name = name.clone();
+//!     std::thread::spawn(move || -> Result<(), shmap::OpenError> {
+//!         // Another handle on the same segment: what a second process would do.
+//!         let hits = ShmHashTable::<u64, u64>::open(&name)?;
+//!         for page in 0..100 {
+//!             hits.visit(&page, AccessMode::CreateIfMiss, |_, n, _| *n += 1).unwrap();
+//!         }
+//!         Ok(())
+//!     })
+//! };
+//! for page in 0..100 {
+//!     hits.visit(&page, AccessMode::CreateIfMiss, |_slot, n, _is_new| *n += 1)?;
+//! }
+//! worker.join().unwrap()?;
+//!
+//! assert_eq!(hits.get(&42)?, Some(2));
+//! let total = {
+//!     let mut total = 0;
+//!     hits.travel(|_slot, _page, n| total += *n)?;
+//!     total
+//! };
+//! assert_eq!(total, 200);
+//! hits.destroy()?; // remove the name; the memory goes with the last handle
+//! # Ok(())
+//! # }
+//! ```
+
+mod backoff;
+mod error;
+mod hash;
+mod layout;
+mod primitive;
+mod process;
+pub mod segment;
+mod sys;
+mod table;
+
+pub use backoff::{Backoff, BackoffPolicy, Wait};
+pub use error::{OpenError, OpenErrorKind, Role};
+pub use hash::{DefaultHasher, ShmHasher};
+pub use layout::{
+    DESC_CAPACITY, FromBytes, Immutable, IntoBytes, KnownLayout, LayoutDesc, LayoutHasher, ShmKey,
+    ShmLayout, ShmValue, TypeLayout,
+};
+pub use process::{Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
+pub use segment::{Backing, CreateMode, Segment, SegmentInfo, StructureKind};
+pub use sys::Errno;
+pub use table::{
+    AccessMode, LockHolder, Rejected, ShmHashTable, SlotState, TableError, TableOptions,
+    TravelControl, TravelOutcome, VisitError, VisitResult, Visited,
+};

@@ -1,0 +1,295 @@
+//! The segment header: one format for every structure, and its validation.
+//!
+//! ```text
+//! offset 0          the identity (600 bytes): written once by the creator before the segment
+//!                   gets its name, never changed after; covered by a checksum
+//! offset 640        init state (u32)
+//! offset 704        counters (one cache line)
+//! offset 768        the process table: 4095 entries × 32 bytes
+//! header_size       the structure's body (page aligned)
+//! ```
+//!
+//! An opener copies the identity out with a volatile read and validates the copy field by field
+//! (magic, version, checksum, sizes, kind, layouts, capacity, hasher, flags, total size) before
+//! using any of it; offsets and sizes are recomputed from validated fields, never trusted from
+//! the file. Validation only reads, so a segment that does not check out is left as it was.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+use crate::error::{OpenErrorKind, Role};
+use crate::hash::{DefaultHasher, ShmHasher};
+use crate::layout::{DESC_CAPACITY, LayoutDesc, TypeLayout};
+use crate::process::{MAX_PROCESSES, ProcEntry};
+use crate::segment::{SegmentSpec, StructureKind};
+
+/// `b"SHMAPSEG"` read as a little-endian `u64`.
+pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
+/// The format this build reads and writes. Bump on any change to the header or a body layout.
+pub(crate) const FORMAT_VERSION: u32 = 1;
+/// `init` once the creator has written everything (`b"INIT"`).
+pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
+/// Bodies start on a page boundary.
+pub(crate) const PAGE: u64 = 4096;
+/// The largest header a valid segment may declare (room for later, larger formats).
+const MAX_HEADER_SIZE: u64 = 2 << 20;
+/// The largest capacity a segment may declare (2^40 slots).
+pub(crate) const MAX_CAPACITY: u64 = 1 << 40;
+
+/// What the header records about a stored type.
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub(crate) struct StoredType {
+    pub(crate) hash: u64,
+    pub(crate) size: u32,
+    pub(crate) align: u32,
+    pub(crate) desc_len: u16,
+    pub(crate) desc_truncated: u8,
+    pub(crate) _pad: [u8; 5],
+    pub(crate) desc: [u8; DESC_CAPACITY],
+}
+
+impl StoredType {
+    pub(crate) fn new(t: &TypeLayout) -> Self {
+        let bytes = t.desc.as_bytes();
+        let mut desc = [0u8; DESC_CAPACITY];
+        desc[..bytes.len()].copy_from_slice(bytes);
+        StoredType {
+            hash: t.hash,
+            size: t.size,
+            align: t.align,
+            desc_len: bytes.len() as u16,
+            desc_truncated: u8::from(t.desc.is_truncated()),
+            _pad: [0; 5],
+            desc,
+        }
+    }
+
+    pub(crate) fn layout(&self) -> TypeLayout {
+        let len = usize::from(self.desc_len).min(DESC_CAPACITY);
+        TypeLayout {
+            hash: self.hash,
+            size: self.size,
+            align: self.align,
+            desc: LayoutDesc::from_stored(&self.desc[..len], self.desc_truncated != 0),
+        }
+    }
+}
+
+/// The immutable part of the header.
+#[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]
+#[repr(C)]
+pub(crate) struct Identity {
+    pub(crate) magic: u64,
+    pub(crate) format_version: u32,
+    pub(crate) kind: u32,
+    pub(crate) header_size: u64,
+    pub(crate) total_size: u64,
+    pub(crate) capacity: u64,
+    pub(crate) slot_size: u64,
+    pub(crate) fixed_body_size: u64,
+    pub(crate) hasher_id: u64,
+    pub(crate) flags: u64,
+    pub(crate) key: StoredType,
+    pub(crate) value: StoredType,
+    pub(crate) max_processes: u32,
+    pub(crate) creator_pid: u32,
+    pub(crate) creator_uid: u32,
+    pub(crate) _pad: u32,
+    pub(crate) created_unix_ns: u64,
+    pub(crate) segment_id: u64,
+    pub(crate) reserved: [u64; 7],
+    /// [`checksum`] of every byte above.
+    pub(crate) checksum: u64,
+}
+
+/// Counters in shared memory, on their own cache line.
+#[repr(C, align(64))]
+pub(crate) struct Counters {
+    /// Locks recovered from dead owners (issue #4 fills this in).
+    pub(crate) recoveries: AtomicU64,
+    pub(crate) reserved: [AtomicU64; 7],
+}
+
+/// The header as it lies in the segment.
+#[repr(C, align(64))]
+pub(crate) struct Header {
+    pub(crate) identity: Identity,
+    /// [`INIT_DONE`] once the creator finished. Aligned to its own cache line.
+    pub(crate) init: InitLine,
+    pub(crate) counters: Counters,
+    pub(crate) processes: [ProcEntry; MAX_PROCESSES],
+}
+
+/// The init word on a cache line of its own.
+#[repr(C, align(64))]
+pub(crate) struct InitLine {
+    pub(crate) state: AtomicU32,
+}
+
+/// The size of the header in this format: [`Header`] rounded up to a page.
+pub(crate) const HEADER_SIZE: u64 = (size_of::<Header>() as u64).div_ceil(PAGE) * PAGE;
+
+/// The checksum of an identity: [`DefaultHasher`] over its bytes, checksum field excluded.
+pub(crate) fn checksum(id: &Identity) -> u64 {
+    let bytes = id.as_bytes();
+    DefaultHasher::hash(&bytes[..bytes.len() - size_of::<u64>()])
+}
+
+/// The sizes a validated (or about-to-be-created) header implies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Geometry {
+    pub(crate) capacity: u64,
+    pub(crate) slot_size: u64,
+    pub(crate) flags: u64,
+    pub(crate) header_size: u64,
+    pub(crate) total_size: u64,
+}
+
+/// Computes the geometry of a segment for `spec` with this capacity and these flags.
+pub(crate) fn geometry(
+    spec: &SegmentSpec,
+    capacity: u64,
+    flags: u64,
+    header_size: u64,
+) -> Result<Geometry, String> {
+    if capacity == 0 || capacity > MAX_CAPACITY || !capacity.is_power_of_two() {
+        return Err(format!("capacity {capacity} is not a power of two in 1..=2^40"));
+    }
+    let slot_size = (spec.slot_size)(flags);
+    if slot_size == 0 || slot_size % 8 != 0 || spec.fixed_body_size % 8 != 0 {
+        return Err(format!(
+            "slot size {slot_size} and fixed body size {} must be multiples of 8",
+            spec.fixed_body_size
+        ));
+    }
+    let total_size = capacity
+        .checked_mul(slot_size)
+        .and_then(|b| b.checked_add(spec.fixed_body_size))
+        .and_then(|b| b.checked_add(header_size))
+        .filter(|&t| usize::try_from(t).is_ok_and(|t| t <= isize::MAX as usize))
+        .ok_or_else(|| {
+            format!("{capacity} slots of {slot_size} bytes overflow the address space")
+        })?;
+    Ok(Geometry { capacity, slot_size, flags, header_size, total_size })
+}
+
+fn invalid(field: &'static str, expected: impl Into<String>, found: u64) -> OpenErrorKind {
+    OpenErrorKind::InvalidHeader { field, expected: expected.into(), found }
+}
+
+/// Validates a copy of a segment's identity against the caller's expectations and the size of
+/// the object it came from. Returns the geometry to map, recomputed from validated fields.
+pub(crate) fn validate(
+    id: &Identity,
+    file_size: u64,
+    spec: &SegmentSpec,
+) -> Result<Geometry, OpenErrorKind> {
+    if id.magic != MAGIC {
+        return Err(OpenErrorKind::NotShmap { expected: MAGIC, found: id.magic });
+    }
+    if id.format_version != FORMAT_VERSION {
+        return Err(OpenErrorKind::VersionMismatch {
+            expected: FORMAT_VERSION,
+            found: id.format_version,
+        });
+    }
+    let computed = checksum(id);
+    if computed != id.checksum {
+        return Err(OpenErrorKind::CorruptHeader { expected: computed, found: id.checksum });
+    }
+    // From here on the header is what some shmap build wrote; check it against this build's
+    // rules before trusting any size in it.
+    if id.header_size < HEADER_SIZE
+        || id.header_size > MAX_HEADER_SIZE
+        || id.header_size % PAGE != 0
+    {
+        return Err(invalid(
+            "header_size",
+            format!("a multiple of {PAGE} from {HEADER_SIZE}"),
+            id.header_size,
+        ));
+    }
+    if id.max_processes as usize != MAX_PROCESSES {
+        return Err(invalid("max_processes", MAX_PROCESSES.to_string(), id.max_processes.into()));
+    }
+    let found_kind = StructureKind::from_code(id.kind);
+    if found_kind != spec.kind {
+        return Err(OpenErrorKind::KindMismatch { expected: spec.kind, found: found_kind });
+    }
+    check_type(Role::Key, &spec.key, &id.key)?;
+    check_type(Role::Value, &spec.value, &id.value)?;
+    if id.hasher_id != spec.hasher_id {
+        return Err(OpenErrorKind::HasherMismatch {
+            expected: spec.hasher_id,
+            found: id.hasher_id,
+        });
+    }
+    if let Some(expected) = spec.capacity {
+        if expected != id.capacity {
+            return Err(OpenErrorKind::CapacityMismatch { expected, found: id.capacity });
+        }
+    }
+    if let Some(expected) = spec.flags {
+        if expected != id.flags {
+            return Err(OpenErrorKind::FlagsMismatch { expected, found: id.flags });
+        }
+    }
+    let geometry = geometry(spec, id.capacity, id.flags, id.header_size)
+        .map_err(|why| invalid("capacity", why, id.capacity))?;
+    if id.slot_size != geometry.slot_size {
+        return Err(invalid("slot_size", geometry.slot_size.to_string(), id.slot_size));
+    }
+    if id.fixed_body_size != spec.fixed_body_size {
+        return Err(invalid(
+            "fixed_body_size",
+            spec.fixed_body_size.to_string(),
+            id.fixed_body_size,
+        ));
+    }
+    if id.total_size != geometry.total_size {
+        return Err(invalid("total_size", geometry.total_size.to_string(), id.total_size));
+    }
+    if file_size < geometry.total_size {
+        return Err(OpenErrorKind::Truncated { expected: geometry.total_size, found: file_size });
+    }
+    if file_size > geometry.total_size {
+        return Err(invalid("the object's size", geometry.total_size.to_string(), file_size));
+    }
+    Ok(geometry)
+}
+
+fn check_type(role: Role, expected: &TypeLayout, stored: &StoredType) -> Result<(), OpenErrorKind> {
+    let found = stored.layout();
+    if found.hash != expected.hash || found.size != expected.size || found.align != expected.align {
+        return Err(OpenErrorKind::LayoutMismatch {
+            role,
+            expected: Box::new(*expected),
+            found: Box::new(found),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_layout_is_as_documented() {
+        assert_eq!(size_of::<StoredType>(), 216);
+        assert_eq!(size_of::<Identity>(), 600);
+        assert_eq!(std::mem::offset_of!(Header, init), 640);
+        assert_eq!(std::mem::offset_of!(Header, counters), 704);
+        assert_eq!(std::mem::offset_of!(Header, processes), 768);
+        assert_eq!(size_of::<ProcEntry>(), 32);
+        assert_eq!(HEADER_SIZE, 135_168, "768 + 4095 × 32 = 131,808, rounded up to 33 pages");
+    }
+
+    #[test]
+    fn stored_types_round_trip() {
+        let t = TypeLayout::of::<[u64; 8]>();
+        assert_eq!(StoredType::new(&t).layout(), t);
+    }
+}

@@ -1,0 +1,292 @@
+//! Thin, typed wrappers over the Linux system calls that shmap makes.
+//!
+//! One function per call, in the manner of rustix's `backend/libc` layer: each documents the C
+//! signature it wraps, converts the C return convention into `Result<_, Errno>`, and owns file
+//! descriptors through [`OwnedFd`] so that no path can leak one. Nothing here decides policy;
+//! `segment` maps each `Errno` to the typed error of the operation that failed.
+//!
+//! # References
+//! - [`open(2)`](https://man7.org/linux/man-pages/man2/open.2.html) (`O_TMPFILE`, `O_NOFOLLOW`)
+//! - [`linkat(2)`](https://man7.org/linux/man-pages/man2/linkat.2.html)
+//! - [`posix_fallocate(3)`](https://man7.org/linux/man-pages/man3/posix_fallocate.3.html)
+//! - [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html)
+//! - [`shm_overview(7)`](https://man7.org/linux/man-pages/man7/shm_overview.7.html)
+
+use std::ffi::{CStr, CString};
+use std::fmt;
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+
+/// An error number returned by a system call (`errno`).
+///
+/// A newtype rather than an enum because the kernel may return values this crate does not know.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    /// The calling thread's current `errno`.
+    pub(crate) fn last() -> Errno {
+        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
+    }
+
+    /// The symbolic name of the common values (`ENOENT`), or `errno N` for the others.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            libc::EPERM => "EPERM",
+            libc::ENOENT => "ENOENT",
+            libc::ESRCH => "ESRCH",
+            libc::EINTR => "EINTR",
+            libc::EIO => "EIO",
+            libc::EBADF => "EBADF",
+            libc::EAGAIN => "EAGAIN",
+            libc::ENOMEM => "ENOMEM",
+            libc::EACCES => "EACCES",
+            libc::EEXIST => "EEXIST",
+            libc::ENOTDIR => "ENOTDIR",
+            libc::EISDIR => "EISDIR",
+            libc::EINVAL => "EINVAL",
+            libc::EMFILE => "EMFILE",
+            libc::EFBIG => "EFBIG",
+            libc::ENOSPC => "ENOSPC",
+            libc::EROFS => "EROFS",
+            libc::ENAMETOOLONG => "ENAMETOOLONG",
+            libc::ELOOP => "ELOOP",
+            libc::EOPNOTSUPP => "EOPNOTSUPP",
+            libc::EDQUOT => "EDQUOT",
+            _ => "errno",
+        }
+    }
+}
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}({})", self.name(), self.0)
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = std::io::Error::from_raw_os_error(self.0);
+        write!(f, "{} ({})", text, self.name())
+    }
+}
+
+impl std::error::Error for Errno {}
+
+/// Converts the `-1 and errno` convention into a `Result`.
+fn cvt(ret: libc::c_int) -> Result<libc::c_int, Errno> {
+    if ret == -1 { Err(Errno::last()) } else { Ok(ret) }
+}
+
+/// Retries a call interrupted by a signal (`EINTR`).
+fn retry<T>(mut call: impl FnMut() -> Result<T, Errno>) -> Result<T, Errno> {
+    loop {
+        match call() {
+            Err(Errno(libc::EINTR)) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Wraps a freshly returned descriptor.
+fn owned(fd: libc::c_int) -> OwnedFd {
+    // SAFETY: `fd` was just returned by a successful open-like call and is owned by no one else.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+/// `open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)`: a handle on a directory for the `*at` calls.
+pub(crate) fn open_dir(path: &CStr) -> Result<OwnedFd, Errno> {
+    let flags = libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC;
+    // SAFETY: `path` is a valid NUL-terminated string; the call has no other preconditions.
+    let fd = retry(|| cvt(unsafe { libc::open(path.as_ptr(), flags) }))?;
+    Ok(owned(fd))
+}
+
+/// `openat(dir, name, flags | O_CLOEXEC, mode)`.
+pub(crate) fn openat(
+    dir: BorrowedFd<'_>,
+    name: &CStr,
+    flags: libc::c_int,
+    mode: libc::mode_t,
+) -> Result<OwnedFd, Errno> {
+    let flags = flags | libc::O_CLOEXEC;
+    let raw = dir.as_raw_fd();
+    // SAFETY: `raw` is a live descriptor borrowed for this call, `name` is NUL-terminated, and
+    // `mode` is passed as the variadic `mode_t` argument that `open(2)` reads with O_CREAT/O_TMPFILE.
+    let fd =
+        retry(|| cvt(unsafe { libc::openat(raw, name.as_ptr(), flags, mode as libc::c_uint) }))?;
+    Ok(owned(fd))
+}
+
+/// `openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode)`: an unnamed file in `dir` that
+/// vanishes on close unless [`link_fd`] gives it a name.
+pub(crate) fn open_tmpfile(dir: BorrowedFd<'_>, mode: libc::mode_t) -> Result<OwnedFd, Errno> {
+    openat(dir, c".", libc::O_TMPFILE | libc::O_RDWR, mode)
+}
+
+/// `linkat(AT_FDCWD, "/proc/self/fd/<fd>", dir, name, AT_SYMLINK_FOLLOW)`: gives an
+/// `O_TMPFILE` file a name, atomically, failing with `EEXIST` if the name exists. This is the
+/// unprivileged form documented in `open(2)`; it needs `/proc`.
+pub(crate) fn link_fd(fd: BorrowedFd<'_>, dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    let proc_path = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+        .expect("a formatted integer has no NUL byte");
+    let (raw_dir, flags) = (dir.as_raw_fd(), libc::AT_SYMLINK_FOLLOW);
+    retry(|| {
+        let old = proc_path.as_ptr();
+        // SAFETY: both paths are NUL-terminated strings and `raw_dir` is a live descriptor.
+        cvt(unsafe { libc::linkat(libc::AT_FDCWD, old, raw_dir, name.as_ptr(), flags) })
+    })?;
+    Ok(())
+}
+
+/// `linkat(dir, old, dir, new, 0)`: a second name for `old`, failing with `EEXIST` if `new` exists.
+pub(crate) fn linkat(dir: BorrowedFd<'_>, old: &CStr, new: &CStr) -> Result<(), Errno> {
+    let raw = dir.as_raw_fd();
+    // SAFETY: both names are NUL-terminated and `raw` is a live descriptor.
+    retry(|| cvt(unsafe { libc::linkat(raw, old.as_ptr(), raw, new.as_ptr(), 0) }))?;
+    Ok(())
+}
+
+/// `unlinkat(dir, name, 0)`.
+pub(crate) fn unlinkat(dir: BorrowedFd<'_>, name: &CStr) -> Result<(), Errno> {
+    let raw = dir.as_raw_fd();
+    // SAFETY: `name` is NUL-terminated and `raw` is a live descriptor.
+    retry(|| cvt(unsafe { libc::unlinkat(raw, name.as_ptr(), 0) }))?;
+    Ok(())
+}
+
+/// `fchmod(fd, mode)`: sets the exact mode, whatever the process umask removed at creation.
+pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: libc::mode_t) -> Result<(), Errno> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` is a live descriptor; the call has no memory-safety preconditions.
+    retry(|| cvt(unsafe { libc::fchmod(raw, mode) }))?;
+    Ok(())
+}
+
+/// What `fstat(2)` says about a segment's file.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FileStat {
+    /// `st_size` in bytes.
+    pub(crate) size: u64,
+    /// Whether `st_mode` says a regular file.
+    pub(crate) is_regular: bool,
+    /// `(st_dev, st_ino)`: which file this is.
+    pub(crate) identity: (u64, u64),
+}
+
+/// `fstat(fd, &st)`.
+pub(crate) fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    let raw = fd.as_raw_fd();
+    // SAFETY: `st` is valid for writes of one `struct stat`, which the kernel fills on success.
+    retry(|| cvt(unsafe { libc::fstat(raw, st.as_mut_ptr()) }))?;
+    // SAFETY: `fstat` returned 0, so it initialised the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok(FileStat {
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        is_regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
+        identity: (st.st_dev, st.st_ino),
+    })
+}
+
+/// `ftruncate(fd, len)`.
+pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> Result<(), Errno> {
+    let len = libc::off_t::try_from(len).map_err(|_| Errno(libc::EFBIG))?;
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` is a live descriptor; the call has no memory-safety preconditions.
+    retry(|| cvt(unsafe { libc::ftruncate(raw, len) }))?;
+    Ok(())
+}
+
+/// `posix_fallocate(fd, 0, len)`: reserves the blocks (on tmpfs: the pages) of the whole file, so
+/// that running out of space is an error now instead of a `SIGBUS` on a later write.
+pub(crate) fn fallocate(fd: BorrowedFd<'_>, len: u64) -> Result<(), Errno> {
+    let len = libc::off_t::try_from(len).map_err(|_| Errno(libc::EFBIG))?;
+    let raw = fd.as_raw_fd();
+    // `posix_fallocate` returns the error number instead of setting errno.
+    // SAFETY: `raw` is a live descriptor; the call has no memory-safety preconditions.
+    retry(|| match unsafe { libc::posix_fallocate(raw, 0, len) } {
+        0 => Ok(()),
+        err => Err(Errno(err)),
+    })
+}
+
+/// `fsync(fd)`.
+pub(crate) fn fsync(fd: BorrowedFd<'_>) -> Result<(), Errno> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` is a live descriptor; the call has no memory-safety preconditions.
+    retry(|| cvt(unsafe { libc::fsync(raw) }))?;
+    Ok(())
+}
+
+/// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED [| MAP_ANONYMOUS], fd, 0)`.
+///
+/// With `fd == None` the mapping is anonymous and shared: it is inherited by `fork` children
+/// and visible to nobody else.
+pub(crate) fn mmap_shared(fd: Option<BorrowedFd<'_>>, len: usize) -> Result<NonNull<u8>, Errno> {
+    let (raw, flags) = match fd {
+        Some(fd) => (fd.as_raw_fd(), libc::MAP_SHARED),
+        None => (-1, libc::MAP_SHARED | libc::MAP_ANONYMOUS),
+    };
+    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    // SAFETY: a NULL hint lets the kernel choose an address that overlaps no existing mapping,
+    // so the call cannot invalidate memory that Rust code holds references to.
+    let addr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, raw, 0) };
+    if addr == libc::MAP_FAILED {
+        return Err(Errno::last());
+    }
+    NonNull::new(addr.cast::<u8>()).ok_or(Errno(libc::ENOMEM))
+}
+
+/// `munmap(addr, len)`.
+///
+/// # Safety
+/// - `addr..addr + len` must be exactly a mapping returned by [`mmap_shared`];
+/// - no reference into it may be used after this call.
+pub(crate) unsafe fn munmap(addr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller guarantees that the range is one of our mappings and is no longer used.
+    let ret = unsafe { libc::munmap(addr.as_ptr().cast(), len) };
+    debug_assert_eq!(ret, 0, "munmap of a mapping we created failed: {:?}", Errno::last());
+}
+
+/// `msync(addr, len, MS_SYNC)`: writes a file-backed mapping's dirty pages to the file.
+///
+/// # Safety
+/// `addr..addr + len` must lie inside a live mapping returned by [`mmap_shared`].
+pub(crate) unsafe fn msync(addr: NonNull<u8>, len: usize) -> Result<(), Errno> {
+    // SAFETY: the caller guarantees that the range is mapped; msync reads no Rust-visible memory.
+    cvt(unsafe { libc::msync(addr.as_ptr().cast(), len, libc::MS_SYNC) })?;
+    Ok(())
+}
+
+/// `getrandom(&buf, 8, 0)`, falling back to a time- and pid-derived value if the call fails.
+pub(crate) fn random_u64() -> u64 {
+    let mut buf = [0u8; 8];
+    // SAFETY: `buf` is valid for writes of 8 bytes.
+    let n = unsafe { libc::getrandom(buf.as_mut_ptr().cast(), buf.len(), 0) };
+    if n == 8 {
+        return u64::from_ne_bytes(buf);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    nanos ^ (u64::from(std::process::id()) << 32)
+}
+
+/// `kill(pid, 0)`: `Ok(())` if the process exists and we may signal it, `Err(ESRCH)` if no
+/// such process exists, `Err(EPERM)` if it exists but belongs to another user.
+pub(crate) fn probe_pid(pid: u32) -> Result<(), Errno> {
+    let pid = libc::pid_t::try_from(pid).map_err(|_| Errno(libc::ESRCH))?;
+    if pid <= 0 {
+        return Err(Errno(libc::ESRCH));
+    }
+    // SAFETY: signal 0 performs only the existence and permission checks; nothing is delivered.
+    cvt(unsafe { libc::kill(pid, 0) })?;
+    Ok(())
+}
+
+/// `getuid()`.
+pub(crate) fn uid() -> u32 {
+    // SAFETY: `getuid` cannot fail and has no preconditions.
+    unsafe { libc::getuid() }
+}

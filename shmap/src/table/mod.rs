@@ -1,0 +1,587 @@
+//! [`ShmHashTable`]: a fixed-capacity concurrent hash table in shared memory.
+//!
+//! The table is open addressing with linear probing over packed slots; each slot's control word
+//! ([`ctrl`]) carries its state, a hash tag, a seqlock version and, while locked, its holder.
+//! [`raw`] has the protocol and its memory-ordering argument; this module wires it to a
+//! [`Segment`], a [`ShmHasher`] and the caller's timeouts.
+
+pub(crate) mod ctrl;
+mod error;
+pub(crate) mod raw;
+pub(crate) mod slot;
+mod visit;
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::time::Duration;
+
+pub use ctrl::SlotState;
+pub use error::{TableError, VisitError};
+pub use visit::{
+    AccessMode, LockHolder, Rejected, TravelControl, TravelOutcome, VisitResult, Visited,
+};
+
+use crate::backoff::{Backoff, BackoffPolicy, Wait, Waiter};
+use crate::error::OpenError;
+use crate::hash::{DefaultHasher, ShmHasher};
+use crate::layout::{ShmKey, ShmValue, TypeLayout};
+use crate::primitive::AtomicU64;
+use crate::process::OwnerId;
+use crate::segment::{
+    Backing, CreateMode, Segment, SegmentInfo, SegmentOptions, SegmentSpec, StructureKind,
+};
+use raw::{RawError, RawTable, RawTravel};
+
+/// Marks the stored types without owning values of them (so the handle is `Send + Sync`).
+type Types<K, V, H> = PhantomData<fn() -> (K, V, H)>;
+
+/// A concurrent hash table from `K` to `V` in shared memory, for many processes and threads.
+///
+/// Every process that opens the same name (or inherits an anonymous table across `fork`) sees
+/// the same entries. Operations never block forever: each waits for a busy slot at most its
+/// timeout (default 5 s) and then fails with [`TableError::Timeout`], naming the holder.
+///
+/// - [`visit`](Self::visit) (the original's `Visit`) locks a key's slot, inserting the key if
+///   asked, and runs a closure on its value; a failing or panicking closure is rolled back.
+/// - [`get`](Self::get) and [`read`](Self::read) take no lock and write nothing: concurrent
+///   readers in many processes do not slow each other down.
+/// - [`travel`](Self::travel) (the original's `Travel`) visits every entry, can stop early, and
+///   reports a slot that stayed locked instead of hanging on it.
+///
+/// The capacity is fixed at creation (rounded up to a power of two) and entries cannot be
+/// removed yet.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{AccessMode, ShmHashTable};
+///
+/// # let name = format!("/shmap-doc-table-{}", std::process::id());
+/// let scores = ShmHashTable::<u64, u64>::open_or_create(&name, 1024)?;
+/// scores.visit(&7, AccessMode::CreateIfMiss, |_slot, score, _is_new| *score += 10)?;
+/// assert_eq!(scores.get(&7)?, Some(10));
+/// scores.destroy()?; // remove the name
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShmHashTable<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
+    segment: Segment,
+    /// The slots' words: the segment's body (or, under loom, `loom_body`).
+    words: NonNull<[AtomicU64]>,
+    capacity: usize,
+    rollback: bool,
+    wait: Wait,
+    #[cfg(shmap_loom)]
+    _loom_body: Box<[AtomicU64]>,
+    _types: Types<K, V, H>,
+}
+
+// SAFETY: `words` points into memory owned by `segment` (or `_loom_body`), which is `Send`; the
+// table only accesses it through atomics, and K, V, H are only used as types (no values of them
+// are stored in the handle).
+unsafe impl<K: ShmKey, V: ShmValue, H: ShmHasher> Send for ShmHashTable<K, V, H> {}
+// SAFETY: see `Send`: every access through `&ShmHashTable` is atomic.
+unsafe impl<K: ShmKey, V: ShmValue, H: ShmHasher> Sync for ShmHashTable<K, V, H> {}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for ShmHashTable<K, V, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmHashTable")
+            .field("backing", self.segment.backing())
+            .field("capacity", &self.capacity)
+            .field("rollback", &self.rollback)
+            .field("timeout", &self.wait.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How to create or open a [`ShmHashTable`]: capacity, rollback, timeouts, permissions.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{Backing, ShmHashTable};
+/// use std::time::Duration;
+///
+/// # let name = format!("/shmap-doc-options-{}", std::process::id());
+/// let table = ShmHashTable::<u32, [u64; 4]>::options()
+///     .capacity(1000) // rounded up to 1024 slots
+///     .timeout(Duration::from_millis(200))
+///     .rollback(false)
+///     .mode(0o660)
+///     .open(&Backing::shm(&name))?;
+/// assert_eq!(table.capacity(), 1024);
+/// # table.destroy()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct TableOptions<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
+    capacity: Option<usize>,
+    rollback: bool,
+    wait: Wait,
+    segment: SegmentOptions,
+    _types: Types<K, V, H>,
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> Clone for TableOptions<K, V, H> {
+    fn clone(&self) -> Self {
+        TableOptions {
+            capacity: self.capacity,
+            rollback: self.rollback,
+            wait: self.wait,
+            segment: self.segment.clone(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for TableOptions<K, V, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TableOptions")
+            .field("capacity", &self.capacity)
+            .field("rollback", &self.rollback)
+            .field("wait", &self.wait)
+            .field("segment", &self.segment)
+            .finish()
+    }
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> Default for TableOptions<K, V, H> {
+    fn default() -> Self {
+        TableOptions {
+            capacity: None,
+            rollback: true,
+            wait: Wait::default(),
+            segment: SegmentOptions::default(),
+            _types: PhantomData,
+        }
+    }
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
+    /// The number of slots, rounded up to a power of two. Required to create a table; when
+    /// opening an existing one, it must match (after rounding) or the open fails with
+    /// [`CapacityMismatch`](crate::OpenErrorKind::CapacityMismatch). Without it, an open adopts
+    /// the segment's capacity.
+    ///
+    /// Linear probing slows down as the table fills: keep the load below about 80%.
+    pub fn capacity(mut self, slots: usize) -> Self {
+        self.capacity = Some(slots);
+        self
+    }
+
+    /// Whether a visitor that fails (returns `false` or `Err`) or panics leaves the value as it
+    /// was before the visit (default `true`). Without rollback, the value keeps whatever the
+    /// visitor did to it. A new entry whose visitor fails is never kept either way.
+    ///
+    /// This is a property of this handle, not of the segment: it only decides what this
+    /// process writes back.
+    pub fn rollback(mut self, rollback: bool) -> Self {
+        self.rollback = rollback;
+        self
+    }
+
+    /// The default timeout of this handle's operations (default 5 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.wait.timeout = timeout;
+        self
+    }
+
+    /// The default backoff policy of this handle's operations.
+    pub fn backoff(mut self, backoff: Backoff) -> Self {
+        self.wait.backoff = backoff;
+        self
+    }
+
+    /// The permission bits of a new segment (default `0o600`), applied exactly.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.segment.mode = mode;
+        self
+    }
+
+    /// Whether the open may create the table, must create it, or must find it.
+    pub fn create(mut self, create: CreateMode) -> Self {
+        self.segment.create = create;
+        self
+    }
+
+    /// How long an open keeps retrying while other processes create and remove the same name.
+    pub fn open_timeout(mut self, timeout: Duration) -> Self {
+        self.segment.open_timeout = timeout;
+        self
+    }
+
+    /// Creates or opens the table at `backing`.
+    pub fn open(self, backing: &Backing) -> Result<ShmHashTable<K, V, H>, OpenError> {
+        let capacity = match self.capacity {
+            None => None,
+            Some(n) => Some(round_capacity(n).map_err(|kind| OpenError::new(backing, kind))?),
+        };
+        let segment =
+            Segment::open(backing, &ShmHashTable::<K, V, H>::spec(capacity), &self.segment)?;
+        Ok(ShmHashTable::from_segment(segment, self.rollback, self.wait))
+    }
+}
+
+fn round_capacity(n: usize) -> Result<u64, crate::OpenErrorKind> {
+    let invalid = |why: &str| crate::OpenErrorKind::InvalidOptions(format!("capacity {n}: {why}"));
+    if n == 0 {
+        return Err(invalid("a table needs at least one slot"));
+    }
+    let rounded = n.checked_next_power_of_two().ok_or_else(|| invalid("too large"))?;
+    u64::try_from(rounded).map_err(|_| invalid("too large"))
+}
+
+impl<K: ShmKey, V: ShmValue> ShmHashTable<K, V, DefaultHasher> {
+    /// Opens the POSIX shared-memory table `name` (`/name`), creating it with `capacity` slots
+    /// (rounded up to a power of two) if it does not exist.
+    ///
+    /// Any number of processes may call this at once: they all get the same table.
+    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
+        Self::options().capacity(capacity).open(&Backing::shm(name))
+    }
+
+    /// Opens the existing POSIX shared-memory table `name`, whatever its capacity.
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::options().create(CreateMode::OpenExisting).open(&Backing::shm(name))
+    }
+
+    /// A table in an anonymous shared mapping: shared with the `fork` children of this
+    /// process, invisible to every other process.
+    pub fn anonymous(capacity: usize) -> Result<Self, OpenError> {
+        Self::options().capacity(capacity).open(&Backing::Anonymous)
+    }
+
+    /// A table on the heap, for the threads of this process only (and for tests under Miri).
+    pub fn heap(capacity: usize) -> Result<Self, OpenError> {
+        Self::options().capacity(capacity).open(&Backing::Heap)
+    }
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
+    /// Options to create or open a table with another hasher, backing or timeout.
+    pub fn options() -> TableOptions<K, V, H> {
+        TableOptions::default()
+    }
+
+    /// The segment header this table's type expects.
+    fn spec(capacity: Option<u64>) -> SegmentSpec {
+        SegmentSpec {
+            kind: StructureKind::HashTable,
+            key: TypeLayout::of::<K>(),
+            value: TypeLayout::of::<V>(),
+            hasher_id: H::ID,
+            capacity,
+            flags: Some(0),
+            slot_size: |_flags| RawTable::<K, V>::LAYOUT.bytes(),
+            fixed_body_size: 0,
+            references_owner: Self::segment_references_owner,
+        }
+    }
+
+    #[cfg(not(shmap_loom))]
+    fn segment_references_owner(segment: &Segment, owner: OwnerId) -> bool {
+        RawTable::<K, V>::new(segment.body(), segment.capacity() as usize).references_owner(owner)
+    }
+
+    #[cfg(shmap_loom)]
+    fn segment_references_owner(_: &Segment, _: OwnerId) -> bool {
+        false // the modelled slots are not in the segment
+    }
+
+    fn from_segment(segment: Segment, rollback: bool, wait: Wait) -> Self {
+        let capacity = usize::try_from(segment.capacity()).expect("validated capacity fits usize");
+        #[cfg(not(shmap_loom))]
+        let words = NonNull::from(segment.body());
+        #[cfg(shmap_loom)]
+        let loom_body: Box<[AtomicU64]> =
+            (0..capacity * RawTable::<K, V>::LAYOUT.stride).map(|_| AtomicU64::new(0)).collect();
+        #[cfg(shmap_loom)]
+        let words = NonNull::from(&*loom_body);
+        ShmHashTable {
+            segment,
+            words,
+            capacity,
+            rollback,
+            wait,
+            #[cfg(shmap_loom)]
+            _loom_body: loom_body,
+            _types: PhantomData,
+        }
+    }
+
+    #[inline]
+    fn raw(&self) -> RawTable<'_, K, V> {
+        // SAFETY: `words` points to `capacity × stride` initialised atomics owned by `segment`
+        // (or `_loom_body`), which live as long as `self`.
+        RawTable::new(unsafe { self.words.as_ref() }, self.capacity)
+    }
+
+    #[inline]
+    fn hash(key: &K) -> u64 {
+        H::hash(key.as_bytes())
+    }
+
+    #[inline]
+    fn owner(&self) -> Result<OwnerId, TableError> {
+        self.segment
+            .owner()
+            .map_err(|_| TableError::TooManyProcesses { max: crate::process::MAX_PROCESSES })
+    }
+
+    #[cold]
+    fn table_error(&self, e: RawError) -> TableError {
+        match e {
+            RawError::Full => TableError::TableFull { capacity: self.capacity },
+            RawError::Busy { slot, ctrl, waited } => {
+                TableError::Timeout { slot, state: ctrl.state(), holder: self.holder(ctrl), waited }
+            }
+        }
+    }
+
+    fn holder(&self, ctrl: ctrl::Ctrl) -> Option<LockHolder> {
+        ctrl.owner().map(|owner| LockHolder { owner, process: self.segment.process(owner) })
+    }
+
+    /// The value of `key`, if present, read without taking a lock.
+    ///
+    /// Waits (up to this handle's timeout) only while a writer is copying a new value into the
+    /// slot, or while an insert with a colliding tag is writing its key: windows of a few
+    /// nanoseconds, unless the writer's process stalls or dies in them.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u64, [u64; 2]>::heap(64)?;
+    /// assert_eq!(t.get(&1)?, None);
+    /// t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [3, 4])?;
+    /// assert_eq!(t.get(&1)?, Some([3, 4]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn get(&self, key: &K) -> Result<Option<V>, TableError> {
+        self.get_with(key, self.wait)
+    }
+
+    /// [`get`](Self::get) with another timeout or backoff.
+    #[inline]
+    pub fn get_with<B: BackoffPolicy>(
+        &self,
+        key: &K,
+        wait: Wait<B>,
+    ) -> Result<Option<V>, TableError> {
+        let mut waiter = Waiter::new(wait);
+        match self.raw().get(key, Self::hash(key), &mut waiter) {
+            Ok(found) => Ok(found.map(|(_, value)| value)),
+            Err(e) => Err(self.table_error(e)),
+        }
+    }
+
+    /// Runs `reader` on a consistent copy of `key`'s value and its slot index, without taking a
+    /// lock; `None` if the key is absent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u32, [u32; 3]>::heap(16)?;
+    /// t.visit(&9, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 2, 3])?;
+    /// let sum = t.read(&9, |_slot, v| v.iter().sum::<u32>())?;
+    /// assert_eq!(sum, Some(6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read<R>(
+        &self,
+        key: &K,
+        reader: impl FnOnce(usize, &V) -> R,
+    ) -> Result<Option<R>, TableError> {
+        let mut waiter = Waiter::new(self.wait);
+        match self.raw().get(key, Self::hash(key), &mut waiter) {
+            Ok(found) => Ok(found.map(|(slot, value)| reader(slot, &value))),
+            Err(e) => Err(self.table_error(e)),
+        }
+    }
+
+    /// Locks `key`'s slot and runs `visitor(slot, &mut value, is_new)` on it (the original's
+    /// `Visit`). With [`AccessMode::CreateIfMiss`] an absent key is inserted with a zeroed value
+    /// for the visitor to initialise (`is_new == true`).
+    ///
+    /// The visitor works on a copy of the value, written back when it returns `()`, `true` or
+    /// `Ok(())`. When it returns `false` or `Err(e)` the call fails with
+    /// [`VisitError::VisitorFailed`] and, with rollback (the default), the value is left as it
+    /// was; a new entry is never kept. A visitor that panics leaves the slot unlocked (and rolled
+    /// back), and the panic continues into the caller. Other processes can [`get`](Self::get)
+    /// the old value while the visitor runs.
+    ///
+    /// Do not visit the same key again from inside the visitor: the slot is locked, so the inner
+    /// visit waits for itself until it times out.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, ShmHashTable, VisitError};
+    ///
+    /// let stock = ShmHashTable::<u32, u32>::heap(64)?;
+    /// stock.visit(&1, AccessMode::CreateIfMiss, |_, n, _| *n = 2)?;
+    /// // Take one item if there is one; refuse (and roll back) otherwise.
+    /// let take = |_: usize, n: &mut u32, _: bool| -> Result<(), &'static str> {
+    ///     *n = n.checked_sub(1).ok_or("out of stock")?;
+    ///     Ok(())
+    /// };
+    /// stock.visit(&1, AccessMode::AccessExist, take)?;
+    /// stock.visit(&1, AccessMode::AccessExist, take)?;
+    /// let err = stock.visit(&1, AccessMode::AccessExist, take).unwrap_err();
+    /// assert!(matches!(err, VisitError::VisitorFailed("out of stock")));
+    /// assert_eq!(stock.get(&1)?, Some(0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn visit<F, R>(
+        &self,
+        key: &K,
+        mode: AccessMode,
+        visitor: F,
+    ) -> Result<Visited, VisitError<R::Error>>
+    where
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        self.visit_with(key, mode, self.wait, visitor)
+    }
+
+    /// [`visit`](Self::visit) with another timeout or backoff.
+    #[inline]
+    pub fn visit_with<B, F, R>(
+        &self,
+        key: &K,
+        mode: AccessMode,
+        wait: Wait<B>,
+        visitor: F,
+    ) -> Result<Visited, VisitError<R::Error>>
+    where
+        B: BackoffPolicy,
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        let owner = self.owner()?;
+        let mut waiter = Waiter::new(wait);
+        match self.raw().visit(
+            key,
+            Self::hash(key),
+            mode,
+            owner,
+            self.rollback,
+            &mut waiter,
+            visitor,
+        ) {
+            Ok(Ok(visited)) => Ok(visited),
+            Ok(Err(e)) => Err(VisitError::VisitorFailed(e)),
+            Err(e) => Err(VisitError::Table(self.table_error(e))),
+        }
+    }
+
+    /// Visits every entry in slot order (the original's `Travel`), locking each while
+    /// `visitor(slot, &key, &mut value)` runs; changes to the value are written back. The
+    /// visitor returns `()` or `true` to go on, `false` to stop.
+    ///
+    /// A slot that stays locked for longer than the timeout (which applies to each slot, not
+    /// to the whole traversal) ends the traversal with [`TravelOutcome::TimedOut`], naming the
+    /// slot and its holder. Entries inserted or changed during the traversal may or may not be
+    /// seen.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u32, u32>::heap(16)?;
+    /// for k in 1..=3 {
+    ///     t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v = k * 10)?;
+    /// }
+    /// let mut total = 0;
+    /// let outcome = t.travel(|_slot, _key, value| {
+    ///     total += *value;
+    ///     *value = 0; // reset while visiting
+    /// })?;
+    /// assert!(outcome.is_completed());
+    /// assert_eq!((total, t.get(&2)?), (60, Some(0)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn travel<F, R>(&self, visitor: F) -> Result<TravelOutcome, TableError>
+    where
+        F: FnMut(usize, &K, &mut V) -> R,
+        R: TravelControl,
+    {
+        self.travel_with(self.wait, visitor)
+    }
+
+    /// [`travel`](Self::travel) with another per-slot timeout or backoff.
+    pub fn travel_with<B, F, R>(
+        &self,
+        wait: Wait<B>,
+        visitor: F,
+    ) -> Result<TravelOutcome, TableError>
+    where
+        B: BackoffPolicy,
+        F: FnMut(usize, &K, &mut V) -> R,
+        R: TravelControl,
+    {
+        let owner = self.owner()?;
+        let mut waiter = Waiter::new(wait);
+        Ok(match self.raw().travel(owner, self.rollback, &mut waiter, visitor) {
+            RawTravel::Completed { visited } => TravelOutcome::Completed { visited },
+            RawTravel::Stopped { slot, visited } => TravelOutcome::Stopped { slot, visited },
+            RawTravel::TimedOut { slot, visited, ctrl, waited } => TravelOutcome::TimedOut {
+                slot,
+                visited,
+                state: ctrl.state(),
+                holder: self.holder(ctrl),
+                waited,
+            },
+        })
+    }
+
+    /// The number of slots.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The state of slot `index` (for monitors and tests).
+    ///
+    /// # Panics
+    /// If `index >= capacity()`.
+    pub fn slot_state(&self, index: usize) -> SlotState {
+        assert!(index < self.capacity, "slot {index} out of range (capacity {})", self.capacity);
+        self.raw().ctrl(index).state()
+    }
+
+    /// What the segment header says (creator, layouts, sizes, ...).
+    pub fn info(&self) -> SegmentInfo {
+        self.segment.info()
+    }
+
+    /// The segment under the table.
+    pub fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// The default timeout of this handle's operations.
+    pub fn timeout(&self) -> Duration {
+        self.wait.timeout
+    }
+
+    /// Removes the table's name (POSIX shm or file) and closes this handle. Processes that
+    /// have it open keep using it; the memory is freed when the last of them closes it.
+    pub fn destroy(self) -> Result<(), OpenError> {
+        Segment::unlink(self.segment.backing())
+    }
+
+    /// Removes the name of the POSIX shared-memory table `name` without opening it.
+    pub fn unlink(name: &str) -> Result<(), OpenError> {
+        Segment::unlink(&Backing::shm(name))
+    }
+}
+
+#[cfg(all(test, not(shmap_loom)))]
+mod tests;

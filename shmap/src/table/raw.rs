@@ -1,0 +1,485 @@
+//! The slot protocol: linear probing over packed slots, locking visits, and seqlock reads.
+//!
+//! This is the part of the table that loom model-checks (`tests/loom.rs`) and Miri runs: it
+//! works on any slice of atomics, whether it lies in a segment or on the heap.
+//!
+//! # Probing
+//!
+//! Open addressing with linear probing over a power-of-two array (the home slot is
+//! `hash & mask`; the original used `% CAPACITY`). A probe for key `k` with tag `t` looks at
+//! each slot's control word ([`ctrl`](super::ctrl)) and:
+//!
+//! - stops at EMPTY: `k` is absent (or, for an insert, claims the slot);
+//! - skips DEAD slots and every slot whose tag is not `t`, whatever its state, so it never waits
+//!   on another key's slot (the original waited on any slot being inserted or accessed);
+//! - waits on an INSERTING slot with tag `t` (its key is not yet comparable; it may be `k`);
+//! - compares the key of any other slot with tag `t`: keys are written once, before the
+//!   Release store that moves a slot out of INSERTING, and never change.
+//!
+//! Because slots never become EMPTY again and an insert claims the first EMPTY slot of its
+//! chain only after passing every slot before it, two inserts of the same key meet at one slot:
+//! a key lives in at most one slot. A TOMBSTONE keeps its key, so only that key may revive it.
+//!
+//! # Visits
+//!
+//! A visit locks the slot (READY → ACCESSING, or TOMBSTONE/EMPTY → NEW), copies the value into
+//! a local, runs the visitor on the local, and writes the local back only if the visitor
+//! succeeded (or, without rollback, whatever it did) and the bytes changed. So rollback is free,
+//! a panicking visitor leaves the shared value untouched, and the shared value is only ever
+//! written in the short WRITING window.
+//!
+//! # Reads
+//!
+//! A reader never writes to the slot, so readers in many processes do not contend. It follows
+//! Boehm's seqlock ("Can Seqlocks Get Along With Programming Language Memory Models?", 2012):
+//!
+//! ```text
+//! writer                                   reader
+//! ctrl.store(WRITING, Release)             c1 = ctrl.load(Acquire)      (READY or ACCESSING)
+//! fence(Release)                           copy value words (Relaxed)
+//! value words .store(Relaxed)              fence(Acquire)
+//! ctrl.store(READY(v+1), Release)          c2 = ctrl.load(Relaxed)      (same version?)
+//! ```
+//!
+//! If the reader's copy saw any store of the write-back, its Acquire fence synchronises with the
+//! writer's Release fence, so `c2` sees WRITING or a later version and the copy is retried.
+//!
+//! # Orderings
+//!
+//! Every store to a control word is Release and every lock is an Acquire compare-and-swap, so
+//! any Acquire load of a control word is ordered after the key (and the committed value) that
+//! the word describes. The claim of an EMPTY slot is Relaxed: nothing was written to an EMPTY
+//! slot before, and nobody reads its key until the Release store of NEW.
+
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use crate::backoff::{BackoffPolicy, Expired, Waiter};
+use crate::layout::{ShmKey, ShmValue};
+use crate::primitive::{AtomicU64, Ordering, fence};
+use crate::process::OwnerId;
+use crate::table::ctrl::{Ctrl, SlotState};
+use crate::table::slot::{self, Slot, SlotLayout};
+use crate::table::visit::{AccessMode, TravelControl, VisitResult, Visited};
+
+/// Why an operation could not finish.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawError {
+    /// A slot stayed busy past the timeout.
+    Busy { slot: usize, ctrl: Ctrl, waited: Duration },
+    /// No slot is free for the key.
+    Full,
+}
+
+/// How a traversal ended.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum RawTravel {
+    Completed { visited: usize },
+    Stopped { slot: usize, visited: usize },
+    TimedOut { slot: usize, visited: usize, ctrl: Ctrl, waited: Duration },
+}
+
+/// What a probe makes of one slot.
+enum Seen {
+    /// EMPTY: the key is absent.
+    End,
+    /// Another key's slot (or a DEAD one).
+    Skip,
+    /// Being inserted with the same tag: wait.
+    Busy,
+    /// The key's own slot.
+    Mine,
+}
+
+/// A view of a table's slots.
+pub(crate) struct RawTable<'a, K, V> {
+    words: &'a [AtomicU64],
+    mask: usize,
+    layout: SlotLayout,
+    _types: PhantomData<fn() -> (K, V)>,
+}
+
+impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
+    /// The slot layout of a `K → V` table.
+    pub(crate) const LAYOUT: SlotLayout = SlotLayout::new(size_of::<K>(), size_of::<V>());
+
+    /// A view of `capacity` slots (a power of two) in `words`.
+    #[inline]
+    pub(crate) fn new(words: &'a [AtomicU64], capacity: usize) -> Self {
+        debug_assert!(capacity.is_power_of_two());
+        debug_assert_eq!(words.len(), capacity * Self::LAYOUT.stride, "body size");
+        RawTable { words, mask: capacity - 1, layout: Self::LAYOUT, _types: PhantomData }
+    }
+
+    #[inline]
+    pub(crate) fn capacity(&self) -> usize {
+        self.mask + 1
+    }
+
+    #[inline]
+    pub(crate) fn slot(&self, index: usize) -> Slot<'a> {
+        let start = index * self.layout.stride;
+        Slot::new(&self.words[start..start + self.layout.stride], self.layout)
+    }
+
+    /// The control word of slot `index`, for monitors and tests.
+    #[inline]
+    pub(crate) fn ctrl(&self, index: usize) -> Ctrl {
+        // Acquire: pairs with the Release stores of the protocol, like a probe's load.
+        Ctrl(self.slot(index).ctrl.load(Ordering::Acquire))
+    }
+
+    #[inline]
+    fn home(&self, hash: u64) -> usize {
+        hash as usize & self.mask
+    }
+
+    /// The tag of a hash: its top 16 bits (the home slot uses the low bits).
+    #[inline]
+    pub(crate) fn tag(hash: u64) -> u16 {
+        (hash >> 48) as u16
+    }
+
+    #[inline]
+    fn classify(c: Ctrl, tag: u16, slot: Slot<'_>, key: &K) -> Seen {
+        match c.state() {
+            SlotState::Empty => Seen::End,
+            SlotState::Dead => Seen::Skip,
+            _ if c.tag() != tag => Seen::Skip,
+            SlotState::Inserting => Seen::Busy,
+            _ if slot::equals(slot.key, key) => Seen::Mine,
+            _ => Seen::Skip,
+        }
+    }
+
+    #[cold]
+    fn pause<B: BackoffPolicy>(
+        waiter: &mut Waiter<B>,
+        slot: usize,
+        ctrl: Ctrl,
+    ) -> Result<(), RawError> {
+        waiter.pause().map_err(|Expired(waited)| RawError::Busy { slot, ctrl, waited })
+    }
+
+    /// A lock-free read of `key`'s committed value and its slot.
+    #[inline]
+    pub(crate) fn get<B: BackoffPolicy>(
+        &self,
+        key: &K,
+        hash: u64,
+        waiter: &mut Waiter<B>,
+    ) -> Result<Option<(usize, V)>, RawError> {
+        let tag = Self::tag(hash);
+        let mut index = self.home(hash);
+        for _ in 0..self.capacity() {
+            let slot = self.slot(index);
+            loop {
+                // Acquire: pairs with the Release stores that publish a key (NEW) and commit a
+                // value (READY), so the key and value words read below are those stores'.
+                let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
+                match Self::classify(c, tag, slot, key) {
+                    Seen::End => return Ok(None),
+                    Seen::Skip => break,
+                    Seen::Busy => Self::pause(waiter, index, c)?,
+                    Seen::Mine => match c.state() {
+                        SlotState::Tombstone | SlotState::New => return Ok(None),
+                        SlotState::Ready | SlotState::Accessing => {
+                            let value = slot::load::<V>(slot.value);
+                            // Acquire: pairs with the writer's fence(Release) before its value
+                            // stores (Boehm's seqlock): if the copy saw any of them, the load
+                            // below sees WRITING or a newer version.
+                            fence(Ordering::Acquire);
+                            let again = Ctrl(slot.ctrl.load(Ordering::Relaxed));
+                            if again.is_readable() && again.version() == c.version() {
+                                return Ok(Some((index, value)));
+                            }
+                            // A write-back overlapped the copy: retry.
+                            Self::pause(waiter, index, again)?;
+                        }
+                        _ => Self::pause(waiter, index, c)?, // WRITING
+                    },
+                }
+            }
+            index = (index + 1) & self.mask;
+        }
+        Ok(None)
+    }
+
+    /// Locks `key`'s slot (inserting the key if `mode` allows), runs `visitor` on a copy of the
+    /// value, and commits or rolls back. The outer error is the table's, the inner the visitor's.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn visit<B, F, R>(
+        &self,
+        key: &K,
+        hash: u64,
+        mode: AccessMode,
+        owner: OwnerId,
+        rollback: bool,
+        waiter: &mut Waiter<B>,
+        visitor: F,
+    ) -> Result<Result<Visited, R::Error>, RawError>
+    where
+        B: BackoffPolicy,
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        let tag = Self::tag(hash);
+        let mut index = self.home(hash);
+        for _ in 0..self.capacity() {
+            let slot = self.slot(index);
+            loop {
+                // Acquire: as in `get`.
+                let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
+                match Self::classify(c, tag, slot, key) {
+                    Seen::Skip => break,
+                    Seen::Busy => Self::pause(waiter, index, c)?,
+                    Seen::End if mode == AccessMode::AccessExist => {
+                        return Ok(Ok(Visited::NotFound));
+                    }
+                    Seen::End => {
+                        let claimed = Ctrl::new(SlotState::Inserting, tag, 0, Some(owner));
+                        // Relaxed: nothing was ever written to an EMPTY slot, and nobody reads
+                        // our key before the Release store of NEW below.
+                        if slot
+                            .ctrl
+                            .compare_exchange(c.0, claimed.0, Ordering::Relaxed, Ordering::Relaxed)
+                            .is_ok()
+                        {
+                            slot::store(slot.key, key);
+                            let new = claimed.locked(SlotState::New, owner);
+                            // Release: publishes the key; pairs with the Acquire loads of
+                            // probers, which compare keys only in NEW or later states.
+                            slot.ctrl.store(new.0, Ordering::Release);
+                            return Ok(Self::run_new(index, slot, new, visitor));
+                        }
+                    }
+                    Seen::Mine => match c.state() {
+                        SlotState::Tombstone if mode == AccessMode::AccessExist => {
+                            return Ok(Ok(Visited::NotFound));
+                        }
+                        SlotState::Tombstone => {
+                            let new = c.locked(SlotState::New, owner);
+                            // Acquire: pairs with the Release store that made the tombstone.
+                            if slot
+                                .ctrl
+                                .compare_exchange(c.0, new.0, Ordering::Acquire, Ordering::Relaxed)
+                                .is_ok()
+                            {
+                                return Ok(Self::run_new(index, slot, new, visitor));
+                            }
+                        }
+                        SlotState::Ready => {
+                            let locked = c.locked(SlotState::Accessing, owner);
+                            // Acquire: pairs with the Release store of READY, so the value we
+                            // copy is the committed one.
+                            if slot
+                                .ctrl
+                                .compare_exchange(
+                                    c.0,
+                                    locked.0,
+                                    Ordering::Acquire,
+                                    Ordering::Relaxed,
+                                )
+                                .is_ok()
+                            {
+                                return Ok(Self::run_existing(
+                                    index, slot, locked, rollback, visitor,
+                                ));
+                            }
+                        }
+                        // NEW, ACCESSING or WRITING: another visit holds the slot.
+                        _ => Self::pause(waiter, index, c)?,
+                    },
+                }
+            }
+            index = (index + 1) & self.mask;
+        }
+        match mode {
+            AccessMode::AccessExist => Ok(Ok(Visited::NotFound)),
+            AccessMode::CreateIfMiss => Err(RawError::Full),
+        }
+    }
+
+    fn run_new<F, R>(
+        index: usize,
+        slot: Slot<'_>,
+        ctrl: Ctrl,
+        visitor: F,
+    ) -> Result<Visited, R::Error>
+    where
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        let mut entry = NewEntry { slot, ctrl, value: V::new_zeroed(), committed: false };
+        visitor(index, &mut entry.value, true).into_result()?;
+        entry.commit();
+        Ok(Visited::Created)
+    }
+
+    fn run_existing<F, R>(
+        index: usize,
+        slot: Slot<'_>,
+        ctrl: Ctrl,
+        rollback: bool,
+        visitor: F,
+    ) -> Result<Visited, R::Error>
+    where
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        let value = slot::load::<V>(slot.value);
+        let mut held = Held { slot, ctrl, value, commit_on_drop: !rollback, released: false };
+        match visitor(index, &mut held.value, false).into_result() {
+            Ok(()) => {
+                held.release(true);
+                Ok(Visited::Found)
+            }
+            Err(e) => {
+                held.release(!rollback);
+                Err(e)
+            }
+        }
+    }
+
+    /// Visits every committed entry in slot order, locking each in turn. `waiter` bounds the
+    /// wait on each locked slot (it is reset after each slot).
+    pub(crate) fn travel<B, F, R>(
+        &self,
+        owner: OwnerId,
+        rollback: bool,
+        waiter: &mut Waiter<B>,
+        mut visitor: F,
+    ) -> RawTravel
+    where
+        B: BackoffPolicy,
+        F: FnMut(usize, &K, &mut V) -> R,
+        R: TravelControl,
+    {
+        let mut visited = 0;
+        for index in 0..self.capacity() {
+            let slot = self.slot(index);
+            waiter.reset();
+            loop {
+                // Acquire: pairs with the Release store of READY (the committed value).
+                let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
+                match c.state() {
+                    SlotState::Empty | SlotState::Tombstone | SlotState::Dead => break,
+                    SlotState::Ready => {
+                        let locked = c.locked(SlotState::Accessing, owner);
+                        // Acquire: pairs with the Release store of READY.
+                        if slot
+                            .ctrl
+                            .compare_exchange(c.0, locked.0, Ordering::Acquire, Ordering::Relaxed)
+                            .is_err()
+                        {
+                            continue;
+                        }
+                        let key = slot::load::<K>(slot.key);
+                        let value = slot::load::<V>(slot.value);
+                        let mut held = Held {
+                            slot,
+                            ctrl: locked,
+                            value,
+                            commit_on_drop: !rollback,
+                            released: false,
+                        };
+                        let keep_going = visitor(index, &key, &mut held.value).keep_going();
+                        held.release(true);
+                        visited += 1;
+                        if !keep_going {
+                            return RawTravel::Stopped { slot: index, visited };
+                        }
+                        break;
+                    }
+                    // Locked by an insert or a visit: wait for it.
+                    _ => {
+                        if let Err(Expired(waited)) = waiter.pause() {
+                            return RawTravel::TimedOut { slot: index, visited, ctrl: c, waited };
+                        }
+                    }
+                }
+            }
+        }
+        RawTravel::Completed { visited }
+    }
+
+    /// Whether any slot is locked by `owner` (before its process-table entry is reused).
+    #[cfg_attr(shmap_loom, allow(dead_code))] // under loom the slots are not in the segment
+    pub(crate) fn references_owner(&self, owner: OwnerId) -> bool {
+        (0..self.capacity()).any(|i| self.ctrl(i).owner() == Some(owner))
+    }
+}
+
+/// A slot this thread holds in NEW. Dropped without [`commit`](Self::commit) (a failed or
+/// panicking visitor), it becomes a TOMBSTONE that keeps the key: never EMPTY again, which
+/// would cut the probe chains of keys inserted after it.
+struct NewEntry<'a, V: ShmValue> {
+    slot: Slot<'a>,
+    ctrl: Ctrl,
+    value: V,
+    committed: bool,
+}
+
+impl<V: ShmValue> NewEntry<'_, V> {
+    fn commit(&mut self) {
+        // Release fence: orders the NEW state (taken above) before the value stores, for readers
+        // still validating a copy from this slot's previous life; pairs with their fence(Acquire).
+        fence(Ordering::Release);
+        slot::store(self.slot.value, &self.value);
+        // Release: commits the entry; pairs with the Acquire loads of readers and lockers.
+        self.slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
+        self.committed = true;
+    }
+}
+
+impl<V: ShmValue> Drop for NewEntry<'_, V> {
+    fn drop(&mut self) {
+        if !self.committed {
+            // Release: hands the tombstone (and its key) to the next inserter of this key, whose
+            // Acquire compare-and-swap pairs with it.
+            self.slot.ctrl.store(self.ctrl.unlocked(SlotState::Tombstone).0, Ordering::Release);
+        }
+    }
+}
+
+/// A committed slot this thread holds in ACCESSING, with the visitor's copy of its value.
+/// Dropped during a panic, it commits the copy only if the table has no rollback.
+struct Held<'a, V: ShmValue> {
+    slot: Slot<'a>,
+    ctrl: Ctrl,
+    value: V,
+    commit_on_drop: bool,
+    released: bool,
+}
+
+impl<V: ShmValue> Held<'_, V> {
+    /// Unlocks the slot, first writing the copy back if `commit` and it differs.
+    fn release(&mut self, commit: bool) {
+        if std::mem::replace(&mut self.released, true) {
+            return;
+        }
+        let slot = self.slot;
+        if commit && !slot::equals(slot.value, &self.value) {
+            // Release: like every control-word store, keeps the key published for probers that
+            // load this word with Acquire.
+            slot.ctrl.store(self.ctrl.with_state(SlotState::Writing).0, Ordering::Release);
+            // Release fence: orders the WRITING store before the value stores (Boehm's seqlock
+            // writer); pairs with the reader's fence(Acquire) in `get`.
+            fence(Ordering::Release);
+            slot::store(slot.value, &self.value);
+            // Release: publishes the new value; pairs with the Acquire loads of readers and the
+            // next locker's Acquire compare-and-swap.
+            slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
+        } else {
+            // Release: unlocks; pairs with the next locker's Acquire compare-and-swap.
+            slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).0, Ordering::Release);
+        }
+    }
+}
+
+impl<V: ShmValue> Drop for Held<'_, V> {
+    fn drop(&mut self) {
+        self.release(self.commit_on_drop);
+    }
+}

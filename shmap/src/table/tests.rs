@@ -1,0 +1,451 @@
+//! Unit tests of the table over heap segments: the protocol's rules one by one, then threads.
+//! They also run under Miri (`cargo +nightly miri test -p shmap --lib`), with smaller counts.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::ctrl::Ctrl;
+use super::*;
+use crate::primitive::Ordering;
+
+type Table = ShmHashTable<u64, u64>;
+
+const SHORT: Duration = Duration::from_millis(if cfg!(miri) { 1 } else { 50 });
+
+fn table(capacity: usize) -> Table {
+    Table::heap(capacity).unwrap()
+}
+
+fn insert(t: &Table, k: u64, v: u64) {
+    assert_eq!(
+        t.visit(&k, AccessMode::CreateIfMiss, |_, x, new| {
+            assert!(new);
+            *x = v;
+        })
+        .unwrap(),
+        Visited::Created
+    );
+}
+
+/// Two keys whose home slot is the same in a table of `capacity` slots, with different tags.
+fn colliding_keys(capacity: usize) -> (u64, u64) {
+    let home = |k: u64| DefaultHasher::hash(&k.to_ne_bytes()) as usize & (capacity - 1);
+    let tag = |k: u64| RawTable::<u64, u64>::tag(DefaultHasher::hash(&k.to_ne_bytes()));
+    let a = 1;
+    let b = (2..).find(|&b| home(b) == home(a) && tag(b) != tag(a)).unwrap();
+    (a, b)
+}
+
+/// Holds `key`'s slot locked (inside a visitor) on another thread until the returned sender is
+/// dropped or sent to.
+fn hold_lock(t: &Arc<Table>, key: u64) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
+    let (inside_tx, inside_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let t2 = Arc::clone(t);
+    let handle = thread::spawn(move || {
+        t2.visit(&key, AccessMode::CreateIfMiss, |_, v, _| {
+            inside_tx.send(()).unwrap();
+            let _ = release_rx.recv();
+            *v += 1;
+        })
+        .unwrap();
+    });
+    inside_rx.recv().unwrap();
+    (release_tx, handle)
+}
+
+#[test]
+fn visit_modes() {
+    let t = table(16);
+    assert_eq!(
+        t.visit(&5, AccessMode::AccessExist, |_, _, _| -> bool { unreachable!() }).unwrap(),
+        Visited::NotFound
+    );
+    assert_eq!(t.get(&5).unwrap(), None);
+    insert(&t, 5, 50);
+    let r = t.visit(&5, AccessMode::CreateIfMiss, |_, v, new| {
+        assert!(!new);
+        *v += 1;
+    });
+    assert_eq!(r.unwrap(), Visited::Found);
+    assert_eq!(t.get(&5).unwrap(), Some(51));
+    assert_eq!(t.read(&5, |_, v| *v * 2).unwrap(), Some(102));
+    assert_eq!(t.read(&6, |_, v| *v).unwrap(), None);
+}
+
+#[test]
+fn the_visitor_sees_its_slot_index() {
+    let t = table(8);
+    let mut seen = None;
+    t.visit(&3, AccessMode::CreateIfMiss, |slot, _, _| seen = Some(slot)).unwrap();
+    let slot = seen.unwrap();
+    assert_eq!(t.slot_state(slot), SlotState::Ready);
+    assert_eq!(t.read(&3, |s, _| s).unwrap(), Some(slot));
+}
+
+#[test]
+fn a_failed_insert_leaves_a_tombstone_that_only_its_key_revives() {
+    let t = table(8);
+    let mut slot = 0;
+    let r = t.visit(&7, AccessMode::CreateIfMiss, |s, v, _| {
+        slot = s;
+        *v = 99;
+        false
+    });
+    assert!(matches!(r, Err(VisitError::VisitorFailed(Rejected))));
+    assert_eq!(t.get(&7).unwrap(), None, "no half-made entry");
+    assert_eq!(t.slot_state(slot), SlotState::Tombstone);
+    assert_eq!(t.visit(&7, AccessMode::AccessExist, |_, _, _| {}).unwrap(), Visited::NotFound);
+    let r = t.visit(&7, AccessMode::CreateIfMiss, |s, v, new| {
+        assert_eq!((s, new), (slot, true));
+        assert_eq!(*v, 0, "a revived entry starts zeroed, not with the failed value");
+        *v = 1;
+    });
+    assert_eq!(r.unwrap(), Visited::Created);
+    assert_eq!(t.get(&7).unwrap(), Some(1));
+}
+
+#[test]
+fn rollback_restores_the_value_on_failure() {
+    let t = table(8);
+    insert(&t, 1, 10);
+    let r = t.visit(&1, AccessMode::AccessExist, |_, v, _| {
+        *v = 11;
+        Err::<(), _>("no")
+    });
+    assert!(matches!(r, Err(VisitError::VisitorFailed("no"))));
+    assert_eq!(t.get(&1).unwrap(), Some(10));
+}
+
+#[test]
+fn without_rollback_a_failed_visitor_keeps_its_changes() {
+    let t = Table::options().capacity(8).rollback(false).open(&Backing::Heap).unwrap();
+    insert(&t, 1, 10);
+    assert!(
+        t.visit(&1, AccessMode::AccessExist, |_, v, _| {
+            *v = 11;
+            false
+        })
+        .is_err()
+    );
+    assert_eq!(t.get(&1).unwrap(), Some(11));
+    // A new entry whose visitor fails is still never kept.
+    assert!(
+        t.visit(&2, AccessMode::CreateIfMiss, |_, v, _| {
+            *v = 5;
+            false
+        })
+        .is_err()
+    );
+    assert_eq!(t.get(&2).unwrap(), None);
+}
+
+#[test]
+fn a_panicking_visitor_unlocks_and_rolls_back() {
+    let t = table(8);
+    insert(&t, 1, 10);
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        let _ = t.visit(&1, AccessMode::AccessExist, |_, v, _| -> bool {
+            *v = 666;
+            panic!("visitor bug");
+        });
+    }));
+    assert!(panicked.is_err(), "the panic reaches the caller");
+    assert_eq!(t.get(&1).unwrap(), Some(10));
+    let quick = Wait::timeout(SHORT);
+    let r = t.visit_with(&1, AccessMode::AccessExist, quick, |_, v, _| *v += 1);
+    assert_eq!(r.unwrap(), Visited::Found, "the slot was unlocked");
+    assert_eq!(t.get(&1).unwrap(), Some(11));
+
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        let _ = t.visit(&2, AccessMode::CreateIfMiss, |_, _, _| -> bool { panic!("in an insert") });
+    }));
+    assert!(panicked.is_err());
+    assert_eq!(t.get(&2).unwrap(), None, "a panicking insert leaves no entry");
+    insert(&t, 2, 20);
+}
+
+#[test]
+fn without_rollback_a_panicking_visitor_keeps_its_changes() {
+    let t = Table::options().capacity(8).rollback(false).open(&Backing::Heap).unwrap();
+    insert(&t, 1, 10);
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let _ = t.visit(&1, AccessMode::AccessExist, |_, v, _| -> bool {
+            *v = 12;
+            panic!("after writing");
+        });
+    }));
+    assert_eq!(t.get(&1).unwrap(), Some(12));
+}
+
+#[test]
+fn an_unchanged_value_is_not_written_back() {
+    let t = table(8);
+    insert(&t, 1, 10);
+    let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+    let version = t.raw().ctrl(slot).version();
+    t.visit(&1, AccessMode::AccessExist, |_, v, _| assert_eq!(*v, 10)).unwrap();
+    assert_eq!(
+        t.raw().ctrl(slot).version(),
+        version,
+        "a read-only visit does not bump the version"
+    );
+    t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = 11).unwrap();
+    assert_eq!(t.raw().ctrl(slot).version(), version + 1);
+}
+
+#[test]
+fn a_full_table_is_an_error_not_an_endless_probe() {
+    let t = table(4);
+    for k in 0..4 {
+        insert(&t, k, k);
+    }
+    let r = t.visit(&100, AccessMode::CreateIfMiss, |_, _, _| {});
+    assert!(matches!(r, Err(VisitError::Table(TableError::TableFull { capacity: 4 }))));
+    assert_eq!(t.get(&100).unwrap(), None, "a miss in a full table ends too");
+    assert_eq!(t.visit(&100, AccessMode::AccessExist, |_, _, _| {}).unwrap(), Visited::NotFound);
+    for k in 0..4 {
+        assert_eq!(t.get(&k).unwrap(), Some(k), "probe chains wrap around the end");
+    }
+}
+
+#[test]
+fn capacity_is_rounded_up_and_zero_refused() {
+    assert_eq!(table(1000).capacity(), 1024);
+    assert_eq!(table(1).capacity(), 1);
+    let err = Table::heap(0).unwrap_err();
+    assert!(matches!(err.kind(), crate::OpenErrorKind::InvalidOptions(_)), "{err}");
+}
+
+#[test]
+fn wide_and_odd_sized_types() {
+    let t = ShmHashTable::<[u8; 3], [u64; 8]>::heap(32).unwrap();
+    for i in 0..20u8 {
+        t.visit(&[i, i, i], AccessMode::CreateIfMiss, |_, v, _| *v = [u64::from(i); 8]).unwrap();
+    }
+    for i in 0..20u8 {
+        assert_eq!(t.get(&[i, i, i]).unwrap(), Some([u64::from(i); 8]));
+    }
+    assert_eq!(t.get(&[1, 2, 3]).unwrap(), None);
+
+    let set = ShmHashTable::<u32, ()>::heap(8).unwrap();
+    assert_eq!(set.visit(&4, AccessMode::CreateIfMiss, |_, _, _| {}).unwrap(), Visited::Created);
+    assert_eq!(set.get(&4).unwrap(), Some(()));
+    assert_eq!(set.get(&5).unwrap(), None);
+}
+
+#[test]
+fn travel_visits_stops_and_writes_back() {
+    let t = table(64);
+    for k in 0..10 {
+        insert(&t, k, k);
+    }
+    let mut keys = Vec::new();
+    let outcome = t.travel(|slot, k, v| {
+        assert_eq!(t.slot_state(slot), SlotState::Accessing);
+        keys.push(*k);
+        *v += 100;
+    });
+    assert_eq!(outcome.unwrap(), TravelOutcome::Completed { visited: 10 });
+    keys.sort_unstable();
+    assert_eq!(keys, (0..10).collect::<Vec<_>>());
+    assert_eq!(t.get(&3).unwrap(), Some(103));
+
+    let mut n = 0;
+    let outcome = t.travel(|_, _, _| {
+        n += 1;
+        n < 4
+    });
+    assert!(matches!(outcome.unwrap(), TravelOutcome::Stopped { visited: 4, .. }));
+    let outcome = t.travel(|_, _, _| std::ops::ControlFlow::<()>::Break(()));
+    assert!(matches!(outcome.unwrap(), TravelOutcome::Stopped { visited: 1, .. }));
+}
+
+#[test]
+fn travel_skips_tombstones() {
+    let t = table(8);
+    insert(&t, 1, 1);
+    let _ = t.visit(&2, AccessMode::CreateIfMiss, |_, _, _| false);
+    assert_eq!(t.travel(|_, _, _| {}).unwrap().visited(), 1);
+}
+
+/// The probing rule: a slot being inserted with another tag is skipped at once; with the same
+/// tag, the probe waits (its key may be ours) and times out.
+#[test]
+fn probes_wait_only_on_slots_that_may_hold_their_key() {
+    let capacity = 16;
+    let t = table(capacity);
+    let (a, b) = colliding_keys(capacity);
+    let hash_a = DefaultHasher::hash(&a.to_ne_bytes());
+    let home = hash_a as usize & (capacity - 1);
+    let owner = t.segment().owner().unwrap();
+    // Simulate a process stuck while writing key `a` into its home slot.
+    let stuck = Ctrl::new(SlotState::Inserting, RawTable::<u64, u64>::tag(hash_a), 0, Some(owner));
+    t.raw().slot(home).ctrl.store(stuck.0, Ordering::Release);
+
+    let quick = Wait::timeout(SHORT);
+    assert_eq!(t.get_with(&b, quick).unwrap(), None, "another tag: not waited on");
+    let r = t.visit_with(&b, AccessMode::CreateIfMiss, quick, |_, v, _| *v = 2);
+    assert_eq!(r.unwrap(), Visited::Created);
+    assert_eq!(t.get(&b).unwrap(), Some(2));
+
+    let err = t.get_with(&a, quick).unwrap_err();
+    match err {
+        TableError::Timeout { slot, state, holder, waited } => {
+            assert_eq!((slot, state), (home, SlotState::Inserting));
+            assert_eq!(holder.unwrap().owner, owner);
+            assert!(waited >= SHORT);
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    assert!(t.visit_with(&a, AccessMode::CreateIfMiss, quick, |_, _, _| {}).is_err());
+}
+
+#[test]
+fn readers_do_not_wait_for_a_running_visitor() {
+    let t = Arc::new(table(16));
+    insert(&t, 1, 10);
+    let (release, handle) = hold_lock(&t, 1);
+    let quick = Wait::timeout(SHORT);
+    assert_eq!(t.get_with(&1, quick).unwrap(), Some(10), "ACCESSING is readable");
+    release.send(()).unwrap();
+    handle.join().unwrap();
+    assert_eq!(t.get(&1).unwrap(), Some(11));
+}
+
+#[test]
+fn a_visit_on_a_held_slot_times_out_naming_the_holder() {
+    let t = Arc::new(table(16));
+    insert(&t, 1, 10);
+    let (release, handle) = hold_lock(&t, 1);
+    let start = Instant::now();
+    let r = t.visit_with(&1, AccessMode::AccessExist, Wait::timeout(SHORT), |_, _, _| {});
+    let elapsed = start.elapsed();
+    match r {
+        Err(VisitError::Table(TableError::Timeout { state, holder, .. })) => {
+            assert_eq!(state, SlotState::Accessing);
+            let holder = holder.expect("a locked slot names its holder");
+            assert_eq!(holder.process.unwrap().pid, std::process::id());
+            assert!(holder.to_string().contains(&format!("pid {}", std::process::id())));
+        }
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    assert!(elapsed >= SHORT);
+
+    // A travel waits on the same slot, and reports where it gave up.
+    let outcome = t.travel_with(Wait::timeout(SHORT), |_, _, _| {}).unwrap();
+    match outcome {
+        TravelOutcome::TimedOut { slot, state, holder, .. } => {
+            assert_eq!(Some(slot), t.read(&1, |s, _| s).unwrap());
+            assert_eq!(state, SlotState::Accessing);
+            assert!(holder.is_some());
+        }
+        other => panic!("expected a travel timeout, got {other:?}"),
+    }
+    drop(release);
+    handle.join().unwrap();
+    assert!(t.travel(|_, _, _| {}).unwrap().is_completed());
+}
+
+#[test]
+fn another_keys_held_slot_does_not_block() {
+    let capacity = 16;
+    let t = Arc::new(table(capacity));
+    let (a, b) = colliding_keys(capacity);
+    insert(&t, a, 1);
+    let (release, handle) = hold_lock(&t, a);
+    let quick = Wait::timeout(SHORT);
+    let r = t.visit_with(&b, AccessMode::CreateIfMiss, quick, |_, v, _| *v = 2);
+    assert_eq!(r.unwrap(), Visited::Created);
+    assert_eq!(t.get_with(&b, quick).unwrap(), Some(2));
+    drop(release);
+    handle.join().unwrap();
+}
+
+#[test]
+fn concurrent_increments_are_exact() {
+    let threads = 4;
+    let rounds: u64 = if cfg!(miri) { 20 } else { 5_000 };
+    let keys = 50;
+    let t = Arc::new(table(128));
+    let start = Arc::new(Barrier::new(threads));
+    let handles: Vec<_> = (0..threads)
+        .map(|_| {
+            let (t, start) = (Arc::clone(&t), Arc::clone(&start));
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..rounds {
+                    t.visit(&(i % keys), AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let mut total = 0;
+    assert!(t.travel(|_, _, v| total += *v).unwrap().is_completed());
+    assert_eq!(total, threads as u64 * rounds);
+    for k in 0..keys.min(rounds) {
+        let expected = threads as u64 * (rounds / keys + u64::from(k < rounds % keys));
+        assert_eq!(t.get(&k).unwrap(), Some(expected), "key {k}");
+    }
+}
+
+/// Seqlock reads never return a torn value: every copy a reader accepts has all words equal.
+#[test]
+fn concurrent_reads_see_whole_values() {
+    let rounds: u64 = if cfg!(miri) { 30 } else { 20_000 };
+    let t = Arc::new(ShmHashTable::<u64, [u64; 8]>::heap(16).unwrap());
+    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [0; 8]).unwrap();
+    let writer = {
+        let t = Arc::clone(&t);
+        thread::spawn(move || {
+            for i in 1..=rounds {
+                t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = [i; 8]).unwrap();
+            }
+        })
+    };
+    let reader = {
+        let t = Arc::clone(&t);
+        thread::spawn(move || {
+            let mut last = 0;
+            while last < rounds {
+                let v = t.get(&1).unwrap().unwrap();
+                assert!(v.iter().all(|&w| w == v[0]), "torn read: {v:?}");
+                assert!(v[0] >= last, "values go back in time: {} after {last}", v[0]);
+                last = v[0];
+            }
+        })
+    };
+    writer.join().unwrap();
+    reader.join().unwrap();
+}
+
+#[test]
+fn concurrent_inserts_of_one_key_create_it_once() {
+    let threads = 4;
+    let rounds = if cfg!(miri) { 3 } else { 200 };
+    for round in 0..rounds {
+        let t = Arc::new(table(64));
+        let start = Arc::new(Barrier::new(threads));
+        let created: usize = (0..threads)
+            .map(|_| {
+                let (t, start) = (Arc::clone(&t), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    t.visit(&round, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+                        == Visited::Created
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|h| usize::from(h.join().unwrap()))
+            .sum();
+        assert_eq!(created, 1);
+        assert_eq!(t.get(&round).unwrap(), Some(threads as u64));
+        assert_eq!(t.travel(|_, _, _| {}).unwrap().visited(), 1, "one slot for the key");
+    }
+}

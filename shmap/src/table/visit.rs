@@ -1,0 +1,213 @@
+//! What visitors return and what operations report: the original's `Visit`/`Travel` contract
+//! (a visitor may return nothing, a `bool`, or here also a `Result`), in types.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::ops::ControlFlow;
+use std::time::Duration;
+
+use crate::process::{OwnerId, ProcessIdentity};
+use crate::table::ctrl::SlotState;
+
+/// Whether [`visit`](crate::ShmHashTable::visit) may insert the key (the original's
+/// `AccessMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AccessMode {
+    /// Visit the key only if it is present.
+    AccessExist,
+    /// Visit the key, inserting it (with a zeroed value) if it is absent.
+    CreateIfMiss,
+}
+
+/// What a successful [`visit`](crate::ShmHashTable::visit) found.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{AccessMode, ShmHashTable, Visited};
+///
+/// let t = ShmHashTable::<u32, u32>::heap(16)?;
+/// assert_eq!(t.visit(&1, AccessMode::AccessExist, |_, _, _| {})?, Visited::NotFound);
+/// assert_eq!(t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 5)?, Visited::Created);
+/// assert_eq!(t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v += 1)?, Visited::Found);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Visited {
+    /// The key was absent and has been inserted with the value the visitor initialised.
+    Created,
+    /// The key was present and the visitor ran on its value.
+    Found,
+    /// The key was absent and the mode was [`AccessMode::AccessExist`]; the visitor did not run.
+    NotFound,
+}
+
+impl Visited {
+    /// Whether the visitor ran (the entry exists now).
+    pub fn ran(self) -> bool {
+        !matches!(self, Visited::NotFound)
+    }
+}
+
+/// A visitor's verdict: `()` and `true` mean success, `false` and `Err(e)` mean failure (the
+/// value is rolled back if the table was configured with rollback, and a new entry is never
+/// kept).
+///
+/// # Examples
+///
+/// ```
+/// use shmap::VisitResult;
+///
+/// assert!(().into_result().is_ok());
+/// assert!(false.into_result().is_err());
+/// assert_eq!(Err::<(), _>("full").into_result(), Err("full"));
+/// ```
+pub trait VisitResult {
+    /// What a failure carries.
+    type Error;
+    /// The verdict as a `Result`.
+    fn into_result(self) -> Result<(), Self::Error>;
+}
+
+impl VisitResult for () {
+    type Error = Infallible;
+    fn into_result(self) -> Result<(), Infallible> {
+        Ok(())
+    }
+}
+
+impl VisitResult for bool {
+    type Error = Rejected;
+    fn into_result(self) -> Result<(), Rejected> {
+        if self { Ok(()) } else { Err(Rejected) }
+    }
+}
+
+impl<E> VisitResult for Result<(), E> {
+    type Error = E;
+    fn into_result(self) -> Result<(), E> {
+        self
+    }
+}
+
+/// The failure of a visitor that returned `false`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Rejected;
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the visitor returned false")
+    }
+}
+
+impl std::error::Error for Rejected {}
+
+/// Whether a [`travel`](crate::ShmHashTable::travel) visitor wants to go on: `()` and `true`
+/// continue, `false` stops (the original's rule), as do `ControlFlow::Continue`/`Break`.
+pub trait TravelControl {
+    /// `true` to visit the next entry.
+    fn keep_going(self) -> bool;
+}
+
+impl TravelControl for () {
+    fn keep_going(self) -> bool {
+        true
+    }
+}
+
+impl TravelControl for bool {
+    fn keep_going(self) -> bool {
+        self
+    }
+}
+
+impl<B> TravelControl for ControlFlow<B> {
+    fn keep_going(self) -> bool {
+        self.is_continue()
+    }
+}
+
+/// The process holding a slot's lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LockHolder {
+    /// Its id in the segment's process table.
+    pub owner: OwnerId,
+    /// What the process table says about it (`None` if the entry was released meanwhile).
+    pub process: Option<ProcessIdentity>,
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.process {
+            Some(p) => write!(f, "pid {} (owner {})", p.pid, self.owner.get()),
+            None => write!(f, "owner {} (no longer registered)", self.owner.get()),
+        }
+    }
+}
+
+/// How a [`travel`](crate::ShmHashTable::travel) ended (the original's `Travel`, which could
+/// neither stop early nor time out).
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{AccessMode, ShmHashTable, TravelOutcome};
+///
+/// let t = ShmHashTable::<u32, u32>::heap(16)?;
+/// for k in 0..5 {
+///     t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v = k)?;
+/// }
+/// let mut seen = 0;
+/// let outcome = t.travel(|_slot, _key, _value| {
+///     seen += 1;
+///     seen < 3 // stop after the third entry
+/// })?;
+/// assert!(matches!(outcome, TravelOutcome::Stopped { visited: 3, .. }));
+/// assert!(t.travel(|_, _, _| {})?.is_completed());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum TravelOutcome {
+    /// Every committed entry was visited.
+    Completed {
+        /// How many entries the visitor saw.
+        visited: usize,
+    },
+    /// The visitor returned `false` (or `Break`) at this slot.
+    Stopped {
+        /// The slot of the last entry visited.
+        slot: usize,
+        /// How many entries the visitor saw, that one included.
+        visited: usize,
+    },
+    /// A slot stayed locked for longer than the timeout.
+    TimedOut {
+        /// The slot that stayed locked; slots after it were not visited.
+        slot: usize,
+        /// How many entries the visitor saw before it.
+        visited: usize,
+        /// The slot's state when the wait gave up.
+        state: SlotState,
+        /// Who held it.
+        holder: Option<LockHolder>,
+        /// How long the travel waited on it.
+        waited: Duration,
+    },
+}
+
+impl TravelOutcome {
+    /// Whether every entry was visited.
+    pub fn is_completed(&self) -> bool {
+        matches!(self, TravelOutcome::Completed { .. })
+    }
+
+    /// How many entries the visitor saw.
+    pub fn visited(&self) -> usize {
+        match *self {
+            TravelOutcome::Completed { visited }
+            | TravelOutcome::Stopped { visited, .. }
+            | TravelOutcome::TimedOut { visited, .. } => visited,
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Loom models of the slot protocol, over heap-backed tables whose slots are loom atomics.
+//!
+//! ```text
+//! RUSTFLAGS="--cfg shmap_loom" LOOM_MAX_PREEMPTIONS=3 \
+//!     cargo test -p shmap --test loom --release --target-dir target/loom
+//! ```
+//!
+//! Each model runs two operations on two threads and checks the outcome in every interleaving
+//! loom explores, including the stale reads its C11 model allows. Every pair runs twice, once
+//! with each operation's thread spawned first: loom's DPOR remembers only the last access to
+//! each atomic, so from one start order alone it can miss the interleavings in which the
+//! thread that ran first is preempted (a read racing a write, in particular).
+#![cfg(shmap_loom)]
+
+use loom::sync::Arc;
+use loom::thread;
+use shmap::{AccessMode, Backing, ShmHashTable, TravelOutcome, VisitError, Visited};
+
+type Pair = [u64; 2];
+
+fn table<V: shmap::ShmValue>(capacity: usize) -> ShmHashTable<u64, V> {
+    ShmHashTable::options().capacity(capacity).open(&Backing::Heap).unwrap()
+}
+
+/// Runs `a` and `b` on two threads over the table `setup` makes, in both spawn orders, checks
+/// each outcome, and returns how many executions loom explored (so a model that explores
+/// nothing is noticed).
+fn race<V, RA, RB>(
+    setup: fn() -> ShmHashTable<u64, V>,
+    a: fn(&ShmHashTable<u64, V>) -> RA,
+    b: fn(&ShmHashTable<u64, V>) -> RB,
+    check: fn(&ShmHashTable<u64, V>, RA, RB),
+) -> usize
+where
+    V: shmap::ShmValue + 'static,
+    RA: Send + 'static,
+    RB: Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let executions = std::sync::Arc::new(AtomicUsize::new(0));
+    for a_first in [true, false] {
+        let executions = std::sync::Arc::clone(&executions);
+        loom::model(move || {
+            executions.fetch_add(1, Ordering::Relaxed);
+            let t = Arc::new(setup());
+            let (ta, tb) = (Arc::clone(&t), Arc::clone(&t));
+            let spawn_a = move || thread::spawn(move || a(&ta));
+            let spawn_b = move || thread::spawn(move || b(&tb));
+            let (ha, hb) = if a_first {
+                let ha = spawn_a();
+                (ha, spawn_b())
+            } else {
+                let hb = spawn_b();
+                (spawn_a(), hb)
+            };
+            let (ra, rb) = (ha.join().unwrap(), hb.join().unwrap());
+            check(&t, ra, rb);
+        });
+    }
+    let n = executions.load(Ordering::Relaxed);
+    eprintln!("explored {n} executions");
+    assert!(n > 2, "loom explored no interleaving");
+    n
+}
+
+fn increment(t: &ShmHashTable<u64, u64>) -> Visited {
+    t.visit(&7, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+}
+
+/// Two inserts of one key: exactly one creates it, both increments land, one slot is used.
+#[test]
+fn insert_vs_insert_of_the_same_key() {
+    race(
+        || table(4),
+        increment,
+        increment,
+        |t, a, b| {
+            assert!(
+                matches!(
+                    (a, b),
+                    (Visited::Created, Visited::Found) | (Visited::Found, Visited::Created)
+                ),
+                "{a:?} {b:?}"
+            );
+            assert_eq!(t.get(&7).unwrap(), Some(2));
+            assert_eq!(t.travel(|_, _, _| {}).unwrap(), TravelOutcome::Completed { visited: 1 });
+        },
+    );
+}
+
+/// Two keys that share their home slot (capacity 2), inserted at once: both present.
+#[test]
+fn insert_vs_insert_of_colliding_keys() {
+    race(
+        || table(2),
+        |t| t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 10).unwrap(),
+        |t| t.visit(&2, AccessMode::CreateIfMiss, |_, v, _| *v = 20).unwrap(),
+        |t, _, _| assert_eq!((t.get(&1).unwrap(), t.get(&2).unwrap()), (Some(10), Some(20))),
+    );
+}
+
+/// A reader racing a visit sees the old value or the new one, never a mix of their words.
+#[test]
+fn visit_vs_read() {
+    race(
+        || {
+            let t = table::<Pair>(4);
+            t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 1]).unwrap();
+            t
+        },
+        |t| t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = [2, 2]).unwrap(),
+        |t| t.get(&1).unwrap(),
+        |t, _, seen| {
+            assert!(seen == Some([1, 1]) || seen == Some([2, 2]), "torn or lost read: {seen:?}");
+            assert_eq!(t.get(&1).unwrap(), Some([2, 2]));
+        },
+    );
+}
+
+/// A reader racing an insert sees nothing or the complete first value.
+#[test]
+fn read_vs_insert() {
+    race(
+        || table::<Pair>(4),
+        |t| t.visit(&3, AccessMode::CreateIfMiss, |_, v, _| *v = [5, 6]).unwrap(),
+        |t| t.get(&3).unwrap(),
+        |t, _, seen| {
+            assert!(seen.is_none() || seen == Some([5, 6]), "half-made entry visible: {seen:?}");
+            assert_eq!(t.get(&3).unwrap(), Some([5, 6]));
+        },
+    );
+}
+
+/// A failed insert racing a successful one: the failure never leaves an entry or a value, and
+/// the success is never lost.
+#[test]
+fn failed_insert_vs_insert() {
+    race(
+        || table::<u64>(4),
+        |t| {
+            t.visit(&4, AccessMode::CreateIfMiss, |_, v, _| {
+                *v = 666;
+                false
+            })
+            .is_err()
+        },
+        |t| {
+            t.visit(&4, AccessMode::CreateIfMiss, |_, v, new| {
+                assert!(new == (*v == 0) && *v != 666, "saw the failed visitor's value");
+                *v += 1;
+            })
+            .unwrap()
+        },
+        |t, failed, _| {
+            assert!(failed);
+            assert_eq!(t.get(&4).unwrap(), Some(1));
+        },
+    );
+}
+
+/// A travel racing a visit visits both entries once, and the visit's increment is kept.
+#[test]
+fn travel_vs_visit() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            for k in [1, 2] {
+                t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v = 10).unwrap();
+            }
+            t
+        },
+        |t| t.visit(&1, AccessMode::AccessExist, |_, v, _| *v += 1).unwrap(),
+        |t| {
+            let mut seen = Vec::new();
+            let outcome = t.travel(|_, k, v| seen.push((*k, *v))).unwrap();
+            seen.sort_unstable();
+            (outcome, seen)
+        },
+        |t, _, (outcome, seen)| {
+            assert_eq!(outcome, TravelOutcome::Completed { visited: 2 });
+            assert!(seen == [(1, 10), (2, 10)] || seen == [(1, 11), (2, 10)], "{seen:?}");
+            assert_eq!(t.get(&1).unwrap(), Some(11));
+        },
+    );
+}
+
+/// A visit whose visitor fails, racing a reader: the reader never sees the rolled-back value.
+#[test]
+fn rolled_back_visit_vs_read() {
+    race(
+        || {
+            let t = table::<Pair>(4);
+            t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 1]).unwrap();
+            t
+        },
+        |t| {
+            let r = t.visit(&1, AccessMode::AccessExist, |_, v, _| {
+                *v = [9, 9];
+                Err::<(), _>(())
+            });
+            matches!(r, Err(VisitError::VisitorFailed(())))
+        },
+        |t| t.get(&1).unwrap(),
+        |_, failed, seen| {
+            assert!(failed);
+            assert_eq!(seen, Some([1, 1]));
+        },
+    );
+}

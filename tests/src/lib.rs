@@ -1,0 +1,171 @@
+//! Helpers shared by the integration tests in `tests/`: unique segment names that are removed
+//! even when a test fails, children that are killed if a test fails, and the `worker` binary
+//! (`src/bin/worker.rs`) that the tests run as other processes.
+
+use std::io::{BufRead, BufReader, Lines};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdout, Command};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use shmap::Backing;
+
+/// The README's examples, compiled and run as doctests of this crate.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
+/// A `Command` for the `worker` binary of this package (only usable from integration tests,
+/// where Cargo sets `CARGO_BIN_EXE_worker`).
+#[macro_export]
+macro_rules! worker {
+    ($($arg:expr),* $(,)?) => {{
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_worker"));
+        $(command.arg($arg);)*
+        command
+    }};
+}
+
+fn unique_suffix() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
+    format!("{}-{}-{nanos:x}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A POSIX shared-memory name unique to this test run, unlinked when dropped (also when the
+/// test panics).
+pub struct ShmName(String);
+
+impl ShmName {
+    /// A fresh name containing `tag`.
+    pub fn new(tag: &str) -> Self {
+        ShmName(format!("/shmap-test-{tag}-{}", unique_suffix()))
+    }
+
+    /// The name, with its leading `/`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The backing for this name.
+    pub fn backing(&self) -> Backing {
+        Backing::shm(&self.0)
+    }
+
+    /// The object's path in `/dev/shm`.
+    pub fn path(&self) -> PathBuf {
+        Path::new(shmap::segment::SHM_DIR).join(&self.0[1..])
+    }
+}
+
+impl Drop for ShmName {
+    fn drop(&mut self) {
+        let _ = shmap::segment::Segment::unlink(&self.backing());
+    }
+}
+
+/// A temporary directory, removed with its contents when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// A fresh directory under the system's temporary directory.
+    pub fn new(tag: &str) -> Self {
+        let path = std::env::temp_dir().join(format!("shmap-test-{tag}-{}", unique_suffix()));
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A child process that is killed and reaped if it is still running when dropped, so a failed
+/// test leaves no process behind.
+pub struct Worker {
+    child: Child,
+    lines: Option<Lines<BufReader<ChildStdout>>>,
+}
+
+impl Worker {
+    /// Starts `command` with piped stdin and stdout.
+    pub fn spawn(mut command: Command) -> Self {
+        command.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+        let mut child = command.spawn().expect("start the worker");
+        let lines = child.stdout.take().map(|out| BufReader::new(out).lines());
+        Worker { child, lines }
+    }
+
+    /// The child's pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The next line the child prints; panics if it exits first.
+    pub fn line(&mut self) -> String {
+        match self.lines.as_mut().and_then(Iterator::next) {
+            Some(line) => line.expect("read the worker's output"),
+            None => panic!("the worker exited without printing: {:?}", self.child.try_wait()),
+        }
+    }
+
+    /// Reads lines until one starts with `prefix`, and returns the rest of it.
+    pub fn expect(&mut self, prefix: &str) -> String {
+        loop {
+            let line = self.line();
+            if let Some(rest) = line.strip_prefix(prefix) {
+                return rest.trim().to_owned();
+            }
+        }
+    }
+
+    /// Closes the child's stdin (workers that hold something release it on EOF).
+    pub fn close_stdin(&mut self) {
+        drop(self.child.stdin.take());
+    }
+
+    /// Sends a signal to the child.
+    pub fn signal(&self, signal: i32) {
+        let pid = i32::try_from(self.child.id()).unwrap();
+        // SAFETY: `pid` is our own unreaped child, so it cannot have been reused.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
+    /// Waits for the child to exit (at most `timeout`) and returns whether it succeeded.
+    pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < timeout,
+                "worker {} still running after {timeout:?}",
+                self.pid()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for a successful exit.
+    pub fn finish(mut self) {
+        let status = self.wait(Duration::from_secs(60));
+        assert!(status.success(), "worker {} failed: {status}", self.pid());
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.child.try_wait().ok().flatten().is_none() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

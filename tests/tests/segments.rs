@@ -1,0 +1,347 @@
+//! The segment rules: an opener that disagrees gets a typed error and changes nothing; broken
+//! headers are refused; names are checked; permissions are exact; a full tmpfs is an error at
+//! open, not a SIGBUS later.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use shmap::segment::{Segment, SegmentOptions, SegmentSpec};
+use shmap::{
+    AccessMode, Backing, CreateMode, OpenError, OpenErrorKind, Role, ShmHashTable, ShmHasher,
+    StructureKind, TypeLayout,
+};
+use shmap_tests::{ShmName, TempDir};
+
+type Table = ShmHashTable<u64, u64>;
+
+fn kind(result: Result<impl std::fmt::Debug, OpenError>) -> OpenErrorKind {
+    match result {
+        Ok(t) => panic!("expected an error, opened {t:?}"),
+        Err(e) => {
+            assert!(!e.to_string().is_empty());
+            e.kind
+        }
+    }
+}
+
+/// A table with a few entries, and a snapshot of its bytes.
+fn populated(name: &ShmName) -> (Table, Vec<u8>) {
+    let table = Table::open_or_create(name.as_str(), 64).unwrap();
+    for k in 0..10 {
+        table.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v = k * 3).unwrap();
+    }
+    let bytes = fs::read(name.path()).unwrap();
+    (table, bytes)
+}
+
+/// Another hasher, to open a table with the wrong one.
+struct OtherHasher;
+impl ShmHasher for OtherHasher {
+    const ID: u64 = 0xDEAD_0001;
+    fn hash(bytes: &[u8]) -> u64 {
+        shmap::DefaultHasher::hash(bytes).rotate_left(7)
+    }
+}
+
+fn custom_spec(n: u32) -> SegmentSpec {
+    SegmentSpec {
+        capacity: Some(64),
+        ..SegmentSpec::new(
+            StructureKind::Custom(n),
+            TypeLayout::NONE,
+            TypeLayout::of::<u64>(),
+            |_| 8,
+        )
+    }
+}
+
+#[test]
+fn openers_that_disagree_get_typed_errors_and_change_nothing() {
+    let name = ShmName::new("mismatch");
+    let (table, before) = populated(&name);
+    let unchanged =
+        || assert!(fs::read(name.path()).unwrap() == before, "the segment was modified");
+
+    match kind(Table::options().capacity(128).open(&name.backing())) {
+        OpenErrorKind::CapacityMismatch { expected: 128, found: 64 } => {}
+        other => panic!("{other:?}"),
+    }
+    unchanged();
+
+    match kind(ShmHashTable::<u64, u32>::open(name.as_str())) {
+        OpenErrorKind::LayoutMismatch { role: Role::Value, expected, found } => {
+            assert_eq!((expected.desc.as_str(), found.desc.as_str()), ("u32", "u64"));
+            assert_eq!((expected.size, found.size), (4, 8));
+        }
+        other => panic!("{other:?}"),
+    }
+    unchanged();
+
+    match kind(ShmHashTable::<i64, u64>::open(name.as_str())) {
+        OpenErrorKind::LayoutMismatch { role: Role::Key, expected, found } => {
+            assert_eq!((expected.desc.as_str(), found.desc.as_str()), ("i64", "u64"));
+            assert_ne!(expected.hash, found.hash, "same size and alignment, another type");
+        }
+        other => panic!("{other:?}"),
+    }
+    unchanged();
+
+    let other_hasher = ShmHashTable::<u64, u64, OtherHasher>::options().open(&name.backing());
+    match kind(other_hasher) {
+        OpenErrorKind::HasherMismatch { expected: 0xDEAD_0001, found } => {
+            assert_eq!(found, shmap::DefaultHasher::ID);
+        }
+        other => panic!("{other:?}"),
+    }
+    unchanged();
+
+    let as_custom = Segment::open(&name.backing(), &custom_spec(5), &SegmentOptions::default());
+    match kind(as_custom) {
+        OpenErrorKind::KindMismatch { expected, found } => {
+            assert_eq!((expected, found), (StructureKind::Custom(5), StructureKind::HashTable));
+        }
+        other => panic!("{other:?}"),
+    }
+    unchanged();
+
+    let new_only =
+        Table::options().capacity(64).create(CreateMode::CreateNew).open(&name.backing());
+    assert!(matches!(kind(new_only), OpenErrorKind::AlreadyExists));
+    unchanged();
+
+    // A matching open (50 rounds up to 64) succeeds; it registers in the process table, and
+    // releases its entry when dropped.
+    Table::options().capacity(50).open(&name.backing()).unwrap();
+    unchanged();
+    drop(table);
+}
+
+#[test]
+fn a_table_opener_refuses_another_kind_of_structure() {
+    let name = ShmName::new("custom-kind");
+    let custom =
+        Segment::open(&name.backing(), &custom_spec(9), &SegmentOptions::default()).unwrap();
+    let before = fs::read(name.path()).unwrap();
+    let err = Table::open(name.as_str()).unwrap_err();
+    assert!(
+        err.to_string().contains("expected a hash table, found a custom structure #9"),
+        "the message names both kinds: {err}"
+    );
+    assert!(fs::read(name.path()).unwrap() == before);
+    drop(custom);
+}
+
+#[test]
+fn truncated_segments_are_refused() {
+    let name = ShmName::new("truncated");
+    let (table, before) = populated(&name);
+    let total = table.info().total_size;
+    drop(table);
+    for len in [total - 4096, 1000, 4, 0] {
+        fs::OpenOptions::new().write(true).open(name.path()).unwrap().set_len(len).unwrap();
+        match kind(Table::open(name.as_str())) {
+            OpenErrorKind::Truncated { expected, found } => {
+                assert_eq!(found, len);
+                assert!(expected > len);
+            }
+            other => panic!("length {len}: {other:?}"),
+        }
+        assert_eq!(fs::metadata(name.path()).unwrap().len(), len, "left as it was");
+    }
+    drop(before);
+}
+
+/// Writes `patch` at `offset` of a copy of a good segment, and opens the result.
+fn open_patched(name: &ShmName, good: &[u8], offset: usize, patch: &[u8]) -> OpenErrorKind {
+    let mut bytes = good.to_vec();
+    bytes[offset..offset + patch.len()].copy_from_slice(patch);
+    fs::write(name.path(), &bytes).unwrap();
+    let result = kind(Table::open(name.as_str()));
+    assert!(fs::read(name.path()).unwrap() == bytes, "a refused segment is left as it was");
+    result
+}
+
+#[test]
+fn corrupt_headers_are_refused() {
+    let name = ShmName::new("corrupt");
+    let (table, good) = populated(&name);
+    drop(table);
+    // Magic (offset 0), version (8), then a byte of the capacity field (32).
+    assert!(matches!(
+        open_patched(&name, &good, 0, b"NOTSHMAP"),
+        OpenErrorKind::NotShmap { found, .. } if found == u64::from_le_bytes(*b"NOTSHMAP")
+    ));
+    assert!(matches!(
+        open_patched(&name, &good, 8, &7u32.to_ne_bytes()),
+        OpenErrorKind::VersionMismatch { expected: 1, found: 7 }
+    ));
+    assert!(matches!(open_patched(&name, &good, 32, &[0xff]), OpenErrorKind::CorruptHeader { .. }));
+    // A byte of the value's layout description.
+    assert!(matches!(open_patched(&name, &good, 400, b"x"), OpenErrorKind::CorruptHeader { .. }));
+    // The good bytes open again.
+    fs::write(name.path(), &good).unwrap();
+    assert_eq!(Table::open(name.as_str()).unwrap().get(&4).unwrap(), Some(12));
+}
+
+#[test]
+fn objects_that_are_not_segments_are_refused() {
+    let name = ShmName::new("foreign");
+    fs::write(name.path(), vec![b'x'; 1 << 20]).unwrap();
+    assert!(matches!(kind(Table::open(name.as_str())), OpenErrorKind::NotShmap { .. }));
+    assert!(matches!(
+        kind(Table::open_or_create(name.as_str(), 64)),
+        OpenErrorKind::NotShmap { .. }
+    ));
+    assert_eq!(fs::read(name.path()).unwrap(), vec![b'x'; 1 << 20], "never re-initialised");
+
+    let dir = ShmName::new("a-directory");
+    fs::create_dir(dir.path()).unwrap();
+    let result = kind(Table::open(dir.as_str()));
+    fs::remove_dir(dir.path()).unwrap();
+    assert!(matches!(result, OpenErrorKind::NotRegularFile), "{result:?}");
+}
+
+#[test]
+fn names_and_links() {
+    assert!(matches!(kind(Table::open("no-slash")), OpenErrorKind::InvalidName { .. }));
+    assert!(matches!(kind(Table::open("/a/b")), OpenErrorKind::InvalidName { .. }));
+    let missing = ShmName::new("missing");
+    assert!(matches!(kind(Table::open(missing.as_str())), OpenErrorKind::NotFound));
+
+    let target = ShmName::new("link-target");
+    let link = ShmName::new("link");
+    Table::open_or_create(target.as_str(), 16).unwrap();
+    std::os::unix::fs::symlink(target.path(), link.path()).unwrap();
+    let result = kind(Table::open_or_create(link.as_str(), 16));
+    fs::remove_file(link.path()).unwrap();
+    assert!(matches!(result, OpenErrorKind::SymlinkRefused), "{result:?}");
+
+    let dir = TempDir::new("links");
+    let file_link = dir.path().join("link.shm");
+    std::os::unix::fs::symlink(target.path(), &file_link).unwrap();
+    let result = kind(Table::options().capacity(16).open(&Backing::file(&file_link)));
+    assert!(matches!(result, OpenErrorKind::SymlinkRefused), "{result:?}");
+    let in_missing_dir = Backing::file(dir.path().join("no/such/dir/t.shm"));
+    assert!(matches!(
+        kind(Table::options().capacity(16).open(&in_missing_dir)),
+        OpenErrorKind::InvalidName { .. }
+    ));
+}
+
+#[test]
+fn new_segments_get_exactly_the_requested_mode() {
+    let private = ShmName::new("mode-default");
+    Table::open_or_create(private.as_str(), 16).unwrap();
+    let mode = fs::metadata(private.path()).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o600);
+
+    let shared = ShmName::new("mode-group");
+    Table::options().capacity(16).mode(0o660).open(&shared.backing()).unwrap();
+    let mode = fs::metadata(shared.path()).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode, 0o660, "set with fchmod, so the umask (usually 022) does not strip g+w");
+}
+
+#[test]
+fn file_backed_tables_persist_and_destroy_removes_them() {
+    let dir = TempDir::new("file");
+    let path = dir.path().join("scores.shm");
+    let backing = Backing::file(&path);
+    {
+        let t = Table::options().capacity(64).open(&backing).unwrap();
+        assert!(t.info().created_by_this_handle);
+        t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 11).unwrap();
+        t.segment().flush().unwrap();
+    }
+    let t = Table::options().open(&backing).unwrap();
+    assert!(!t.info().created_by_this_handle);
+    assert_eq!((t.capacity(), t.get(&1).unwrap()), (64, Some(11)));
+    t.destroy().unwrap();
+    assert!(!path.exists());
+    let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn open_adopts_the_segments_capacity_and_reports_its_header() {
+    let name = ShmName::new("adopt");
+    let created = Table::open_or_create(name.as_str(), 100).unwrap();
+    let opened = Table::open(name.as_str()).unwrap();
+    assert_eq!(opened.capacity(), 128);
+    let (a, b) = (created.info(), opened.info());
+    assert_eq!(a.segment_id, b.segment_id);
+    assert_eq!(
+        (b.creator_pid, b.slot_size, b.kind),
+        (std::process::id(), 24, StructureKind::HashTable)
+    );
+    assert_eq!((a.created_by_this_handle, b.created_by_this_handle), (true, false));
+    assert_eq!(b.key.desc.as_str(), "u64");
+    assert!(b.total_size as usize == opened.segment().len());
+    assert_eq!(opened.segment().attached_processes().len(), 2, "one entry per handle");
+    drop(created);
+    assert_eq!(opened.segment().attached_processes().len(), 1, "released on drop");
+}
+
+/// The original stored its `mmap` result in a local that shadowed the member, so `munmap` never
+/// ran: every open leaked a mapping of the whole table. A dropped shmap handle unmaps.
+#[test]
+fn dropped_handles_unmap_their_segment() {
+    let name = ShmName::new("unmap");
+    let file = &name.as_str()[1..];
+    let mappings = || {
+        fs::read_to_string("/proc/self/maps").unwrap().lines().filter(|l| l.ends_with(file)).count()
+    };
+    let first = Table::open_or_create(name.as_str(), 1 << 12).unwrap();
+    assert_eq!(mappings(), 1);
+    for _ in 0..200 {
+        let again = Table::open(name.as_str()).unwrap();
+        assert_eq!(mappings(), 2);
+        drop(again);
+    }
+    assert_eq!(mappings(), 1);
+    drop(first);
+    assert_eq!(mappings(), 0);
+}
+
+/// Runs `sh -c script` in a private mount namespace (so it can mount a tiny tmpfs), as an
+/// unprivileged user namespace if possible, else as root.
+fn in_private_mounts(script: &str) -> String {
+    for args in [&["-r", "-m"][..], &["-m"][..]] {
+        let out = Command::new("unshare").args(args).args(["sh", "-c", script]).output();
+        if let Ok(out) = out {
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && !stdout.contains("MOUNT_FAILED") {
+                return stdout;
+            }
+        }
+    }
+    panic!("this test needs `unshare -rm` (or root) to mount a 1 MiB tmpfs; neither worked here");
+}
+
+#[test]
+fn a_full_tmpfs_is_an_error_at_open_not_a_sigbus_later() {
+    let worker = env!("CARGO_BIN_EXE_worker");
+    // /dev/shm itself, replaced by a 1 MiB tmpfs: a 2^16-slot table needs 1.6 MB.
+    let out = in_private_mounts(&format!(
+        "mount -t tmpfs -o size=1m tmpfs /dev/shm || {{ echo MOUNT_FAILED; exit 0; }}; \
+         {worker} create /big 65536; {worker} create /small 1024; ls -a /dev/shm"
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("error NoSpace"), "{out}");
+    assert!(lines[0].contains("1708032") && lines[0].contains("ENOSPC"), "names the size: {out}");
+    assert_eq!(lines[1], "ok", "a table that fits is still created: {out}");
+    assert_eq!(lines[2..], [".", "..", "small"], "nothing else left behind: {out}");
+
+    // A file-backed table on a full filesystem.
+    let dir = TempDir::new("full-fs");
+    let d = dir.path().display();
+    let out = in_private_mounts(&format!(
+        "mount -t tmpfs -o size=1m tmpfs {d} || {{ echo MOUNT_FAILED; exit 0; }}; \
+         {worker} create-file {d}/t.shm 65536; ls -a {d}"
+    ));
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("error NoSpace"), "{out}");
+    assert_eq!(lines[1..], [".", ".."], "nothing left behind: {out}");
+    assert!(Path::new(&dir.path()).exists());
+}
