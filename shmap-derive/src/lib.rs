@@ -1,6 +1,58 @@
-//! Procedural macros for [`shmap`](https://docs.rs/shmap).
+//! Procedural macros for [`shmap`](https://docs.rs/shmap); use them through `shmap`, which
+//! re-exports them.
 //!
-//! This crate is the future home of `#[derive(ShmKey)]`, `#[derive(ShmValue)]` and
-//! `#[shm_table]`. It exports no macro yet: until it does, types are made storable by
-//! implementing `shmap::ShmLayout`, `shmap::ShmKey` and `shmap::ShmValue` by hand (see the
-//! `shmap::layout` module), and the runtime crate does not re-export anything from here.
+//! - `#[derive(ShmKey)]` and `#[derive(ShmValue)]` check at compile time that a type may live in
+//!   shared memory (`#[repr(C)]` or `#[repr(transparent)]`, storable fields, no padding, no
+//!   invalid bit patterns) and implement `shmap::ShmLayout` with a layout hash that the segment
+//!   header records. A key type is also a value type: derive one of them, not both.
+//! - `#[shm_table(capacity = …, path = "/…")]` turns `struct Name(Key, Value);` into a typed
+//!   singleton handle: `Name::get()`.
+//!
+//! The structure follows serde_derive: `ast` parses the input into a typed model keeping the
+//! original tokens for spans, `check` applies one function per rule and collects every error in
+//! a `ctxt::Ctxt`, and `expand` (or `table`) generates code inside `const _: () = { … };`.
+
+mod ast;
+mod check;
+mod ctxt;
+mod expand;
+mod repr;
+mod table;
+
+use proc_macro::TokenStream;
+
+/// Which trait a derive implements.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stored {
+    /// `ShmKey` (and `ShmValue`): fields must be keys (no floats).
+    Key,
+    /// `ShmValue`: fields must be values.
+    Value,
+}
+
+/// Derives `shmap::ShmLayout`, `shmap::ShmKey` and `shmap::ShmValue` for a `#[repr(C)]` struct
+/// of key fields (integers, arrays, `FixedString`, other keys), or a fieldless enum whose
+/// variants cover every value of its `#[repr(u8)]`/`#[repr(i8)]`.
+#[proc_macro_derive(ShmKey)]
+pub fn derive_shm_key(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive(&input, Stored::Key).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Derives `shmap::ShmLayout` and `shmap::ShmValue` for a `#[repr(C)]` struct of value fields
+/// (integers, floats, arrays, `FixedString`, other values), or such an enum.
+#[proc_macro_derive(ShmValue)]
+pub fn derive_shm_value(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::derive(&input, Stored::Value).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Turns `struct Name(Key, Value);` into a typed singleton for a shared-memory hash table.
+///
+/// Keys: `capacity = N` (required), `path = "/name"` (POSIX shm) or `file = "/a/b.shm"`, and
+/// optionally `rollback = bool`, `timeout_ms = N`, `mode = 0o600`.
+#[proc_macro_attribute]
+pub fn shm_table(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::DeriveInput);
+    table::expand(args.into(), &item).unwrap_or_else(syn::Error::into_compile_error).into()
+}

@@ -2,16 +2,25 @@
 //! builds.
 //!
 //! A type may live in a segment only if every process can read its bytes without undefined
-//! behaviour whatever another process did to them. shmap does not restate that contract: it
-//! rests on zerocopy's traits, which the compiler checks —
-//! [`FromBytes`] (every bit pattern is a valid value, so a torn or corrupted read is a wrong
-//! value, never UB), [`IntoBytes`] (no padding, so keys compare and hash as bytes),
-//! [`Immutable`] (no interior mutability) and [`KnownLayout`] (a fixed size).
+//! behaviour whatever another process did to them. [`ShmLayout`] is that contract, and it is
+//! zerocopy's: [`FromBytes`](zerocopy::FromBytes) (every bit pattern is a valid value, so a torn or
+//! corrupted read is a wrong value, never UB), [`IntoBytes`](zerocopy::IntoBytes) (no padding, so
+//! keys compare and hash as bytes) and [`Immutable`](zerocopy::Immutable) (no interior
+//! mutability). It is an `unsafe trait` rather than zerocopy's traits themselves because only
+//! zerocopy's own derive may implement those, and a user's `#[derive(ShmValue)]` must be able to
+//! vouch for a struct; it does so the way zerocopy's derive does:
 //!
-//! On top of that, [`ShmLayout`] gives each type a **layout hash**: a `u64` computed at compile
-//! time from a canonical structural description (for a primitive its name, size and alignment;
-//! for an array its element's hash and length; for a struct the field names, their types' hashes
-//! and offsets). The segment header records the key's and the value's hash and description, so a
+//! - the leaves are the primitives, `()` and arrays: their impls below are checked at compile
+//!   time against zerocopy's traits (`rests_on_zerocopy`);
+//! - a derived struct must be `#[repr(C)]` or `#[repr(transparent)]`, every field must itself be
+//!   `ShmLayout`, and the struct must have no padding (its size is the sum of its fields');
+//!   then every byte belongs to a field whose every bit pattern is valid, so the struct has the
+//!   three properties too.
+//!
+//! On top of that, each type has a **layout hash**: a `u64` computed at compile time from a
+//! canonical structural description (for a primitive its name, size and alignment; for an array
+//! its element's hash and length; for a struct the field names, their types' hashes and
+//! offsets). The segment header records the key's and the value's hash and description, so a
 //! process built with another layout is refused with [`OpenErrorKind::LayoutMismatch`] instead
 //! of reading memory it misunderstands. The type's *name* is deliberately not part of the hash
 //! (renaming a type is harmless), and neither is `core::any::type_name`, which is not stable
@@ -21,7 +30,7 @@
 
 use std::fmt;
 
-pub use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 /// How many bytes of a [`LayoutDesc`] are kept (the segment header stores this many).
 pub const DESC_CAPACITY: usize = 192;
@@ -235,9 +244,20 @@ impl Default for LayoutHasher {
 /// A type whose bytes may live in shared memory, with a layout hash that the segment header
 /// records.
 ///
-/// The supertraits are zerocopy's proof that the type has no pointers, no padding, no invalid
-/// bit patterns and no interior mutability; this trait adds the identity of its layout.
-/// Implemented for the primitive integers and floats, `()`, and arrays of implementors.
+/// Implement it with `#[derive(ShmKey)]` or `#[derive(ShmValue)]` (which check the rules below at
+/// compile time) rather than by hand. Implemented for the primitive integers and floats, `()`,
+/// arrays of implementors, [`FixedString`](crate::FixedString) and
+/// [`BitsInteger`](crate::BitsInteger).
+///
+/// # Safety
+///
+/// An implementation promises what zerocopy's `FromBytes + IntoBytes + Immutable` promise:
+/// - every sequence of `size_of::<Self>()` initialised bytes is a valid `Self`;
+/// - `Self` has no padding, so every byte of a `Self` is initialised;
+/// - `Self` has no interior mutability (contains no `UnsafeCell`);
+///
+/// and that [`LAYOUT_HASH`](Self::LAYOUT_HASH) changes whenever the layout does (a wrong hash is
+/// not undefined behaviour, but lets two builds misread each other's values).
 ///
 /// # Examples
 ///
@@ -253,9 +273,9 @@ impl Default for LayoutHasher {
     label = "not storable in a shmap segment",
     note = "stored types must be plain bytes: no pointers or references, no heap owners \
             (String, Vec, Box), no padding, no invalid bit patterns (bool, char, enums with holes)",
-    note = "primitive integers, floats, `()` and arrays of them implement it"
+    note = "derive `shmap::ShmKey` or `shmap::ShmValue` on a `#[repr(C)]` struct of such fields"
 )]
-pub trait ShmLayout: FromBytes + IntoBytes + Immutable + KnownLayout + Sized {
+pub unsafe trait ShmLayout: Sized {
     /// A hash of the type's structure: field names, field types' hashes, offsets, size and
     /// alignment. Two types with the same hash have the same layout; the type's name is not
     /// part of it.
@@ -266,14 +286,38 @@ pub trait ShmLayout: FromBytes + IntoBytes + Immutable + KnownLayout + Sized {
 
 /// A type that can be a hash table key: hashed and compared as bytes.
 ///
-/// Floats are not keys (`-0.0 == 0.0` but their bytes differ; `NaN != NaN` but its bytes are
-/// equal), so byte equality would not be the type's equality.
+/// Derive it on a `#[repr(C)]` struct (or `#[repr(transparent)]`) whose fields are keys:
+/// integers, arrays of keys, [`FixedString`](crate::FixedString),
+/// [`BitsInteger`](crate::BitsInteger) and other derived keys. A key is also a value: derive
+/// `ShmKey` *or* `ShmValue`, not both. Floats are not keys (`-0.0 == 0.0` but their bytes
+/// differ; `NaN != NaN` but its bytes are equal), so byte equality would not be the type's
+/// equality.
+///
+/// A fieldless enum can be derived too, but only if its variants cover every value of its
+/// integer representation (256 variants for `#[repr(u8)]`): another process may write any byte,
+/// and a byte that is no variant would be undefined behaviour. Most enums do not qualify: store
+/// the integer and convert it with `TryFrom`.
 ///
 /// # Examples
 ///
 /// ```
+/// use shmap::{FixedString, ShmKey, ShmLayout};
+///
+/// #[derive(ShmKey)]
+/// #[repr(C)]
+/// struct Account {
+///     region: u16,
+///     kind: u16,
+///     number: u32,
+///     owner: FixedString<22>,
+/// }
+///
+/// assert_eq!(
+///     Account::LAYOUT_DESC.as_str(),
+///     "{region:u16@0;kind:u16@2;number:u32@4;owner:FixedString<22>@8}"
+/// );
 /// fn takes_key<K: shmap::ShmKey>() {}
-/// takes_key::<u64>();
+/// takes_key::<Account>();
 /// takes_key::<[u8; 16]>();
 /// ```
 #[diagnostic::on_unimplemented(
@@ -282,18 +326,54 @@ pub trait ShmLayout: FromBytes + IntoBytes + Immutable + KnownLayout + Sized {
     note = "keys are hashed and compared as raw bytes in every process: integers, arrays of keys \
             and types that implement `ShmKey` qualify",
     note = "floats are not keys (-0.0 == 0.0 but their bytes differ), and heap owners like \
-            `String` point into one process's memory"
+            `String` point into one process's memory; derive `shmap::ShmKey` on a `#[repr(C)]` \
+            struct of key fields"
 )]
 pub trait ShmKey: ShmLayout {}
 
 /// A type that can be a hash table value.
 ///
+/// Derive it on a `#[repr(C)]` struct whose fields are values: integers, floats, arrays,
+/// [`FixedString`](crate::FixedString), [`BitsInteger`](crate::BitsInteger), derived keys and
+/// values. The derive refuses, at compile time and naming the field, what cannot live in shared
+/// memory: heap owners (`String`, `Vec`, `Box`), references and pointers, `bool`, `char`,
+/// `Option`, cells and atomics, tuples, and padding (add it as an explicit field).
+///
+/// # The layout hash
+///
+/// A derived type's [`LAYOUT_HASH`](ShmLayout::LAYOUT_HASH) covers, in order, each field's name,
+/// its type's own layout hash and its offset, then the size and alignment. So reordering,
+/// renaming or retyping a field changes it (even `u32` to `i32`); renaming the type, adding
+/// methods or derives, or changing docs and visibility does not.
+///
 /// # Examples
 ///
 /// ```
+/// use shmap::{ShmLayout, ShmValue};
+///
+/// #[derive(ShmValue)]
+/// #[repr(C)]
+/// struct Position {
+///     x: f32,
+///     y: f32,
+///     z: f32,
+///     _pad: u32, // explicit padding keeps the size a multiple of 8
+/// }
+///
+/// #[derive(ShmValue)]
+/// #[repr(C)]
+/// struct Place {
+///     x: f32,
+///     y: f32,
+///     z: f32,
+///     _pad: u32,
+/// }
+///
+/// // Same fields, another name: the same layout.
+/// assert_eq!(Position::LAYOUT_HASH, Place::LAYOUT_HASH);
 /// fn takes_value<V: shmap::ShmValue>() {}
+/// takes_value::<Position>();
 /// takes_value::<f64>();
-/// takes_value::<[u64; 8]>();
 /// takes_value::<()>();
 /// ```
 #[diagnostic::on_unimplemented(
@@ -302,7 +382,8 @@ pub trait ShmKey: ShmLayout {}
     note = "values are copied as raw bytes between processes: integers, floats, arrays of values \
             and types that implement `ShmValue` qualify",
     note = "heap owners like `String`, `Vec` or `Box` point into one process's memory; `bool`, \
-            `char` and most enums have bit patterns that are not valid values"
+            `char` and most enums have bit patterns that are not valid values; derive \
+            `shmap::ShmValue` on a `#[repr(C)]` struct of value fields"
 )]
 pub trait ShmValue: ShmLayout {}
 
@@ -316,9 +397,16 @@ const fn primitive_hash(name: &str, size: usize, align: usize) -> u64 {
         .finish()
 }
 
+/// Compiles only if zerocopy itself vouches for `T`: the leaves of every stored type rest on
+/// zerocopy's analysis, not on this crate's word.
+const fn rests_on_zerocopy<T: FromBytes + IntoBytes + Immutable>() {}
+
 macro_rules! primitives {
     ($($ty:ident => $($marker:ident),+;)*) => {$(
-        impl ShmLayout for $ty {
+        const _: () = rests_on_zerocopy::<$ty>();
+        // SAFETY: zerocopy implements `FromBytes`, `IntoBytes` and `Immutable` for this type
+        // (checked just above), which is exactly this trait's contract.
+        unsafe impl ShmLayout for $ty {
             const LAYOUT_HASH: u64 =
                 primitive_hash(stringify!($ty), size_of::<$ty>(), align_of::<$ty>());
             const LAYOUT_DESC: LayoutDesc = LayoutDesc::new().push_str(stringify!($ty));
@@ -344,7 +432,9 @@ primitives! {
     f64 => ShmValue;
 }
 
-impl ShmLayout for () {
+const _: () = rests_on_zerocopy::<()>();
+// SAFETY: zerocopy implements `FromBytes`, `IntoBytes` and `Immutable` for `()` (checked above).
+unsafe impl ShmLayout for () {
     const LAYOUT_HASH: u64 = primitive_hash("()", 0, 1);
     const LAYOUT_DESC: LayoutDesc = LayoutDesc::new().push_str("()");
 }
@@ -352,7 +442,10 @@ impl ShmLayout for () {
 /// `()` as a value makes the table a set.
 impl ShmValue for () {}
 
-impl<T: ShmLayout, const N: usize> ShmLayout for [T; N] {
+// SAFETY: an array has no padding (its size is `N × size_of::<T>()` and its elements are
+// contiguous), every byte belongs to an element whose every bit pattern is valid, and an array
+// has interior mutability only if its element does: `T`'s contract carries over.
+unsafe impl<T: ShmLayout, const N: usize> ShmLayout for [T; N] {
     const LAYOUT_HASH: u64 = LayoutHasher::new()
         .write_str("array")
         .write_u64(T::LAYOUT_HASH)

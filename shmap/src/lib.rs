@@ -21,9 +21,14 @@
 //! - [`OpenError`] / [`OpenErrorKind`]: every way an open can fail, with expected and found values.
 //!
 //! ## Stored types
-//! - [`ShmLayout`], [`ShmKey`], [`ShmValue`]: the compile-time contract (zerocopy's
-//!   [`FromBytes`], [`IntoBytes`], [`Immutable`], [`KnownLayout`]) plus a layout hash recorded in
-//!   the header, so a build with another struct layout is refused instead of misreading memory.
+//! - `#[derive(ShmKey)]`, `#[derive(ShmValue)]` on `#[repr(C)]` structs: checked at compile time
+//!   (no heap owners, references, `bool`, `char`, `Option`, padding, ...) and given a layout
+//!   hash that the segment header records, so a build with another layout is refused instead
+//!   of misreading memory. [`ShmLayout`], [`ShmKey`], [`ShmValue`] are the traits.
+//! - [`FixedString`] (inline UTF-8) and [`BitsInteger`] (a checked bit-width integer) for fields
+//!   and keys.
+//! - [`shm_table`]: `#[shm_table(capacity = 4096, path = "/players")] struct Players(K, V);`
+//!   makes `Players::get()`, a process-wide handle.
 //! - [`ShmHasher`], [`DefaultHasher`]: a key hash that is the same in every process and build.
 //!
 //! ## Waiting
@@ -71,25 +76,38 @@
 //! # }
 //! ```
 
+extern crate self as shmap; // so derived code (`::shmap::…`) also compiles inside this crate
+
 mod backoff;
+mod bits_integer;
+mod bytes;
 mod error;
+mod fixed_string;
 mod hash;
 mod layout;
 mod primitive;
+#[doc(hidden)]
+pub mod __private {
+    //! For `shmap-derive`'s generated code only.
+    pub use crate::private::*;
+}
+mod private;
 mod process;
 pub mod segment;
 mod sys;
 mod table;
 
 pub use backoff::{Backoff, BackoffPolicy, Wait};
+pub use bits_integer::{BitsInteger, OutOfRange};
 pub use error::{OpenError, OpenErrorKind, Role};
+pub use fixed_string::{FixedString, FixedStringError};
 pub use hash::{DefaultHasher, ShmHasher};
 pub use layout::{
-    DESC_CAPACITY, FromBytes, Immutable, IntoBytes, KnownLayout, LayoutDesc, LayoutHasher, ShmKey,
-    ShmLayout, ShmValue, TypeLayout,
+    DESC_CAPACITY, LayoutDesc, LayoutHasher, ShmKey, ShmLayout, ShmValue, TypeLayout,
 };
 pub use process::{Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
 pub use segment::{Backing, CreateMode, Segment, SegmentInfo, StructureKind};
+pub use shmap_derive::{ShmKey, ShmValue, shm_table};
 pub use sys::Errno;
 pub use table::{
     AccessMode, LockHolder, Rejected, ShmHashTable, SlotState, TableError, TableOptions,

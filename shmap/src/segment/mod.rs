@@ -1,6 +1,6 @@
 //! Segments: shared memory with a self-describing header, created and opened race-free.
 //!
-//! A segment is a [header](header) followed by a structure's body. Every structure in shmap
+//! A segment is a header (see `segment/header.rs` for its layout) followed by a structure's body. Every structure in shmap
 //! sits on one, and [`Segment`] is public so that structures of your own can too.
 //!
 //! # The create-or-open protocol
@@ -815,5 +815,6 @@ fn temp_name() -> CString {
     CString::new(name).expect("a formatted name has no NUL byte")
 }
 
-/// The name under which [`new_unnamed_file`]'s fallback creates its files, for cleanup tools.
+/// The prefix of the temporary files that creation uses where `O_TMPFILE` is unavailable (a
+/// creator killed mid-way may leave one behind; cleanup tools can remove them).
 pub const TEMP_PREFIX: &CStr = c".shmap-tmp.";

@@ -317,7 +317,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
     #[inline]
     fn hash(key: &K) -> u64 {
-        H::hash(key.as_bytes())
+        H::hash(crate::bytes::as_bytes(key))
     }
 
     #[inline]

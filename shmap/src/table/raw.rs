@@ -311,7 +311,7 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
-        let mut entry = NewEntry { slot, ctrl, value: V::new_zeroed(), committed: false };
+        let mut entry = NewEntry { slot, ctrl, value: crate::bytes::zeroed(), committed: false };
         visitor(index, &mut entry.value, true).into_result()?;
         entry.commit();
         Ok(Visited::Created)

@@ -5,11 +5,11 @@
 //! original). All of it is accessed through `AtomicU64` loads and stores, so a reader copying a
 //! value while a writer (in any process) stores a new one is a race on atomics — defined
 //! behaviour in the Rust memory model — rather than a data race. A copy that a writer tore is
-//! detected by the seqlock version and discarded, and since stored types are `FromBytes`, even
-//! a torn copy is a valid value of the type.
+//! detected by the seqlock version and discarded, and since every bit pattern of a stored type is
+//! valid ([`ShmLayout`]), even a torn copy is a valid value of the type.
 
-use zerocopy::{FromBytes, Immutable, IntoBytes};
-
+use crate::bytes;
+use crate::layout::ShmLayout;
 use crate::primitive::{AtomicU64, Ordering};
 
 /// The number of 8-byte words that hold `bytes` bytes.
@@ -68,9 +68,9 @@ fn word_of(chunk: &[u8]) -> u64 {
 /// Copies a `T` out of `words` with relaxed loads. The caller orders the loads (a lock it holds,
 /// or the seqlock fences).
 #[inline]
-pub(crate) fn load<T: FromBytes + IntoBytes>(words: &[AtomicU64]) -> T {
-    let mut out = T::new_zeroed();
-    for (chunk, word) in out.as_mut_bytes().chunks_mut(8).zip(words) {
+pub(crate) fn load<T: ShmLayout>(words: &[AtomicU64]) -> T {
+    let mut out = bytes::zeroed::<T>();
+    for (chunk, word) in bytes::as_bytes_mut(&mut out).chunks_mut(8).zip(words) {
         let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);
     }
@@ -79,17 +79,16 @@ pub(crate) fn load<T: FromBytes + IntoBytes>(words: &[AtomicU64]) -> T {
 
 /// Copies `value` into `words` with relaxed stores (the tail of a partial word is zero).
 #[inline]
-pub(crate) fn store<T: IntoBytes + Immutable>(words: &[AtomicU64], value: &T) {
-    for (chunk, word) in value.as_bytes().chunks(8).zip(words) {
+pub(crate) fn store<T: ShmLayout>(words: &[AtomicU64], value: &T) {
+    for (chunk, word) in bytes::as_bytes(value).chunks(8).zip(words) {
         word.store(word_of(chunk), Ordering::Relaxed);
     }
 }
 
 /// Whether `words` hold exactly `value`'s bytes.
 #[inline]
-pub(crate) fn equals<T: IntoBytes + Immutable>(words: &[AtomicU64], value: &T) -> bool {
-    value
-        .as_bytes()
+pub(crate) fn equals<T: ShmLayout>(words: &[AtomicU64], value: &T) -> bool {
+    bytes::as_bytes(value)
         .chunks(8)
         .zip(words)
         .all(|(chunk, word)| word.load(Ordering::Relaxed) == word_of(chunk))

@@ -1,0 +1,8 @@
+// Not every u32 is a `char`.
+#[derive(shmap::ShmKey)]
+#[repr(C)]
+struct Initial {
+    letter: char,
+}
+
+fn main() {}
