@@ -175,22 +175,36 @@ pub struct Wait<B = Backoff> {
     pub timeout: Duration,
     /// What it does between attempts.
     pub backoff: B,
+    /// How long a wait lasts before it checks whether the slot's holder is still alive, and
+    /// then how often it checks again. A dead holder's slot is recovered by the waiter.
+    pub stale_check: Duration,
 }
 
 impl Wait<Backoff> {
     /// The original library's default timeout.
     pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+    /// The default stale-check interval: a dead holder costs its waiters at most about this
+    /// long, and a liveness check (a `kill(pid, 0)` and a read of `/proc/<pid>/stat`) is made at
+    /// most this often per wait.
+    pub const DEFAULT_STALE_CHECK: Duration = Duration::from_millis(100);
+
     /// A wait of at most `timeout`, with the default [`Backoff`].
     pub const fn timeout(timeout: Duration) -> Self {
-        Wait { timeout, backoff: Backoff::new() }
+        Wait { timeout, backoff: Backoff::new(), stale_check: Self::DEFAULT_STALE_CHECK }
     }
 }
 
 impl<B> Wait<B> {
     /// The same timeout with another policy.
     pub fn with_backoff<C: BackoffPolicy>(self, backoff: C) -> Wait<C> {
-        Wait { timeout: self.timeout, backoff }
+        Wait { timeout: self.timeout, backoff, stale_check: self.stale_check }
+    }
+
+    /// The same wait with another stale-check interval.
+    pub fn with_stale_check(mut self, interval: Duration) -> Self {
+        self.stale_check = interval;
+        self
     }
 }
 
@@ -209,6 +223,9 @@ pub(crate) struct Waiter<B> {
     timeout: Duration,
     backoff: B,
     started: Option<Instant>,
+    #[cfg_attr(shmap_loom, allow(dead_code))] // under loom, every pause checks
+    stale_check: Duration,
+    last_check: Option<Instant>,
 }
 
 /// A wait ran past its timeout; carries how long it waited.
@@ -217,7 +234,13 @@ pub(crate) struct Expired(pub(crate) Duration);
 
 impl<B: BackoffPolicy> Waiter<B> {
     pub(crate) fn new(wait: Wait<B>) -> Self {
-        Waiter { timeout: wait.timeout, backoff: wait.backoff, started: None }
+        Waiter {
+            timeout: wait.timeout,
+            backoff: wait.backoff,
+            started: None,
+            stale_check: wait.stale_check,
+            last_check: None,
+        }
     }
 
     /// Waits once, or reports that the timeout has passed since the first pause.
@@ -235,8 +258,29 @@ impl<B: BackoffPolicy> Waiter<B> {
         Ok(())
     }
 
+    /// Whether it is time to check that the holder of the awaited slot is alive: once the wait
+    /// has lasted the stale-check interval, and then once per interval.
+    pub(crate) fn stale_check_due(&mut self) -> bool {
+        #[cfg(shmap_loom)]
+        {
+            true // time does not pass under loom: explore the check at every pause
+        }
+        #[cfg(not(shmap_loom))]
+        {
+            let Some(started) = self.started else { return false };
+            let now = Instant::now();
+            if now.saturating_duration_since(self.last_check.unwrap_or(started)) < self.stale_check
+            {
+                return false;
+            }
+            self.last_check = Some(now);
+            true
+        }
+    }
+
     /// Ends the current wait: the next `pause` starts a new timeout.
     pub(crate) fn reset(&mut self) {
+        self.last_check = None;
         if self.started.take().is_some() {
             self.backoff.reset();
         }

@@ -220,6 +220,10 @@ pub enum OpenErrorKind {
         /// How long the open tried.
         waited: Duration,
     },
+    /// The handle was opened by [`Segment::inspect`](crate::Segment::inspect): it holds no
+    /// process-table entry and cannot lock or release slots.
+    #[error("this handle only inspects the segment (read-only, not registered)")]
+    ReadOnly,
     /// A system call failed.
     #[error("{call} failed: {source}")]
     Os {

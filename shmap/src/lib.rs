@@ -85,6 +85,7 @@ mod error;
 mod fixed_string;
 mod hash;
 mod layout;
+pub mod monitor;
 mod primitive;
 #[doc(hidden)]
 pub mod __private {
@@ -105,11 +106,12 @@ pub use hash::{DefaultHasher, ShmHasher};
 pub use layout::{
     DESC_CAPACITY, LayoutDesc, LayoutHasher, ShmKey, ShmLayout, ShmValue, TypeLayout,
 };
+pub use monitor::{HolderMayBeRunning, Monitor, RecoverError, StuckSlot};
 pub use process::{Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
 pub use segment::{Backing, CreateMode, Segment, SegmentInfo, StructureKind};
 pub use shmap_derive::{ShmKey, ShmValue, shm_table};
 pub use sys::Errno;
 pub use table::{
-    AccessMode, LockHolder, Rejected, ShmHashTable, SlotState, TableError, TableOptions,
-    TravelControl, TravelOutcome, VisitError, VisitResult, Visited,
+    AccessMode, LockHolder, RecoveryAction, Rejected, ShmHashTable, SlotState, TableError,
+    TableOptions, TravelControl, TravelOutcome, VisitError, VisitResult, Visited,
 };

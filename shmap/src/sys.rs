@@ -219,16 +219,20 @@ pub(crate) fn fsync(fd: BorrowedFd<'_>) -> Result<(), Errno> {
     Ok(())
 }
 
-/// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED [| MAP_ANONYMOUS], fd, 0)`.
+/// `mmap(NULL, len, PROT_READ [| PROT_WRITE], MAP_SHARED [| MAP_ANONYMOUS], fd, 0)`.
 ///
 /// With `fd == None` the mapping is anonymous and shared: it is inherited by `fork` children
 /// and visible to nobody else.
-pub(crate) fn mmap_shared(fd: Option<BorrowedFd<'_>>, len: usize) -> Result<NonNull<u8>, Errno> {
+pub(crate) fn mmap_shared(
+    fd: Option<BorrowedFd<'_>>,
+    len: usize,
+    writable: bool,
+) -> Result<NonNull<u8>, Errno> {
     let (raw, flags) = match fd {
         Some(fd) => (fd.as_raw_fd(), libc::MAP_SHARED),
         None => (-1, libc::MAP_SHARED | libc::MAP_ANONYMOUS),
     };
-    let prot = libc::PROT_READ | libc::PROT_WRITE;
+    let prot = if writable { libc::PROT_READ | libc::PROT_WRITE } else { libc::PROT_READ };
     // SAFETY: a NULL hint lets the kernel choose an address that overlaps no existing mapping,
     // so the call cannot invalidate memory that Rust code holds references to.
     let addr = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, raw, 0) };

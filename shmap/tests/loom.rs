@@ -207,3 +207,29 @@ fn rolled_back_visit_vs_read() {
         },
     );
 }
+
+/// A reader and a visitor both find a slot whose holder died mid-write-back: exactly one of
+/// them rolls it back from the undo record, neither ever returns the torn value, and the
+/// visitor's increment lands on the restored value.
+#[test]
+fn racing_recoveries_of_a_dead_write_back() {
+    race(
+        || {
+            let t = ShmHashTable::<u64, Pair>::options()
+                .capacity(4)
+                .undo_records(true)
+                .open(&Backing::Heap)
+                .unwrap();
+            t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 1]).unwrap();
+            t.__loom_plant_dead_write_back(&1, &[2, 1]);
+            t
+        },
+        |t| t.visit(&1, AccessMode::AccessExist, |_, v, _| v[0] += 10).unwrap(),
+        |t| t.get(&1).unwrap(),
+        |t, _, seen| {
+            assert!(seen == Some([1, 1]) || seen == Some([11, 1]), "torn or lost: {seen:?}");
+            assert_eq!(t.get(&1).unwrap(), Some([11, 1]));
+            assert_eq!(t.segment().recoveries(), (1, 0), "recovered exactly once");
+        },
+    );
+}

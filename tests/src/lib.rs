@@ -8,7 +8,23 @@ use std::process::{Child, ChildStdout, Command};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use shmap::Backing;
+use shmap::{Backing, ShmValue};
+
+/// Processes in the chaos test.
+pub const CHAOS_PROCESSES: usize = 4;
+
+/// A counter for the chaos test (`tests/chaos.rs`): how many increments it received, and for
+/// each process the sequence number of its last increment on this key. A process logs each
+/// increment's sequence number before it visits, so after a kill its last logged increment is
+/// known to have committed exactly when `last_seq[process]` reached it.
+#[derive(ShmValue, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
+pub struct Tally {
+    /// Increments received.
+    pub count: u64,
+    /// Per process, the sequence number of its last committed increment on this key.
+    pub last_seq: [u64; CHAOS_PROCESSES],
+}
 
 /// The README's examples, compiled and run as doctests of this crate.
 #[cfg(doctest)]

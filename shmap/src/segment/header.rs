@@ -104,12 +104,14 @@ pub(crate) struct Identity {
     pub(crate) checksum: u64,
 }
 
-/// Counters in shared memory, on their own cache line.
+/// Counters in shared memory, on their own cache line. Written only on recovery paths.
 #[repr(C, align(64))]
 pub(crate) struct Counters {
-    /// Locks recovered from dead owners (issue #4 fills this in).
+    /// Locks recovered from dead holders, by waiters and monitors.
     pub(crate) recoveries: AtomicU64,
-    pub(crate) reserved: [AtomicU64; 7],
+    /// Of those, write-backs released without an undo record (the value may be torn).
+    pub(crate) torn_recoveries: AtomicU64,
+    pub(crate) reserved: [AtomicU64; 6],
 }
 
 /// The header as it lies in the segment.
@@ -154,19 +156,28 @@ pub(crate) fn geometry(
     flags: u64,
     header_size: u64,
 ) -> Result<Geometry, String> {
+    sized(capacity, (spec.slot_size)(flags), spec.fixed_body_size, flags, header_size)
+}
+
+/// The geometry of `capacity` slots of `slot_size` bytes plus a fixed part, checked.
+fn sized(
+    capacity: u64,
+    slot_size: u64,
+    fixed_body_size: u64,
+    flags: u64,
+    header_size: u64,
+) -> Result<Geometry, String> {
     if capacity == 0 || capacity > MAX_CAPACITY || !capacity.is_power_of_two() {
         return Err(format!("capacity {capacity} is not a power of two in 1..=2^40"));
     }
-    let slot_size = (spec.slot_size)(flags);
-    if slot_size == 0 || slot_size % 8 != 0 || spec.fixed_body_size % 8 != 0 {
+    if slot_size == 0 || slot_size % 8 != 0 || fixed_body_size % 8 != 0 {
         return Err(format!(
-            "slot size {slot_size} and fixed body size {} must be multiples of 8",
-            spec.fixed_body_size
+            "slot size {slot_size} and fixed body size {fixed_body_size} must be multiples of 8"
         ));
     }
     let total_size = capacity
         .checked_mul(slot_size)
-        .and_then(|b| b.checked_add(spec.fixed_body_size))
+        .and_then(|b| b.checked_add(fixed_body_size))
         .and_then(|b| b.checked_add(header_size))
         .filter(|&t| usize::try_from(t).is_ok_and(|t| t <= isize::MAX as usize))
         .ok_or_else(|| {
@@ -179,12 +190,13 @@ fn invalid(field: &'static str, expected: impl Into<String>, found: u64) -> Open
     OpenErrorKind::InvalidHeader { field, expected: expected.into(), found }
 }
 
-/// Validates a copy of a segment's identity against the caller's expectations and the size of
-/// the object it came from. Returns the geometry to map, recomputed from validated fields.
+/// Validates a copy of a segment's identity: its own consistency and the size of the object it
+/// came from, and, given a `spec`, the caller's expectations (kind, layouts, hasher, capacity,
+/// flags). Returns the geometry to map, recomputed from validated fields.
 pub(crate) fn validate(
     id: &Identity,
     file_size: u64,
-    spec: &SegmentSpec,
+    spec: Option<&SegmentSpec>,
 ) -> Result<Geometry, OpenErrorKind> {
     if id.magic != MAGIC {
         return Err(OpenErrorKind::NotShmap { expected: MAGIC, found: id.magic });
@@ -214,6 +226,25 @@ pub(crate) fn validate(
     if id.max_processes as usize != MAX_PROCESSES {
         return Err(invalid("max_processes", MAX_PROCESSES.to_string(), id.max_processes.into()));
     }
+    if let Some(spec) = spec {
+        expected_by(id, spec)?;
+    }
+    let geometry = sized(id.capacity, id.slot_size, id.fixed_body_size, id.flags, id.header_size)
+        .map_err(|why| invalid("capacity", why, id.capacity))?;
+    if id.total_size != geometry.total_size {
+        return Err(invalid("total_size", geometry.total_size.to_string(), id.total_size));
+    }
+    if file_size < geometry.total_size {
+        return Err(OpenErrorKind::Truncated { expected: geometry.total_size, found: file_size });
+    }
+    if file_size > geometry.total_size {
+        return Err(invalid("the object's size", geometry.total_size.to_string(), file_size));
+    }
+    Ok(geometry)
+}
+
+/// The caller's expectations: kind, layouts, hasher, capacity, flags and the slot size they imply.
+fn expected_by(id: &Identity, spec: &SegmentSpec) -> Result<(), OpenErrorKind> {
     let found_kind = StructureKind::from_code(id.kind);
     if found_kind != spec.kind {
         return Err(OpenErrorKind::KindMismatch { expected: spec.kind, found: found_kind });
@@ -231,15 +262,17 @@ pub(crate) fn validate(
             return Err(OpenErrorKind::CapacityMismatch { expected, found: id.capacity });
         }
     }
+    if id.flags & !spec.known_flags != 0 {
+        return Err(invalid("flags", format!("a subset of {:#x}", spec.known_flags), id.flags));
+    }
     if let Some(expected) = spec.flags {
         if expected != id.flags {
             return Err(OpenErrorKind::FlagsMismatch { expected, found: id.flags });
         }
     }
-    let geometry = geometry(spec, id.capacity, id.flags, id.header_size)
-        .map_err(|why| invalid("capacity", why, id.capacity))?;
-    if id.slot_size != geometry.slot_size {
-        return Err(invalid("slot_size", geometry.slot_size.to_string(), id.slot_size));
+    let slot_size = (spec.slot_size)(id.flags);
+    if id.slot_size != slot_size {
+        return Err(invalid("slot_size", slot_size.to_string(), id.slot_size));
     }
     if id.fixed_body_size != spec.fixed_body_size {
         return Err(invalid(
@@ -248,16 +281,7 @@ pub(crate) fn validate(
             id.fixed_body_size,
         ));
     }
-    if id.total_size != geometry.total_size {
-        return Err(invalid("total_size", geometry.total_size.to_string(), id.total_size));
-    }
-    if file_size < geometry.total_size {
-        return Err(OpenErrorKind::Truncated { expected: geometry.total_size, found: file_size });
-    }
-    if file_size > geometry.total_size {
-        return Err(invalid("the object's size", geometry.total_size.to_string(), file_size));
-    }
-    Ok(geometry)
+    Ok(())
 }
 
 fn check_type(role: Role, expected: &TypeLayout, stored: &StoredType) -> Result<(), OpenErrorKind> {

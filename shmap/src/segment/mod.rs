@@ -144,6 +144,8 @@ pub struct SegmentSpec {
     pub capacity: Option<u64>,
     /// Structural options: `None` when opening adopts the segment's (creating uses 0).
     pub flags: Option<u64>,
+    /// The flag bits this structure understands: a segment with others is refused.
+    pub known_flags: u64,
     /// The bytes per slot for given flags (a multiple of 8).
     pub slot_size: fn(flags: u64) -> u64,
     /// Bytes of the body after the slots (a multiple of 8).
@@ -169,6 +171,7 @@ impl SegmentSpec {
             hasher_id: 0,
             capacity: None,
             flags: None,
+            known_flags: 0,
             slot_size,
             fixed_body_size: 0,
             references_owner: |_, _| false,
@@ -253,6 +256,14 @@ pub struct SegmentInfo {
     pub created_by_this_handle: bool,
 }
 
+/// Whether a mapping may be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    /// For [`Segment::inspect`]: even a bug cannot write to what is only being looked at.
+    ReadOnly,
+}
+
 /// Where a segment's bytes are.
 enum Memory {
     Mapped { addr: NonNull<u8>, len: usize },
@@ -260,10 +271,11 @@ enum Memory {
 }
 
 impl Memory {
-    fn map(fd: Option<BorrowedFd<'_>>, len: u64) -> Result<Memory, OpenErrorKind> {
+    fn map(fd: Option<BorrowedFd<'_>>, len: u64, access: Access) -> Result<Memory, OpenErrorKind> {
         let len = usize::try_from(len)
             .map_err(|_| OpenErrorKind::InvalidOptions(format!("{len} bytes exceed usize")))?;
-        let addr = sys::mmap_shared(fd, len).map_err(|e| os("mmap", e))?;
+        let writable = access == Access::ReadWrite;
+        let addr = sys::mmap_shared(fd, len, writable).map_err(|e| os("mmap", e))?;
         Ok(Memory::Mapped { addr, len })
     }
 
@@ -318,6 +330,8 @@ pub struct Segment {
     geometry: Geometry,
     backing: Backing,
     created: bool,
+    /// Opened by [`Segment::inspect`]: mapped read-only, never registered.
+    read_only: bool,
     /// This handle's process-table registration: `fork generation << 16 | owner id`, 0 if none.
     registration: AtomicU64,
     references_owner: fn(&Segment, OwnerId) -> bool,
@@ -402,13 +416,51 @@ impl Segment {
         sys::unlinkat(dir.as_fd(), &location.name).map_err(|e| fail(open_errno(e)))
     }
 
+    /// Opens an existing segment only to look at it, whatever structure and types it holds: the
+    /// header is validated for consistency (magic, version, checksum, sizes) but not against any
+    /// type, the mapping is read-only, and the process does not register in the segment's
+    /// process table. For monitors and the `shmap` command.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, Segment, ShmHashTable, StructureKind};
+    ///
+    /// # let name = format!("/shmap-doc-inspect-{}", std::process::id());
+    /// let table = ShmHashTable::<u32, [u8; 12]>::open_or_create(&name, 64)?;
+    /// let seen = Segment::inspect(&Backing::shm(&name))?;
+    /// let info = seen.info();
+    /// assert_eq!((info.kind, info.capacity, info.value.desc.as_str()), (StructureKind::HashTable, 64, "[u8;12]"));
+    /// assert_eq!(seen.attached_processes().len(), 1, "the inspector did not register");
+    /// # table.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn inspect(backing: &Backing) -> Result<Segment, OpenError> {
+        let fail = |kind| OpenError::new(backing, kind);
+        let Some(location) = backing.location().map_err(fail)? else {
+            return Err(fail(OpenErrorKind::InvalidOptions(
+                "only named segments (POSIX shm names and files) can be inspected".into(),
+            )));
+        };
+        let dir = sys::open_dir(&location.dir).map_err(|e| fail(open_errno(e)))?;
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW;
+        let fd =
+            sys::openat(dir.as_fd(), &location.name, flags, 0).map_err(|e| fail(open_errno(e)))?;
+        Self::attach(backing, fd, None, Access::ReadOnly).map_err(fail)
+    }
+
+    /// Whether this handle only inspects the segment (see [`inspect`](Self::inspect)).
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
+    }
+
     fn create_private(backing: &Backing, spec: &SegmentSpec) -> Result<Segment, OpenErrorKind> {
         let geometry = new_geometry(spec)?;
         let memory = match backing {
             Backing::Heap => Memory::heap(geometry.total_size)?,
-            _ => Memory::map(None, geometry.total_size)?,
+            _ => Memory::map(None, geometry.total_size, Access::ReadWrite)?,
         };
-        let segment = Segment::new(memory, geometry, backing, true, spec);
+        let segment = Segment::new(memory, geometry, backing, true, Some(spec));
         segment.write_header(spec);
         Ok(segment)
     }
@@ -418,15 +470,16 @@ impl Segment {
         geometry: Geometry,
         backing: &Backing,
         created: bool,
-        spec: &SegmentSpec,
+        spec: Option<&SegmentSpec>,
     ) -> Segment {
         Segment {
             memory,
             geometry,
             backing: backing.clone(),
             created,
+            read_only: false,
             registration: AtomicU64::new(0),
-            references_owner: spec.references_owner,
+            references_owner: spec.map_or(|_, _| true, |s| s.references_owner),
         }
     }
 
@@ -448,7 +501,7 @@ impl Segment {
             if options.create != CreateMode::CreateNew {
                 let flags = libc::O_RDWR | libc::O_NOFOLLOW;
                 match sys::openat(dir.as_fd(), &location.name, flags, 0) {
-                    Ok(fd) => return Self::attach(backing, fd, spec),
+                    Ok(fd) => return Self::attach(backing, fd, Some(spec), Access::ReadWrite),
                     Err(Errno(libc::ENOENT)) if options.create == CreateMode::OpenOrCreate => {}
                     Err(e) => return Err(open_errno(e)),
                 }
@@ -494,8 +547,8 @@ impl Segment {
                 }
                 _ => os("posix_fallocate", e),
             })?;
-            let memory = Memory::map(Some(fd.as_fd()), geometry.total_size)?;
-            let segment = Segment::new(memory, geometry, backing, true, spec);
+            let memory = Memory::map(Some(fd.as_fd()), geometry.total_size, Access::ReadWrite)?;
+            let segment = Segment::new(memory, geometry, backing, true, Some(spec));
             segment.write_header(spec);
             if location.durable {
                 sys::fsync(fd.as_fd()).map_err(|e| os("fsync", e))?;
@@ -534,7 +587,9 @@ impl Segment {
             _ => false,
         };
         if same_file {
-            if let Ok(memory) = Memory::map(Some(named.as_fd()), self.geometry.total_size) {
+            if let Ok(memory) =
+                Memory::map(Some(named.as_fd()), self.geometry.total_size, Access::ReadWrite)
+            {
                 // The old mapping is unmapped as it drops; nothing refers into it yet.
                 self.memory = memory;
             }
@@ -546,7 +601,8 @@ impl Segment {
     fn attach(
         backing: &Backing,
         fd: OwnedFd,
-        spec: &SegmentSpec,
+        spec: Option<&SegmentSpec>,
+        access: Access,
     ) -> Result<Segment, OpenErrorKind> {
         let stat = sys::fstat(fd.as_fd()).map_err(|e| os("fstat", e))?;
         if !stat.is_regular {
@@ -555,7 +611,7 @@ impl Segment {
         if stat.size < size_of::<u64>() as u64 {
             return Err(OpenErrorKind::Truncated { expected: HEADER_SIZE, found: stat.size });
         }
-        let memory = Memory::map(Some(fd.as_fd()), stat.size)?;
+        let memory = Memory::map(Some(fd.as_fd()), stat.size, access)?;
         let base = memory.base().cast::<u64>();
         // SAFETY: the mapping is at least 8 bytes long and page aligned.
         let magic = unsafe { base.read_volatile() };
@@ -571,7 +627,8 @@ impl Segment {
         // one consistent snapshot rather than re-read fields after checking them.
         let identity = unsafe { memory.base().cast::<Identity>().read_volatile() };
         let geometry = header::validate(&identity, stat.size, spec)?;
-        let segment = Segment::new(memory, geometry, backing, false, spec);
+        let mut segment = Segment::new(memory, geometry, backing, false, spec);
+        segment.read_only = access == Access::ReadOnly;
         // Acquire: pairs with the creator's Release store of INIT_DONE in `write_header`.
         let state = segment.header().init.state.load(Ordering::Acquire);
         if state != INIT_DONE {
@@ -681,6 +738,28 @@ impl Segment {
         self.processes().lookup(owner)
     }
 
+    /// Whether the process registered as `owner` is alive. An owner with no registered process
+    /// is reported dead: a lock that names it can never be released by its holder.
+    pub fn owner_liveness(&self, owner: OwnerId) -> crate::Liveness {
+        self.process(owner).map_or(crate::Liveness::Dead, |p| p.liveness())
+    }
+
+    /// How many locks of dead holders have been recovered, and how many of those were
+    /// write-backs released without an undo record (values possibly torn).
+    pub fn recoveries(&self) -> (u64, u64) {
+        let c = &self.header().counters;
+        (c.recoveries.load(Ordering::Relaxed), c.torn_recoveries.load(Ordering::Relaxed))
+    }
+
+    /// Counts a recovery in the header.
+    pub(crate) fn count_recovery(&self, torn: bool) {
+        let c = &self.header().counters;
+        c.recoveries.fetch_add(1, Ordering::Relaxed);
+        if torn {
+            c.torn_recoveries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
     /// Every process attached to the segment.
     pub fn attached_processes(&self) -> Vec<(OwnerId, ProcessIdentity)> {
         self.processes().active().collect()
@@ -690,6 +769,9 @@ impl Segment {
     /// across `fork`. Costs two relaxed loads when registered.
     #[inline]
     pub fn owner(&self) -> Result<OwnerId, OpenErrorKind> {
+        if self.read_only {
+            return Err(OpenErrorKind::ReadOnly);
+        }
         let registration = self.registration.load(Ordering::Relaxed);
         let generation = process::current_fork_generation();
         if registration >> 16 == u64::from(generation) {

@@ -19,7 +19,8 @@ use std::time::Duration;
 pub use ctrl::SlotState;
 pub use error::{TableError, VisitError};
 pub use visit::{
-    AccessMode, LockHolder, Rejected, TravelControl, TravelOutcome, VisitResult, Visited,
+    AccessMode, LockHolder, RecoveryAction, Rejected, TravelControl, TravelOutcome, VisitResult,
+    Visited,
 };
 
 use crate::backoff::{Backoff, BackoffPolicy, Wait, Waiter};
@@ -31,7 +32,7 @@ use crate::process::OwnerId;
 use crate::segment::{
     Backing, CreateMode, Segment, SegmentInfo, SegmentOptions, SegmentSpec, StructureKind,
 };
-use raw::{RawError, RawTable, RawTravel};
+use raw::{Host, RawError, RawTable, RawTravel};
 
 /// Marks the stored types without owning values of them (so the handle is `Send + Sync`).
 type Types<K, V, H> = PhantomData<fn() -> (K, V, H)>;
@@ -69,6 +70,7 @@ pub struct ShmHashTable<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     /// The slots' words: the segment's body (or, under loom, `loom_body`).
     words: NonNull<[AtomicU64]>,
     capacity: usize,
+    undo: bool,
     rollback: bool,
     wait: Wait,
     #[cfg(shmap_loom)]
@@ -115,6 +117,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for ShmHashTable<K, V, H> 
 /// ```
 pub struct TableOptions<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     capacity: Option<usize>,
+    undo: Option<bool>,
     rollback: bool,
     wait: Wait,
     segment: SegmentOptions,
@@ -125,6 +128,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Clone for TableOptions<K, V, H> {
     fn clone(&self) -> Self {
         TableOptions {
             capacity: self.capacity,
+            undo: self.undo,
             rollback: self.rollback,
             wait: self.wait,
             segment: self.segment.clone(),
@@ -137,6 +141,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for TableOptions<K, V, H> 
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TableOptions")
             .field("capacity", &self.capacity)
+            .field("undo", &self.undo)
             .field("rollback", &self.rollback)
             .field("wait", &self.wait)
             .field("segment", &self.segment)
@@ -148,6 +153,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Default for TableOptions<K, V, H> {
     fn default() -> Self {
         TableOptions {
             capacity: None,
+            undo: None,
             rollback: true,
             wait: Wait::default(),
             segment: SegmentOptions::default(),
@@ -165,6 +171,20 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
     /// Linear probing slows down as the table fills: keep the load below about 80%.
     pub fn capacity(mut self, slots: usize) -> Self {
         self.capacity = Some(slots);
+        self
+    }
+
+    /// Whether each slot keeps an undo record: the value before a write-back, kept in shared
+    /// memory while the new value is written, so that a process killed in the middle of writing
+    /// a value back leaves the value exactly as it was before the visit once a waiter or a
+    /// monitor recovers the slot. Costs a value's worth of bytes per slot and one extra copy per
+    /// changed value; without it, such a value is released as it is (a value of more than 8
+    /// bytes may then mix old and new words; the recovery is counted as torn).
+    ///
+    /// A property of the segment, set when it is created (default `false`); when opening, the
+    /// segment's setting is adopted unless this is given, and a mismatch is an error.
+    pub fn undo_records(mut self, undo: bool) -> Self {
+        self.undo = Some(undo);
         self
     }
 
@@ -188,6 +208,13 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
     /// The default backoff policy of this handle's operations.
     pub fn backoff(mut self, backoff: Backoff) -> Self {
         self.wait.backoff = backoff;
+        self
+    }
+
+    /// How long this handle's operations wait on a locked slot before checking whether its
+    /// holder is alive, and recovering the slot if it is not (default 100 ms).
+    pub fn stale_check(mut self, interval: Duration) -> Self {
+        self.wait.stale_check = interval;
         self
     }
 
@@ -215,11 +242,15 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
             None => None,
             Some(n) => Some(round_capacity(n).map_err(|kind| OpenError::new(backing, kind))?),
         };
-        let segment =
-            Segment::open(backing, &ShmHashTable::<K, V, H>::spec(capacity), &self.segment)?;
+        let flags = self.undo.map(|undo| if undo { FLAG_UNDO } else { 0 });
+        let spec = ShmHashTable::<K, V, H>::spec(capacity, flags);
+        let segment = Segment::open(backing, &spec, &self.segment)?;
         Ok(ShmHashTable::from_segment(segment, self.rollback, self.wait))
     }
 }
+
+/// Segment flag: each slot has an undo record.
+pub(crate) const FLAG_UNDO: u64 = 1;
 
 fn round_capacity(n: usize) -> Result<u64, crate::OpenErrorKind> {
     let invalid = |why: &str| crate::OpenErrorKind::InvalidOptions(format!("capacity {n}: {why}"));
@@ -263,15 +294,16 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     /// The segment header this table's type expects.
-    fn spec(capacity: Option<u64>) -> SegmentSpec {
+    fn spec(capacity: Option<u64>, flags: Option<u64>) -> SegmentSpec {
         SegmentSpec {
             kind: StructureKind::HashTable,
             key: TypeLayout::of::<K>(),
             value: TypeLayout::of::<V>(),
             hasher_id: H::ID,
             capacity,
-            flags: Some(0),
-            slot_size: |_flags| RawTable::<K, V>::LAYOUT.bytes(),
+            flags,
+            known_flags: FLAG_UNDO,
+            slot_size: |flags| RawTable::<K, V>::layout(flags & FLAG_UNDO != 0).bytes(),
             fixed_body_size: 0,
             references_owner: Self::segment_references_owner,
         }
@@ -279,7 +311,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
     #[cfg(not(shmap_loom))]
     fn segment_references_owner(segment: &Segment, owner: OwnerId) -> bool {
-        RawTable::<K, V>::new(segment.body(), segment.capacity() as usize).references_owner(owner)
+        let undo = segment.flags() & FLAG_UNDO != 0;
+        RawTable::<K, V>::new(segment.body(), segment.capacity() as usize, undo)
+            .references_owner(owner)
     }
 
     #[cfg(shmap_loom)]
@@ -289,17 +323,20 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
     fn from_segment(segment: Segment, rollback: bool, wait: Wait) -> Self {
         let capacity = usize::try_from(segment.capacity()).expect("validated capacity fits usize");
+        let undo = segment.flags() & FLAG_UNDO != 0;
         #[cfg(not(shmap_loom))]
         let words = NonNull::from(segment.body());
         #[cfg(shmap_loom)]
-        let loom_body: Box<[AtomicU64]> =
-            (0..capacity * RawTable::<K, V>::LAYOUT.stride).map(|_| AtomicU64::new(0)).collect();
+        let loom_body: Box<[AtomicU64]> = (0..capacity * RawTable::<K, V>::layout(undo).stride)
+            .map(|_| AtomicU64::new(0))
+            .collect();
         #[cfg(shmap_loom)]
         let words = NonNull::from(&*loom_body);
         ShmHashTable {
             segment,
             words,
             capacity,
+            undo,
             rollback,
             wait,
             #[cfg(shmap_loom)]
@@ -312,7 +349,20 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     fn raw(&self) -> RawTable<'_, K, V> {
         // SAFETY: `words` points to `capacity × stride` initialised atomics owned by `segment`
         // (or `_loom_body`), which live as long as `self`.
-        RawTable::new(unsafe { self.words.as_ref() }, self.capacity)
+        RawTable::new(unsafe { self.words.as_ref() }, self.capacity, self.undo)
+    }
+
+    /// The slots as words, for the monitor.
+    pub(crate) fn erased(&self) -> crate::monitor::ErasedTable<'_> {
+        crate::monitor::ErasedTable {
+            // SAFETY: as in `raw`.
+            words: unsafe { self.words.as_ref() },
+            capacity: self.capacity,
+            layout: RawTable::<K, V>::layout(self.undo),
+            key_size: size_of::<K>(),
+            value_size: size_of::<V>(),
+            segment: &self.segment,
+        }
     }
 
     #[inline]
@@ -371,7 +421,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         wait: Wait<B>,
     ) -> Result<Option<V>, TableError> {
         let mut waiter = Waiter::new(wait);
-        match self.raw().get(key, Self::hash(key), &mut waiter) {
+        match self.raw().get(key, Self::hash(key), &mut waiter, self) {
             Ok(found) => Ok(found.map(|(_, value)| value)),
             Err(e) => Err(self.table_error(e)),
         }
@@ -397,7 +447,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         reader: impl FnOnce(usize, &V) -> R,
     ) -> Result<Option<R>, TableError> {
         let mut waiter = Waiter::new(self.wait);
-        match self.raw().get(key, Self::hash(key), &mut waiter) {
+        match self.raw().get(key, Self::hash(key), &mut waiter, self) {
             Ok(found) => Ok(found.map(|(slot, value)| reader(slot, &value))),
             Err(e) => Err(self.table_error(e)),
         }
@@ -473,6 +523,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             owner,
             self.rollback,
             &mut waiter,
+            self,
             visitor,
         ) {
             Ok(Ok(visited)) => Ok(visited),
@@ -529,7 +580,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     {
         let owner = self.owner()?;
         let mut waiter = Waiter::new(wait);
-        Ok(match self.raw().travel(owner, self.rollback, &mut waiter, visitor) {
+        Ok(match self.raw().travel(owner, self.rollback, &mut waiter, self, visitor) {
             RawTravel::Completed { visited } => TravelOutcome::Completed { visited },
             RawTravel::Stopped { slot, visited } => TravelOutcome::Stopped { slot, visited },
             RawTravel::TimedOut { slot, visited, ctrl, waited } => TravelOutcome::TimedOut {
@@ -545,6 +596,20 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// The number of slots.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Whether the table keeps undo records (see [`TableOptions::undo_records`]).
+    pub fn undo_records(&self) -> bool {
+        self.undo
+    }
+
+    /// Whether the process registered as `owner` (a lock holder named by a
+    /// [`LockHolder`] or a monitor report) is alive: [`Liveness::Unknown`] for a process in
+    /// another pid namespace.
+    ///
+    /// [`Liveness::Unknown`]: crate::Liveness::Unknown
+    pub fn owner_alive(&self, owner: OwnerId) -> crate::Liveness {
+        self.segment.owner_liveness(owner)
     }
 
     /// The state of slot `index` (for monitors and tests).
@@ -580,6 +645,47 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// Removes the name of the POSIX shared-memory table `name` without opening it.
     pub fn unlink(name: &str) -> Result<(), OpenError> {
         Segment::unlink(&Backing::shm(name))
+    }
+}
+
+/// Model-checking support: only in loom builds.
+#[cfg(shmap_loom)]
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
+    /// Makes `key`'s slot (which must hold a committed entry) look as if a process had died
+    /// while writing `torn` back over it: WRITING, held by a dead owner (pid 0), with the
+    /// current value saved in the undo record. Only for `tests/loom.rs`.
+    #[doc(hidden)]
+    pub fn __loom_plant_dead_write_back(&self, key: &K, torn: &V) {
+        use crate::primitive::Ordering;
+        let dead = crate::process::ProcessIdentity {
+            pid: 0,
+            ..crate::process::ProcessIdentity::current()
+        };
+        let owner = self.segment.processes().register(&dead, &|_| false).expect("a free entry");
+        let mut waiter = Waiter::new(self.wait);
+        let (index, _) =
+            self.raw().get(key, Self::hash(key), &mut waiter, self).unwrap().expect("present");
+        let slot = self.raw().slot(index);
+        for (undo, value) in slot.undo.iter().zip(slot.value) {
+            undo.store(value.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        slot::store(slot.value, torn);
+        let c = self.raw().ctrl(index);
+        slot.ctrl.store(c.locked(SlotState::Writing, owner).0, Ordering::Release);
+    }
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> Host for ShmHashTable<K, V, H> {
+    fn liveness(&self, owner: OwnerId) -> crate::Liveness {
+        self.segment.owner_liveness(owner)
+    }
+
+    fn me(&self) -> Option<OwnerId> {
+        self.segment.owner().ok()
+    }
+
+    fn recovered(&self, action: RecoveryAction) {
+        self.segment.count_recovery(action == RecoveryAction::ReleasedTorn);
     }
 }
 

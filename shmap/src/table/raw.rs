@@ -44,7 +44,31 @@
 //! If the reader's copy saw any store of the write-back, its Acquire fence synchronises with the
 //! writer's Release fence, so `c2` sees WRITING or a later version and the copy is retried.
 //!
+//! # Recovery
+//!
+//! A process can die while it holds a slot. Every locked state names its holder, so a waiter
+//! that has waited longer than its stale-check interval asks the [`Host`] whether the holder is
+//! alive; if it is dead, the waiter releases the slot with a compare-and-swap from the exact
+//! word it observed, so that of several processes recovering at once exactly one succeeds:
+//!
+//! ```text
+//! INSERTING(t,v,dead)  -> DEAD(t,v,0)          the key was half-written: skip the slot for ever
+//! NEW(t,v,dead)        -> TOMBSTONE(t,v,0)     an insert that never committed: the key stays absent
+//! ACCESSING(t,v,dead)  -> READY(t,v+1,0)       the visitor worked on a copy: the value is untouched
+//! WRITING(t,v,dead)    -> WRITING(t,v,me)      with undo records: take the slot over, copy the undo
+//!                         -> READY(t,v+1,0)    record (the value before the visit) back, release
+//! WRITING(t,v,dead)    -> READY(t,v+1,0)       without: release as is (a multi-word value may mix
+//!                                              old and new words; counted as torn)
+//! ```
+//!
+//! A live holder is never robbed: liveness says `Dead` only when the pid is gone, is a zombie,
+//! or names another process (its start time differs), or belongs to an earlier boot; a holder in
+//! another pid namespace is `Unknown` and left alone.
+//!
 //! # Orderings
+//!
+//! Every unlock bumps the version, even when the value did not change, so that a monitor that
+//! sees the same control word twice knows it saw one lock held all along.
 //!
 //! Every store to a control word is Release and every lock is an Acquire compare-and-swap, so
 //! any Acquire load of a control word is ordered after the key (and the committed value) that
@@ -57,10 +81,10 @@ use std::time::Duration;
 use crate::backoff::{BackoffPolicy, Expired, Waiter};
 use crate::layout::{ShmKey, ShmValue};
 use crate::primitive::{AtomicU64, Ordering, fence};
-use crate::process::OwnerId;
+use crate::process::{Liveness, OwnerId};
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::slot::{self, Slot, SlotLayout};
-use crate::table::visit::{AccessMode, TravelControl, VisitResult, Visited};
+use crate::table::visit::{AccessMode, RecoveryAction, TravelControl, VisitResult, Visited};
 
 /// Why an operation could not finish.
 #[derive(Clone, Copy, Debug)]
@@ -77,6 +101,27 @@ pub(crate) enum RawTravel {
     Completed { visited: usize },
     Stopped { slot: usize, visited: usize },
     TimedOut { slot: usize, visited: usize, ctrl: Ctrl, waited: Duration },
+}
+
+/// What the protocol needs from the table around it when a wait drags on.
+pub(crate) trait Host {
+    /// Whether `owner`'s process is alive.
+    fn liveness(&self, owner: OwnerId) -> Liveness;
+    /// This handle's owner id, to take over a slot whose write-back must be rolled back.
+    fn me(&self) -> Option<OwnerId>;
+    /// Counts a recovery.
+    fn recovered(&self, action: RecoveryAction);
+}
+
+/// Why [`RawTable::recover`] did nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NotRecovered {
+    /// The slot no longer holds the observed word: its holder or another recoverer moved on.
+    Changed,
+    /// The observed word is not a locked state.
+    NotLocked,
+    /// Rolling back a write-back needs an owner id, and this process has none.
+    NoOwnerId,
 }
 
 /// What a probe makes of one slot.
@@ -100,15 +145,18 @@ pub(crate) struct RawTable<'a, K, V> {
 }
 
 impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
-    /// The slot layout of a `K → V` table.
-    pub(crate) const LAYOUT: SlotLayout = SlotLayout::new(size_of::<K>(), size_of::<V>());
+    /// The slot layout of a `K → V` table, with or without undo records.
+    pub(crate) const fn layout(undo: bool) -> SlotLayout {
+        SlotLayout::new(size_of::<K>(), size_of::<V>(), undo)
+    }
 
     /// A view of `capacity` slots (a power of two) in `words`.
     #[inline]
-    pub(crate) fn new(words: &'a [AtomicU64], capacity: usize) -> Self {
+    pub(crate) fn new(words: &'a [AtomicU64], capacity: usize, undo: bool) -> Self {
+        let layout = Self::layout(undo);
         debug_assert!(capacity.is_power_of_two());
-        debug_assert_eq!(words.len(), capacity * Self::LAYOUT.stride, "body size");
-        RawTable { words, mask: capacity - 1, layout: Self::LAYOUT, _types: PhantomData }
+        debug_assert_eq!(words.len(), capacity * layout.stride, "body size");
+        RawTable { words, mask: capacity - 1, layout, _types: PhantomData }
     }
 
     #[inline]
@@ -130,7 +178,7 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
     }
 
     #[inline]
-    fn home(&self, hash: u64) -> usize {
+    pub(crate) fn home(&self, hash: u64) -> usize {
         hash as usize & self.mask
     }
 
@@ -152,22 +200,51 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
         }
     }
 
+    /// Waits once for slot `index`, last seen as `observed`; first, if the wait has lasted a
+    /// stale-check interval, checks whether the holder is alive and recovers the slot if it is
+    /// not (then the caller re-reads the slot at once).
     #[cold]
-    fn pause<B: BackoffPolicy>(
+    fn wait_on<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
         waiter: &mut Waiter<B>,
-        slot: usize,
-        ctrl: Ctrl,
+        host: &H,
+        index: usize,
+        observed: Ctrl,
     ) -> Result<(), RawError> {
-        waiter.pause().map_err(|Expired(waited)| RawError::Busy { slot, ctrl, waited })
+        if let Some(owner) = observed.owner() {
+            if waiter.stale_check_due() && host.liveness(owner) == Liveness::Dead {
+                if let Ok(action) = self.recover(index, observed, host.me()) {
+                    host.recovered(action);
+                }
+                return Ok(()); // whether we or another process recovered it, look again
+            }
+        }
+        waiter.pause().map_err(|Expired(waited)| RawError::Busy {
+            slot: index,
+            ctrl: observed,
+            waited,
+        })
+    }
+
+    /// Releases slot `index`, observed as `observed` (locked by a process the caller found dead);
+    /// see [`recover_slot`].
+    pub(crate) fn recover(
+        &self,
+        index: usize,
+        observed: Ctrl,
+        me: Option<OwnerId>,
+    ) -> Result<RecoveryAction, NotRecovered> {
+        recover_slot(self.slot(index), observed, me)
     }
 
     /// A lock-free read of `key`'s committed value and its slot.
     #[inline]
-    pub(crate) fn get<B: BackoffPolicy>(
+    pub(crate) fn get<B: BackoffPolicy, H: Host + ?Sized>(
         &self,
         key: &K,
         hash: u64,
         waiter: &mut Waiter<B>,
+        host: &H,
     ) -> Result<Option<(usize, V)>, RawError> {
         let tag = Self::tag(hash);
         let mut index = self.home(hash);
@@ -180,7 +257,7 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
                 match Self::classify(c, tag, slot, key) {
                     Seen::End => return Ok(None),
                     Seen::Skip => break,
-                    Seen::Busy => Self::pause(waiter, index, c)?,
+                    Seen::Busy => self.wait_on(waiter, host, index, c)?,
                     Seen::Mine => match c.state() {
                         SlotState::Tombstone | SlotState::New => return Ok(None),
                         SlotState::Ready | SlotState::Accessing => {
@@ -194,9 +271,9 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
                                 return Ok(Some((index, value)));
                             }
                             // A write-back overlapped the copy: retry.
-                            Self::pause(waiter, index, again)?;
+                            self.wait_on(waiter, host, index, again)?;
                         }
-                        _ => Self::pause(waiter, index, c)?, // WRITING
+                        _ => self.wait_on(waiter, host, index, c)?, // WRITING
                     },
                 }
             }
@@ -209,7 +286,7 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
     /// value, and commits or rolls back. The outer error is the table's, the inner the visitor's.
     #[inline]
     #[allow(clippy::too_many_arguments)]
-    pub(crate) fn visit<B, F, R>(
+    pub(crate) fn visit<B, H, F, R>(
         &self,
         key: &K,
         hash: u64,
@@ -217,10 +294,12 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
         owner: OwnerId,
         rollback: bool,
         waiter: &mut Waiter<B>,
+        host: &H,
         visitor: F,
     ) -> Result<Result<Visited, R::Error>, RawError>
     where
         B: BackoffPolicy,
+        H: Host + ?Sized,
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
@@ -233,7 +312,7 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
                 let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
                 match Self::classify(c, tag, slot, key) {
                     Seen::Skip => break,
-                    Seen::Busy => Self::pause(waiter, index, c)?,
+                    Seen::Busy => self.wait_on(waiter, host, index, c)?,
                     Seen::End if mode == AccessMode::AccessExist => {
                         return Ok(Ok(Visited::NotFound));
                     }
@@ -289,7 +368,7 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
                             }
                         }
                         // NEW, ACCESSING or WRITING: another visit holds the slot.
-                        _ => Self::pause(waiter, index, c)?,
+                        _ => self.wait_on(waiter, host, index, c)?,
                     },
                 }
             }
@@ -344,15 +423,17 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
 
     /// Visits every committed entry in slot order, locking each in turn. `waiter` bounds the
     /// wait on each locked slot (it is reset after each slot).
-    pub(crate) fn travel<B, F, R>(
+    pub(crate) fn travel<B, H, F, R>(
         &self,
         owner: OwnerId,
         rollback: bool,
         waiter: &mut Waiter<B>,
+        host: &H,
         mut visitor: F,
     ) -> RawTravel
     where
         B: BackoffPolicy,
+        H: Host + ?Sized,
         F: FnMut(usize, &K, &mut V) -> R,
         R: TravelControl,
     {
@@ -394,7 +475,9 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
                     }
                     // Locked by an insert or a visit: wait for it.
                     _ => {
-                        if let Err(Expired(waited)) = waiter.pause() {
+                        if let Err(RawError::Busy { waited, .. }) =
+                            self.wait_on(waiter, host, index, c)
+                        {
                             return RawTravel::TimedOut { slot: index, visited, ctrl: c, waited };
                         }
                     }
@@ -408,6 +491,55 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
     #[cfg_attr(shmap_loom, allow(dead_code))] // under loom the slots are not in the segment
     pub(crate) fn references_owner(&self, owner: OwnerId) -> bool {
         (0..self.capacity()).any(|i| self.ctrl(i).owner() == Some(owner))
+    }
+}
+
+/// Releases `slot`, observed as `observed` (locked by a process the caller found dead), as its
+/// state requires (see the module documentation). A compare-and-swap from `observed` makes
+/// exactly one of several concurrent recoverers succeed; `me` is needed only to roll a
+/// write-back back. Works on any table: it needs only the slot's words.
+pub(crate) fn recover_slot(
+    slot: Slot<'_>,
+    observed: Ctrl,
+    me: Option<OwnerId>,
+) -> Result<RecoveryAction, NotRecovered> {
+    // AcqRel: acquires the dead holder's Release stores (its undo record, before WRITING), and
+    // releases the slot to the next locker, whose Acquire compare-and-swap pairs with it.
+    let swap = |new: Ctrl| {
+        slot.ctrl
+            .compare_exchange(observed.0, new.0, Ordering::AcqRel, Ordering::Relaxed)
+            .map(|_| ())
+            .map_err(|_| NotRecovered::Changed)
+    };
+    match observed.state() {
+        SlotState::Inserting => {
+            swap(observed.unlocked(SlotState::Dead)).map(|()| RecoveryAction::Abandoned)
+        }
+        SlotState::New => {
+            swap(observed.unlocked(SlotState::Tombstone)).map(|()| RecoveryAction::Tombstoned)
+        }
+        SlotState::Accessing => {
+            swap(observed.unlocked(SlotState::Ready).bumped()).map(|()| RecoveryAction::Unlocked)
+        }
+        SlotState::Writing if slot.undo.is_empty() => {
+            swap(observed.unlocked(SlotState::Ready).bumped())
+                .map(|()| RecoveryAction::ReleasedTorn)
+        }
+        SlotState::Writing => {
+            let me = me.ok_or(NotRecovered::NoOwnerId)?;
+            let ours = observed.locked(SlotState::Writing, me);
+            swap(ours)?;
+            // Release fence: orders our takeover before the value stores below, for readers still
+            // validating a copy (Boehm's seqlock writer); pairs with their fence(Acquire).
+            fence(Ordering::Release);
+            for (value, undo) in slot.value.iter().zip(slot.undo) {
+                value.store(undo.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            // Release: publishes the restored value; pairs with readers' and lockers' Acquire.
+            slot.ctrl.store(ours.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
+            Ok(RecoveryAction::RolledBack)
+        }
+        _ => Err(NotRecovered::NotLocked),
     }
 }
 
@@ -461,20 +593,22 @@ impl<V: ShmValue> Held<'_, V> {
         }
         let slot = self.slot;
         if commit && !slot::equals(slot.value, &self.value) {
-            // Release: like every control-word store, keeps the key published for probers that
-            // load this word with Acquire.
+            // The undo record: the committed value, for a recoverer if we die mid-write-back.
+            for (undo, value) in slot.undo.iter().zip(slot.value) {
+                undo.store(value.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+            // Release: publishes the undo record to a recoverer (whose AcqRel compare-and-swap in
+            // `recover` pairs with it), and keeps the key published for probers.
             slot.ctrl.store(self.ctrl.with_state(SlotState::Writing).0, Ordering::Release);
             // Release fence: orders the WRITING store before the value stores (Boehm's seqlock
             // writer); pairs with the reader's fence(Acquire) in `get`.
             fence(Ordering::Release);
             slot::store(slot.value, &self.value);
-            // Release: publishes the new value; pairs with the Acquire loads of readers and the
-            // next locker's Acquire compare-and-swap.
-            slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
-        } else {
-            // Release: unlocks; pairs with the next locker's Acquire compare-and-swap.
-            slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).0, Ordering::Release);
         }
+        // Release: publishes the new value (if any) and unlocks; pairs with the Acquire loads of
+        // readers and the next locker's Acquire compare-and-swap. The version is bumped even
+        // without a write, so that a monitor can tell two lock episodes apart.
+        slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
     }
 }
 

@@ -22,15 +22,23 @@ pub(crate) const fn words_for(bytes: usize) -> usize {
 pub(crate) struct SlotLayout {
     pub(crate) key_words: usize,
     pub(crate) value_words: usize,
-    /// Words in all: control + key + value.
+    /// Words of the undo record: as many as the value when the table keeps undo records, else 0.
+    pub(crate) undo_words: usize,
+    /// Words in all: control + key + value + undo.
     pub(crate) stride: usize,
 }
 
 impl SlotLayout {
-    pub(crate) const fn new(key_bytes: usize, value_bytes: usize) -> SlotLayout {
+    pub(crate) const fn new(key_bytes: usize, value_bytes: usize, undo: bool) -> SlotLayout {
         let key_words = words_for(key_bytes);
         let value_words = words_for(value_bytes);
-        SlotLayout { key_words, value_words, stride: 1 + key_words + value_words }
+        let undo_words = if undo { value_words } else { 0 };
+        SlotLayout {
+            key_words,
+            value_words,
+            undo_words,
+            stride: 1 + key_words + value_words + undo_words,
+        }
     }
 
     /// The slot size in bytes, as recorded in the segment header.
@@ -45,6 +53,8 @@ pub(crate) struct Slot<'a> {
     pub(crate) ctrl: &'a AtomicU64,
     pub(crate) key: &'a [AtomicU64],
     pub(crate) value: &'a [AtomicU64],
+    /// The value before the write-back in progress (empty without undo records).
+    pub(crate) undo: &'a [AtomicU64],
 }
 
 impl<'a> Slot<'a> {
@@ -52,8 +62,9 @@ impl<'a> Slot<'a> {
     #[inline]
     pub(crate) fn new(words: &'a [AtomicU64], layout: SlotLayout) -> Slot<'a> {
         let (ctrl, rest) = words.split_first().expect("a slot has a control word");
-        let (key, value) = rest.split_at(layout.key_words);
-        Slot { ctrl, key, value: &value[..layout.value_words] }
+        let (key, rest) = rest.split_at(layout.key_words);
+        let (value, undo) = rest.split_at(layout.value_words);
+        Slot { ctrl, key, value, undo: &undo[..layout.undo_words] }
     }
 }
 
@@ -104,9 +115,13 @@ mod tests {
 
     #[test]
     fn layouts_are_packed() {
-        assert_eq!(SlotLayout::new(8, 8).bytes(), 24, "a u64 -> u64 slot is 24 bytes");
-        assert_eq!(SlotLayout::new(8, 64).bytes(), 80);
-        assert_eq!(SlotLayout::new(3, 0), SlotLayout { key_words: 1, value_words: 0, stride: 2 });
+        assert_eq!(SlotLayout::new(8, 8, false).bytes(), 24, "a u64 -> u64 slot is 24 bytes");
+        assert_eq!(SlotLayout::new(8, 8, true).bytes(), 32, "plus an 8-byte undo record");
+        assert_eq!(SlotLayout::new(8, 64, false).bytes(), 80);
+        assert_eq!(
+            SlotLayout::new(3, 0, true),
+            SlotLayout { key_words: 1, value_words: 0, undo_words: 0, stride: 2 }
+        );
     }
 
     #[test]
@@ -122,9 +137,9 @@ mod tests {
 
     #[test]
     fn slots_split_into_parts() {
-        let w = words(1 + 2 + 1);
-        let s = Slot::new(&w, SlotLayout::new(16, 8));
-        assert_eq!((s.key.len(), s.value.len()), (2, 1));
+        let w = words(1 + 2 + 1 + 1);
+        let s = Slot::new(&w, SlotLayout::new(16, 8, true));
+        assert_eq!((s.key.len(), s.value.len(), s.undo.len()), (2, 1, 1));
         s.ctrl.store(5, Ordering::Relaxed);
         assert_eq!(w[0].load(Ordering::Relaxed), 5);
     }

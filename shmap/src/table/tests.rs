@@ -180,20 +180,21 @@ fn without_rollback_a_panicking_visitor_keeps_its_changes() {
     assert_eq!(t.get(&1).unwrap(), Some(12));
 }
 
+/// A visit that changes nothing writes nothing back: no undo record, no value stores. The
+/// version still moves on every unlock, so a monitor can tell lock episodes apart.
 #[test]
 fn an_unchanged_value_is_not_written_back() {
-    let t = table(8);
+    let t = Table::options().capacity(8).undo_records(true).open(&Backing::Heap).unwrap();
     insert(&t, 1, 10);
     let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+    let undo = |t: &Table| t.raw().slot(slot).undo[0].load(Ordering::Relaxed);
     let version = t.raw().ctrl(slot).version();
     t.visit(&1, AccessMode::AccessExist, |_, v, _| assert_eq!(*v, 10)).unwrap();
-    assert_eq!(
-        t.raw().ctrl(slot).version(),
-        version,
-        "a read-only visit does not bump the version"
-    );
-    t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = 11).unwrap();
+    assert_eq!(undo(&t), 0, "a read-only visit writes no undo record");
     assert_eq!(t.raw().ctrl(slot).version(), version + 1);
+    t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = 11).unwrap();
+    assert_eq!(undo(&t), 10, "a write-back first saves the committed value");
+    assert_eq!(t.get(&1).unwrap(), Some(11));
 }
 
 #[test]
@@ -447,5 +448,205 @@ fn concurrent_inserts_of_one_key_create_it_once() {
         assert_eq!(created, 1);
         assert_eq!(t.get(&round).unwrap(), Some(threads as u64));
         assert_eq!(t.travel(|_, _, _| {}).unwrap().visited(), 1, "one slot for the key");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Recovery from dead holders. The holder is a real dead process: a child that has exited and
+// been reaped, registered in the table's process table under its pid.
+
+#[cfg(not(miri))]
+mod recovery {
+    use super::*;
+    use crate::process::{Liveness, ProcessIdentity};
+
+    const STALE: Duration = Duration::from_millis(10);
+
+    fn quick() -> Wait {
+        Wait::timeout(Duration::from_secs(5)).with_stale_check(STALE)
+    }
+
+    /// An owner id whose process has exited.
+    fn dead_owner<V: ShmValue>(t: &ShmHashTable<u64, V>) -> OwnerId {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        let dead = ProcessIdentity { pid, ..ProcessIdentity::current() };
+        let owner = t.segment().processes().register(&dead, &|_| false).unwrap();
+        assert_eq!(t.owner_alive(owner), Liveness::Dead);
+        owner
+    }
+
+    /// Puts slot `slot` in `state`, held by `owner`, keeping its tag and version.
+    fn plant<V: ShmValue>(t: &ShmHashTable<u64, V>, slot: usize, state: SlotState, owner: OwnerId) {
+        let c = t.raw().ctrl(slot);
+        t.raw().slot(slot).ctrl.store(c.locked(state, owner).0, Ordering::Release);
+    }
+
+    #[test]
+    fn a_dead_visitors_slot_is_unlocked_by_the_next_visit() {
+        let t = table(16);
+        insert(&t, 1, 10);
+        let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+        let dead = dead_owner(&t);
+        plant(&t, slot, SlotState::Accessing, dead);
+        let start = Instant::now();
+        let r = t.visit_with(&1, AccessMode::AccessExist, quick(), |_, v, _| *v += 1);
+        assert_eq!(r.unwrap(), Visited::Found);
+        assert!(start.elapsed() >= STALE, "recovered only after the stale-check interval");
+        assert_eq!(t.get(&1).unwrap(), Some(11), "the dead visitor's copy was never written");
+        assert_eq!(t.segment().recoveries(), (1, 0));
+    }
+
+    #[test]
+    fn an_interrupted_write_back_is_rolled_back_from_the_undo_record() {
+        let t = ShmHashTable::<u64, [u64; 2]>::options()
+            .capacity(16)
+            .undo_records(true)
+            .open(&Backing::Heap)
+            .unwrap();
+        t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 1]).unwrap();
+        let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+        let dead = dead_owner(&t);
+        // Died half-way through writing [2, 2]: the undo record holds [1, 1].
+        let words = t.raw().slot(slot);
+        words.undo[0].store(1, Ordering::Relaxed);
+        words.undo[1].store(1, Ordering::Relaxed);
+        words.value[0].store(2, Ordering::Relaxed);
+        plant(&t, slot, SlotState::Writing, dead);
+        assert_eq!(t.get_with(&1, quick()).unwrap(), Some([1, 1]), "a reader recovers it too");
+        assert_eq!(t.segment().recoveries(), (1, 0));
+        assert_eq!(t.slot_state(slot), SlotState::Ready);
+    }
+
+    #[test]
+    fn without_undo_records_an_interrupted_write_back_is_released_torn() {
+        let t = ShmHashTable::<u64, [u64; 2]>::heap(16).unwrap();
+        t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 1]).unwrap();
+        let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+        let dead = dead_owner(&t);
+        t.raw().slot(slot).value[0].store(2, Ordering::Relaxed);
+        plant(&t, slot, SlotState::Writing, dead);
+        assert_eq!(t.get_with(&1, quick()).unwrap(), Some([2, 1]), "released as it was");
+        assert_eq!(t.segment().recoveries(), (1, 1), "and counted as torn");
+    }
+
+    #[test]
+    fn a_dead_inserters_slot_never_cuts_a_probe_chain() {
+        let capacity = 16;
+        let t = table(capacity);
+        let (a, b) = colliding_keys(capacity);
+        let dead = dead_owner(&t);
+        // `a` died after publishing its key (NEW); `b` was inserted behind it.
+        let slot_a = t.raw().home(DefaultHasher::hash(&a.to_ne_bytes()));
+        insert(&t, a, 1);
+        plant(&t, slot_a, SlotState::New, dead);
+        let r = t.visit_with(&b, AccessMode::CreateIfMiss, quick(), |_, v, _| *v = 2);
+        assert_eq!(r.unwrap(), Visited::Created, "another tag is not waited on");
+        assert_eq!(t.get_with(&a, quick()).unwrap(), None, "an uncommitted insert is absent");
+        assert_eq!(t.get_with(&b, quick()).unwrap(), Some(2));
+        assert_eq!(
+            t.visit_with(&a, AccessMode::AccessExist, quick(), |_, _, _| {}).unwrap(),
+            Visited::NotFound
+        );
+        // Inserting `a` again waits out the stale check, tombstones the slot, and revives it.
+        let r = t.visit_with(&a, AccessMode::CreateIfMiss, quick(), |s, v, new| {
+            assert_eq!((s, new), (slot_a, true));
+            *v = 3;
+        });
+        assert_eq!(r.unwrap(), Visited::Created);
+        assert_eq!((t.get(&a).unwrap(), t.get(&b).unwrap()), (Some(3), Some(2)));
+        assert_eq!(t.segment().recoveries().0, 1);
+    }
+
+    #[test]
+    fn a_half_written_key_is_abandoned_and_skipped() {
+        let capacity = 16;
+        let t = table(capacity);
+        let a: u64 = 5;
+        let hash = DefaultHasher::hash(&a.to_ne_bytes());
+        let home = t.raw().home(hash);
+        let dead = dead_owner(&t);
+        // The dead inserter claimed `a`'s home slot and wrote half a key.
+        let claimed =
+            Ctrl::new(SlotState::Inserting, RawTable::<u64, u64>::tag(hash), 0, Some(dead));
+        t.raw().slot(home).key[0].store(0xdead, Ordering::Relaxed);
+        t.raw().slot(home).ctrl.store(claimed.0, Ordering::Release);
+        insert_with(&t, a, 7, quick());
+        assert_eq!(t.slot_state(home), SlotState::Dead);
+        assert_eq!(t.get(&a).unwrap(), Some(7));
+        assert_ne!(t.read(&a, |s, _| s).unwrap(), Some(home), "the key went to the next slot");
+    }
+
+    fn insert_with(t: &Table, k: u64, v: u64, wait: Wait) {
+        let r = t.visit_with(&k, AccessMode::CreateIfMiss, wait, |_, x, _| *x = v);
+        assert_eq!(r.unwrap(), Visited::Created);
+    }
+
+    /// A slow but live holder keeps its lock: the waiter times out, the holder finishes.
+    #[test]
+    fn a_live_holder_is_never_robbed() {
+        let t = Arc::new(table(16));
+        insert(&t, 1, 10);
+        let (release, handle) = hold_lock(&t, 1);
+        let wait =
+            Wait::timeout(Duration::from_millis(60)).with_stale_check(Duration::from_millis(1));
+        let r = t.visit_with(&1, AccessMode::AccessExist, wait, |_, v, _| *v = 0);
+        assert!(matches!(r, Err(VisitError::Table(TableError::Timeout { .. }))), "{r:?}");
+        release.send(()).unwrap();
+        handle.join().unwrap();
+        assert_eq!(t.get(&1).unwrap(), Some(11), "the holder's write-back went through");
+        assert_eq!(t.segment().recoveries(), (0, 0));
+    }
+
+    /// A holder in another pid namespace cannot be judged from here: never recovered.
+    #[test]
+    fn a_holder_of_unknown_liveness_is_left_alone() {
+        let t = table(16);
+        insert(&t, 1, 10);
+        let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+        let me = ProcessIdentity::current();
+        let foreign = ProcessIdentity { pid: 1, pid_namespace: me.pid_namespace ^ 1, ..me };
+        let owner = t.segment().processes().register(&foreign, &|_| false).unwrap();
+        assert_eq!(t.owner_alive(owner), Liveness::Unknown);
+        plant(&t, slot, SlotState::Accessing, owner);
+        let wait =
+            Wait::timeout(Duration::from_millis(40)).with_stale_check(Duration::from_millis(1));
+        assert!(t.get_with(&1, wait).unwrap() == Some(10), "readers still read it");
+        let r = t.visit_with(&1, AccessMode::AccessExist, wait, |_, _, _| {});
+        assert!(matches!(r, Err(VisitError::Table(TableError::Timeout { .. }))));
+        assert_eq!(t.segment().recoveries(), (0, 0));
+    }
+
+    /// Several waiters find the same dead holder: exactly one recovers the slot.
+    #[test]
+    fn concurrent_recoveries_happen_once() {
+        let t = Arc::new(
+            ShmHashTable::<u64, [u64; 2]>::options()
+                .capacity(16)
+                .undo_records(true)
+                .open(&Backing::Heap)
+                .unwrap(),
+        );
+        t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 1]).unwrap();
+        let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+        let dead = dead_owner(&t);
+        t.raw().slot(slot).undo[0].store(1, Ordering::Relaxed);
+        t.raw().slot(slot).undo[1].store(1, Ordering::Relaxed);
+        plant(&t, slot, SlotState::Writing, dead);
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let t = Arc::clone(&t);
+                thread::spawn(move || {
+                    t.visit_with(&1, AccessMode::AccessExist, quick(), |_, v, _| v[0] += 1)
+                        .unwrap();
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(t.get(&1).unwrap(), Some([5, 1]));
+        assert_eq!(t.segment().recoveries(), (1, 0), "one recovery, whoever did it");
     }
 }

@@ -211,3 +211,52 @@ impl TravelOutcome {
         }
     }
 }
+
+/// What recovering a slot whose holder died did to it.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::RecoveryAction;
+///
+/// assert!(RecoveryAction::RolledBack.value_intact());
+/// assert!(!RecoveryAction::ReleasedTorn.value_intact());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecoveryAction {
+    /// A visit's slot (ACCESSING) was unlocked: the visitor worked on a copy, so the value is as
+    /// it was before the visit.
+    Unlocked,
+    /// An insert that never committed (NEW) became a tombstone: the key stays absent and can be
+    /// inserted again.
+    Tombstoned,
+    /// A slot whose key was half-written (INSERTING) was marked DEAD: it is skipped from now on.
+    Abandoned,
+    /// A write-back in progress (WRITING) was rolled back from the slot's undo record: the value
+    /// is as it was before the visit.
+    RolledBack,
+    /// A write-back in progress was released without an undo record (the table has none): a
+    /// value of more than 8 bytes may mix old and new words.
+    ReleasedTorn,
+}
+
+impl RecoveryAction {
+    /// Whether the value (or the key's absence) is exactly as before the interrupted operation.
+    pub fn value_intact(self) -> bool {
+        !matches!(self, RecoveryAction::ReleasedTorn)
+    }
+}
+
+impl fmt::Display for RecoveryAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecoveryAction::Unlocked => "unlocked (value untouched)",
+            RecoveryAction::Tombstoned => "uncommitted insert turned into a tombstone",
+            RecoveryAction::Abandoned => "half-written key marked dead",
+            RecoveryAction::RolledBack => "write-back rolled back from the undo record",
+            RecoveryAction::ReleasedTorn => {
+                "write-back released without undo record (value may be torn)"
+            }
+        })
+    }
+}

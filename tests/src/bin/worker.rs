@@ -4,16 +4,22 @@
 //! ```text
 //! worker increment NAME CAPACITY KEYS ROUNDS   CreateIfMiss +1 on key i % KEYS, ROUNDS times
 //! worker race NAME CAPACITY START_NS ID        at START_NS (unix time), open_or_create + insert ID
-//! worker hold NAME KEY                         lock KEY inside a visitor until stdin closes
+//! worker hold NAME KEY [dirty]                 lock KEY inside a visitor until stdin closes
+//!                                              (dirty: change the visitor's copy first)
 //! worker panic NAME KEY                        panic inside a visitor on KEY (rollback table)
 //! worker create NAME CAPACITY                  open_or_create and print ok or the error kind
 //! worker create-file PATH CAPACITY             the same with a file-backed table
+//! worker chaos NAME ID OPS LOG                 increment random Tally keys OPS times, logging
+//!                                              each increment's `seq key` to LOG before it
 //! ```
 
 use std::io::Read;
 use std::time::{Duration, SystemTime};
 
+use std::io::Write;
+
 use shmap::{AccessMode, Backing, ShmHashTable};
+use shmap_tests::{CHAOS_PROCESSES, Tally};
 
 type Table = ShmHashTable<u64, u64>;
 
@@ -53,8 +59,12 @@ fn main() {
         "hold" => {
             let table = Table::open(&name).unwrap();
             let key: u64 = arg(&args, 2);
+            let dirty = args.get(3).is_some_and(|a| a == "dirty");
             table
                 .visit(&key, AccessMode::CreateIfMiss, |slot, v, _| {
+                    if dirty {
+                        *v = 999_999; // never reaches shared memory unless the visit commits
+                    }
                     println!("inside {slot}");
                     let mut rest = Vec::new();
                     let _ = std::io::stdin().read_to_end(&mut rest); // until the test closes stdin
@@ -79,6 +89,29 @@ fn main() {
                 Ok(_) => println!("ok"),
                 Err(e) => println!("error {:?} | {e}", e.kind()),
             }
+        }
+        "chaos" => {
+            let table = ShmHashTable::<u64, Tally>::open(&name).unwrap();
+            let (id, ops): (usize, u64) = (arg(&args, 2), arg(&args, 3));
+            assert!(id < CHAOS_PROCESSES);
+            let mut log =
+                std::fs::OpenOptions::new().create(true).append(true).open(&args[4]).unwrap();
+            let mut rng = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(id as u64 + 1);
+            for seq in 1..=ops {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let key = rng % 16;
+                // One write(2) per line: a kill lands before or after it, never inside.
+                log.write_all(format!("{seq} {key}\n").as_bytes()).unwrap();
+                table
+                    .visit(&key, AccessMode::CreateIfMiss, |_, t, _| {
+                        t.count += 1;
+                        t.last_seq[id] = seq;
+                    })
+                    .unwrap();
+            }
+            println!("done");
         }
         other => panic!("unknown worker command {other:?}"),
     }
