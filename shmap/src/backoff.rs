@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 ///     fn reset(&mut self) {}
 /// }
 /// ```
-pub trait BackoffPolicy {
+pub trait BackoffPolicy: Clone {
     /// Waits a little; called once per failed attempt, escalating as the policy sees fit.
     fn snooze(&mut self);
     /// Starts over, as if no attempt had failed (called when a wait ends successfully).

@@ -108,7 +108,7 @@ pub use layout::{
 };
 pub use monitor::{HolderMayBeRunning, Monitor, RecoverError, StuckSlot};
 pub use process::{Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
-pub use segment::{Backing, CreateMode, Segment, SegmentInfo, StructureKind};
+pub use segment::{Backing, CreateMode, HugePages, Segment, SegmentInfo, StructureKind};
 pub use shmap_derive::{ShmKey, ShmValue, shm_table};
 pub use sys::Errno;
 pub use table::{

@@ -29,3 +29,18 @@ pub(crate) fn yield_now() {
     #[cfg(not(shmap_loom))]
     std::thread::yield_now();
 }
+
+/// Asks the CPU to bring the cache line of `ptr` in (a hint: it never faults, whatever the
+/// address). A no-op where there is no prefetch instruction, and under loom and Miri.
+#[inline(always)]
+pub(crate) fn prefetch<T>(ptr: *const T) {
+    #[cfg(all(target_arch = "x86_64", not(shmap_loom), not(miri)))]
+    {
+        use core::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: PREFETCHT0 is part of SSE, which every x86-64 CPU has; it is a hint that
+        // never faults or reads into a register, so any address is allowed.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ptr.cast()) }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(shmap_loom), not(miri))))]
+    let _ = ptr;
+}

@@ -263,6 +263,32 @@ pub(crate) unsafe fn msync(addr: NonNull<u8>, len: usize) -> Result<(), Errno> {
     Ok(())
 }
 
+/// `madvise(addr, len, MADV_POPULATE_WRITE)` (Linux 5.14): faults every page of a shared
+/// mapping in, writable, so that first touches do not fault later.
+///
+/// # Safety
+/// `addr..addr + len` must lie inside a live, writable mapping returned by [`mmap_shared`].
+pub(crate) unsafe fn populate(addr: NonNull<u8>, len: usize) -> Result<(), Errno> {
+    const MADV_POPULATE_WRITE: libc::c_int = 23;
+    // SAFETY: the caller guarantees the range is one of our writable mappings; the advice only
+    // faults pages in and changes no contents.
+    cvt(unsafe { libc::madvise(addr.as_ptr().cast(), len, MADV_POPULATE_WRITE) })?;
+    Ok(())
+}
+
+/// `madvise(addr, len, MADV_HUGEPAGE)`: asks for transparent huge pages (honoured where the
+/// kernel's settings allow it: always for anonymous memory in `madvise` mode; for shared memory
+/// only if `shmem_enabled` allows it).
+///
+/// # Safety
+/// `addr..addr + len` must lie inside a live mapping returned by [`mmap_shared`].
+pub(crate) unsafe fn advise_huge_pages(addr: NonNull<u8>, len: usize) -> Result<(), Errno> {
+    // SAFETY: the caller guarantees the range is one of our mappings; the advice changes no
+    // contents.
+    cvt(unsafe { libc::madvise(addr.as_ptr().cast(), len, libc::MADV_HUGEPAGE) })?;
+    Ok(())
+}
+
 /// `getrandom(&buf, 8, 0)`, falling back to a time- and pid-derived value if the call fails.
 pub(crate) fn random_u64() -> u64 {
     let mut buf = [0u8; 8];

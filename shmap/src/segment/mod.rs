@@ -209,6 +209,13 @@ pub struct SegmentOptions {
     pub create: CreateMode,
     /// How long to keep trying while others create and destroy the same name.
     pub open_timeout: Duration,
+    /// Fault every page of the body in when the segment is opened, so that first touches do not
+    /// pay a page fault later (in a latency-critical path or a timed benchmark). Default `false`.
+    pub prefault: bool,
+    /// Ask for transparent huge pages for the mapping (fewer TLB misses on large tables). Where
+    /// the system does not allow them, the open succeeds anyway;
+    /// [`Segment::huge_pages`] says what happened. Default `false`.
+    pub huge_pages: bool,
 }
 
 impl Default for SegmentOptions {
@@ -217,8 +224,23 @@ impl Default for SegmentOptions {
             mode: 0o600,
             create: CreateMode::OpenOrCreate,
             open_timeout: Duration::from_secs(5),
+            prefault: false,
+            huge_pages: false,
         }
     }
+}
+
+/// What became of a request for huge pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HugePages {
+    /// Not asked for.
+    NotRequested,
+    /// Asked for with `madvise(MADV_HUGEPAGE)`; `advised` is whether the kernel accepted the
+    /// advice (it does not promise to use huge pages: `/proc/<pid>/smaps` says whether it did).
+    Requested {
+        /// Whether `madvise` succeeded.
+        advised: bool,
+    },
 }
 
 /// What a segment's header says, for logs and monitors.
@@ -332,6 +354,7 @@ pub struct Segment {
     created: bool,
     /// Opened by [`Segment::inspect`]: mapped read-only, never registered.
     read_only: bool,
+    huge_pages: HugePages,
     /// This handle's process-table registration: `fork generation << 16 | owner id`, 0 if none.
     registration: AtomicU64,
     references_owner: fn(&Segment, OwnerId) -> bool,
@@ -387,13 +410,55 @@ impl Segment {
         options: &SegmentOptions,
     ) -> Result<Segment, OpenError> {
         let fail = |kind| OpenError::new(backing, kind);
-        let segment = match backing.location().map_err(fail)? {
+        let mut segment = match backing.location().map_err(fail)? {
             None => Self::create_private(backing, spec),
             Some(location) => Self::open_named(backing, &location, spec, options),
         }
         .map_err(fail)?;
         segment.register().map_err(fail)?;
+        segment.apply_memory_options(options);
         Ok(segment)
+    }
+
+    /// Huge pages and prefaulting: best effort, after the segment checked out.
+    fn apply_memory_options(&mut self, options: &SegmentOptions) {
+        let (addr, len) = (self.memory.base(), self.memory.len());
+        if options.huge_pages {
+            // SAFETY: the range is exactly this segment's live mapping (or heap allocation,
+            // which is page aligned and which `madvise` only advises).
+            let advised = unsafe { sys::advise_huge_pages(addr, len) };
+            self.huge_pages = HugePages::Requested { advised: advised.is_ok() };
+        }
+        if options.prefault && !self.read_only {
+            // The body only: most of the header is the process table, whose pages are touched
+            // only as processes register.
+            let header = self.geometry.header_size as usize;
+            // SAFETY: the body lies inside the mapping, `header_size` (a page multiple) bytes in.
+            let body = unsafe { addr.add(header) };
+            // SAFETY: as above; the mapping (or allocation) is writable.
+            if unsafe { sys::populate(body, len - header) }.is_err() {
+                self.touch_every_page(header);
+            }
+        }
+    }
+
+    /// Faults the pages from `start` on in by reading one byte of each (where
+    /// `MADV_POPULATE_WRITE` is missing).
+    fn touch_every_page(&self, start: usize) {
+        let base = self.memory.base().as_ptr();
+        for offset in (start..self.memory.len()).step_by(header::PAGE as usize) {
+            // SAFETY: `offset` is inside the mapping.
+            let byte = unsafe { base.add(offset) };
+            // SAFETY: a volatile read of one initialised byte of the mapping; its value is
+            // discarded (a racing atomic store elsewhere can at worst change what is discarded).
+            let _ = unsafe { byte.read_volatile() };
+        }
+    }
+
+    /// Whether huge pages were asked for, and whether the kernel took the advice (see
+    /// [`SegmentOptions::huge_pages`]; `/proc/<pid>/smaps` shows whether it used them).
+    pub fn huge_pages(&self) -> HugePages {
+        self.huge_pages
     }
 
     /// Removes the name of a segment (`shm_unlink(3)` or `unlink(2)`). Processes that have it
@@ -478,6 +543,7 @@ impl Segment {
             backing: backing.clone(),
             created,
             read_only: false,
+            huge_pages: HugePages::NotRequested,
             registration: AtomicU64::new(0),
             references_owner: spec.map_or(|_, _| true, |s| s.references_owner),
         }

@@ -73,6 +73,7 @@ pub enum SlotState {
 }
 
 impl SlotState {
+    #[cfg(test)]
     const ALL: [SlotState; 8] = [
         SlotState::Empty,
         SlotState::Inserting,
@@ -139,17 +140,28 @@ impl Ctrl {
         )
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn state(self) -> SlotState {
-        SlotState::ALL[(self.0 & STATE_MASK) as usize]
+        // A match (not a table) so that decoding is a register operation: the variants are
+        // numbered as the bits are.
+        match self.0 & STATE_MASK {
+            0 => SlotState::Empty,
+            1 => SlotState::Inserting,
+            2 => SlotState::New,
+            3 => SlotState::Ready,
+            4 => SlotState::Accessing,
+            5 => SlotState::Writing,
+            6 => SlotState::Tombstone,
+            _ => SlotState::Dead,
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn tag(self) -> u16 {
         ((self.0 >> TAG_SHIFT) & TAG_MASK) as u16
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn version(self) -> u64 {
         (self.0 >> VERSION_SHIFT) & VERSION_MASK
     }
@@ -185,10 +197,16 @@ impl Ctrl {
     }
 
     /// Whether a seqlock reader may copy the value in this state: committed and not being
-    /// written.
-    #[inline]
+    /// written (READY or ACCESSING, which are 3 and 4: one subtraction and one compare).
+    #[inline(always)]
     pub(crate) fn is_readable(self) -> bool {
-        matches!(self.state(), SlotState::Ready | SlotState::Accessing)
+        (self.0 & STATE_MASK).wrapping_sub(SlotState::Ready as u64) < 2
+    }
+
+    /// Whether the state is `state` (a compare of the state bits, without decoding them).
+    #[inline(always)]
+    pub(crate) fn is(self, state: SlotState) -> bool {
+        self.0 & STATE_MASK == state as u64
     }
 }
 

@@ -67,7 +67,9 @@ type Types<K, V, H> = PhantomData<fn() -> (K, V, H)>;
 /// ```
 pub struct ShmHashTable<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     segment: Segment,
-    /// The slots' words: the segment's body (or, under loom, `loom_body`).
+    /// The slots: a view of the segment's body (or, under loom, of `_loom_body`).
+    raw: RawTable<K, V>,
+    /// The slots' words, for the type-erased views of monitors.
     words: NonNull<[AtomicU64]>,
     capacity: usize,
     undo: bool,
@@ -230,6 +232,19 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
         self
     }
 
+    /// Fault the whole table in when it is opened (see [`SegmentOptions::prefault`]).
+    pub fn prefault(mut self, prefault: bool) -> Self {
+        self.segment.prefault = prefault;
+        self
+    }
+
+    /// Ask for transparent huge pages (see [`SegmentOptions::huge_pages`]); falls back
+    /// silently, and [`Segment::huge_pages`] reports what happened.
+    pub fn huge_pages(mut self, huge_pages: bool) -> Self {
+        self.segment.huge_pages = huge_pages;
+        self
+    }
+
     /// How long an open keeps retrying while other processes create and remove the same name.
     pub fn open_timeout(mut self, timeout: Duration) -> Self {
         self.segment.open_timeout = timeout;
@@ -312,8 +327,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     #[cfg(not(shmap_loom))]
     fn segment_references_owner(segment: &Segment, owner: OwnerId) -> bool {
         let undo = segment.flags() & FLAG_UNDO != 0;
-        RawTable::<K, V>::new(segment.body(), segment.capacity() as usize, undo)
-            .references_owner(owner)
+        // SAFETY: the view is used within this call, while `segment` (and its mapping) lives.
+        let raw =
+            unsafe { RawTable::<K, V>::new(segment.body(), segment.capacity() as usize, undo) };
+        raw.references_owner(owner)
     }
 
     #[cfg(shmap_loom)]
@@ -332,8 +349,14 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             .collect();
         #[cfg(shmap_loom)]
         let words = NonNull::from(&*loom_body);
+        // SAFETY: `words` points to the segment's body (or `loom_body`), initialised atomics.
+        let slots = unsafe { words.as_ref() };
+        // SAFETY: those atomics are owned by `segment` (or `loom_body`), which the table keeps
+        // until the view, a field of the same table, is dropped with it.
+        let raw = unsafe { RawTable::new(slots, capacity, undo) };
         ShmHashTable {
             segment,
+            raw,
             words,
             capacity,
             undo,
@@ -345,11 +368,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         }
     }
 
-    #[inline]
-    fn raw(&self) -> RawTable<'_, K, V> {
-        // SAFETY: `words` points to `capacity × stride` initialised atomics owned by `segment`
-        // (or `_loom_body`), which live as long as `self`.
-        RawTable::new(unsafe { self.words.as_ref() }, self.capacity, self.undo)
+    #[inline(always)]
+    fn raw(&self) -> &RawTable<K, V> {
+        &self.raw
     }
 
     /// The slots as words, for the monitor.
@@ -410,7 +431,21 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// ```
     #[inline]
     pub fn get(&self, key: &K) -> Result<Option<V>, TableError> {
-        self.get_with(key, self.wait)
+        let hash = Self::hash(key);
+        match self.raw().get_fast(key, hash) {
+            raw::FastGet::Found(_, value) => Ok(Some(value)),
+            raw::FastGet::Absent => Ok(None),
+            raw::FastGet::Slow => self.get_slow(key, hash),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_slow(&self, key: &K, hash: u64) -> Result<Option<V>, TableError> {
+        match self.raw().get_slow(key, hash, &self.wait, self) {
+            Ok(found) => Ok(found.map(|(_, value)| value)),
+            Err(e) => Err(self.table_error(e)),
+        }
     }
 
     /// [`get`](Self::get) with another timeout or backoff.
@@ -420,11 +455,61 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         key: &K,
         wait: Wait<B>,
     ) -> Result<Option<V>, TableError> {
-        let mut waiter = Waiter::new(wait);
-        match self.raw().get(key, Self::hash(key), &mut waiter, self) {
+        match self.raw().get(key, Self::hash(key), &wait, self) {
             Ok(found) => Ok(found.map(|(_, value)| value)),
             Err(e) => Err(self.table_error(e)),
         }
+    }
+
+    /// Looks up many keys at once: `out[i]` receives the value of `keys[i]` (or `None`), as
+    /// [`get`](Self::get) would return it.
+    ///
+    /// Faster than a loop of `get`s on a large table: each key's slot is prefetched 16 lookups
+    /// before it is read, so the cache misses of consecutive lookups overlap instead of queuing
+    /// one behind the other. Larger batches amortise the start of the pipeline better.
+    ///
+    /// # Panics
+    /// If `keys` and `out` have different lengths.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(64)?;
+    /// for k in [1, 3] {
+    ///     t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v = k * 100)?;
+    /// }
+    /// let mut out = [None; 3];
+    /// t.get_many(&[1, 2, 3], &mut out)?;
+    /// assert_eq!(out, [Some(100), None, Some(300)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_many(&self, keys: &[K], out: &mut [Option<V>]) -> Result<(), TableError> {
+        /// How many lookups ahead a slot is prefetched: enough misses in flight to cover the
+        /// memory latency, few enough to stay within the CPU's fill buffers.
+        const AHEAD: usize = 16;
+        assert_eq!(keys.len(), out.len(), "get_many: one output per key");
+        let raw = self.raw();
+        let mut hashes = [0u64; AHEAD];
+        for (key, hash) in keys.iter().zip(&mut hashes) {
+            *hash = Self::hash(key);
+            raw.prefetch(*hash);
+        }
+        for (i, (key, out)) in keys.iter().zip(out.iter_mut()).enumerate() {
+            let hash = hashes[i % AHEAD];
+            if let Some(ahead) = keys.get(i + AHEAD) {
+                let next = Self::hash(ahead);
+                hashes[i % AHEAD] = next;
+                raw.prefetch(next);
+            }
+            *out = match raw.get_fast(key, hash) {
+                raw::FastGet::Found(_, value) => Some(value),
+                raw::FastGet::Absent => None,
+                raw::FastGet::Slow => self.get_slow(key, hash)?,
+            };
+        }
+        Ok(())
     }
 
     /// Runs `reader` on a consistent copy of `key`'s value and its slot index, without taking a
@@ -446,8 +531,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         key: &K,
         reader: impl FnOnce(usize, &V) -> R,
     ) -> Result<Option<R>, TableError> {
-        let mut waiter = Waiter::new(self.wait);
-        match self.raw().get(key, Self::hash(key), &mut waiter, self) {
+        match self.raw().get(key, Self::hash(key), &self.wait, self) {
             Ok(found) => Ok(found.map(|(slot, value)| reader(slot, &value))),
             Err(e) => Err(self.table_error(e)),
         }
@@ -664,7 +748,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         let owner = self.segment.processes().register(&dead, &|_| false).expect("a free entry");
         let mut waiter = Waiter::new(self.wait);
         let (index, _) =
-            self.raw().get(key, Self::hash(key), &mut waiter, self).unwrap().expect("present");
+            self.raw().get(key, Self::hash(key), &self.wait, self).unwrap().expect("present");
         let slot = self.raw().slot(index);
         for (undo, value) in slot.undo.iter().zip(slot.value) {
             undo.store(value.load(Ordering::Relaxed), Ordering::Relaxed);

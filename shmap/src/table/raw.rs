@@ -76,9 +76,10 @@
 //! slot before, and nobody reads its key until the Release store of NEW.
 
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::time::Duration;
 
-use crate::backoff::{BackoffPolicy, Expired, Waiter};
+use crate::backoff::{BackoffPolicy, Expired, Wait, Waiter};
 use crate::layout::{ShmKey, ShmValue};
 use crate::primitive::{AtomicU64, Ordering, fence};
 use crate::process::{Liveness, OwnerId};
@@ -136,27 +137,58 @@ enum Seen {
     Mine,
 }
 
+/// A table's slot addressing, as locals.
+#[derive(Clone, Copy)]
+struct Geometry {
+    base: *const AtomicU64,
+    mask: usize,
+    stride: usize,
+}
+
+/// What the fast path of a lookup found.
+pub(crate) enum FastGet<V> {
+    /// The committed value, and its slot.
+    Found(usize, V),
+    /// The key is absent.
+    Absent,
+    /// A slot on the way is busy: take the slow path, which waits.
+    Slow,
+}
+
 /// A view of a table's slots.
-pub(crate) struct RawTable<'a, K, V> {
-    words: &'a [AtomicU64],
+///
+/// It holds a raw pointer rather than a slice so that a table handle can keep it as a field:
+/// `&table.raw` is then a plain pointer, and a lookup inlined into a loop has nothing to build
+/// in memory (see [`get`](Self::get)).
+pub(crate) struct RawTable<K, V> {
+    words: NonNull<AtomicU64>,
     mask: usize,
     layout: SlotLayout,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
-impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
+impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// The slot layout of a `K → V` table, with or without undo records.
     pub(crate) const fn layout(undo: bool) -> SlotLayout {
         SlotLayout::new(size_of::<K>(), size_of::<V>(), undo)
     }
 
     /// A view of `capacity` slots (a power of two) in `words`.
+    ///
+    /// # Safety
+    /// The atomics of `words` must stay valid (not be freed or unmapped) for as long as the view
+    /// is used.
     #[inline]
-    pub(crate) fn new(words: &'a [AtomicU64], capacity: usize, undo: bool) -> Self {
+    pub(crate) unsafe fn new(words: &[AtomicU64], capacity: usize, undo: bool) -> Self {
         let layout = Self::layout(undo);
-        debug_assert!(capacity.is_power_of_two());
-        debug_assert_eq!(words.len(), capacity * layout.stride, "body size");
-        RawTable { words, mask: capacity - 1, layout, _types: PhantomData }
+        assert!(capacity.is_power_of_two());
+        assert_eq!(words.len(), capacity * layout.stride, "body size");
+        RawTable {
+            words: NonNull::from(words).cast(),
+            mask: capacity - 1,
+            layout,
+            _types: PhantomData,
+        }
     }
 
     #[inline]
@@ -164,10 +196,49 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
         self.mask + 1
     }
 
-    #[inline]
-    pub(crate) fn slot(&self, index: usize) -> Slot<'a> {
-        let start = index * self.layout.stride;
-        Slot::new(&self.words[start..start + self.layout.stride], self.layout)
+    /// Words of a key and of a value: constants of `K` and `V`, so slot addressing compiles to
+    /// fixed offsets (only the stride depends on whether the table keeps undo records).
+    const KEY_WORDS: usize = slot::words_for(size_of::<K>());
+    const VALUE_WORDS: usize = slot::words_for(size_of::<V>());
+
+    #[inline(always)]
+    pub(crate) fn slot(&self, index: usize) -> Slot<'_> {
+        assert!(index <= self.mask, "slot {index} out of range");
+        // SAFETY: checked just above.
+        unsafe { self.slot_at(self.geometry(), index) }
+    }
+
+    /// The fields a probe loop needs, copied into locals: LLVM cannot keep `self`'s fields in
+    /// registers across the Acquire loads of a probe, and reloading them costs a load and a
+    /// bounds check per slot.
+    #[inline(always)]
+    fn geometry(&self) -> Geometry {
+        Geometry { base: self.words.as_ptr(), mask: self.mask, stride: self.layout.stride }
+    }
+
+    /// Slot `index` of a table with geometry `g`.
+    ///
+    /// # Safety
+    /// `g` must be this table's geometry and `index <= g.mask`.
+    #[inline(always)]
+    unsafe fn slot_at(&self, g: Geometry, index: usize) -> Slot<'_> {
+        let (kw, vw) = (Self::KEY_WORDS, Self::VALUE_WORDS);
+        debug_assert!(index <= g.mask && g.stride >= 1 + kw + vw);
+        let part = |offset: usize, len: usize| {
+            // SAFETY: `index <= mask`, so the slot's `stride == 1 + kw + vw + undo_words` words
+            // (`layout` makes the stride that sum) lie inside the `capacity × stride` atomics
+            // `new` was given, which its caller keeps valid; `offset + len <= stride`.
+            let start = unsafe { g.base.add(index * g.stride + offset) };
+            // SAFETY: `len` initialised atomics from `start`, inside the slot (see above).
+            unsafe { std::slice::from_raw_parts(start, len) }
+        };
+        let ctrl = part(0, 1);
+        Slot {
+            ctrl: &ctrl[0],
+            key: part(1, kw),
+            value: part(1 + kw, vw),
+            undo: part(1 + kw + vw, g.stride - 1 - kw - vw),
+        }
     }
 
     /// The control word of slot `index`, for monitors and tests.
@@ -188,15 +259,20 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
         (hash >> 48) as u16
     }
 
-    #[inline]
+    /// What a probe for `key` (with `tag`) makes of a slot whose control word is `c`. Tests of
+    /// the state bits, in the order a probe most often needs them.
+    #[inline(always)]
     fn classify(c: Ctrl, tag: u16, slot: Slot<'_>, key: &K) -> Seen {
-        match c.state() {
-            SlotState::Empty => Seen::End,
-            SlotState::Dead => Seen::Skip,
-            _ if c.tag() != tag => Seen::Skip,
-            SlotState::Inserting => Seen::Busy,
-            _ if slot::equals(slot.key, key) => Seen::Mine,
-            _ => Seen::Skip,
+        if c.is(SlotState::Empty) {
+            Seen::End
+        } else if c.tag() != tag || c.is(SlotState::Dead) {
+            Seen::Skip
+        } else if c.is(SlotState::Inserting) {
+            Seen::Busy
+        } else if slot::equals(slot.key, key) {
+            Seen::Mine
+        } else {
+            Seen::Skip
         }
     }
 
@@ -238,48 +314,116 @@ impl<'a, K: ShmKey, V: ShmValue> RawTable<'a, K, V> {
     }
 
     /// A lock-free read of `key`'s committed value and its slot.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn get<B: BackoffPolicy, H: Host + ?Sized>(
         &self,
         key: &K,
         hash: u64,
-        waiter: &mut Waiter<B>,
+        wait: &Wait<B>,
         host: &H,
     ) -> Result<Option<(usize, V)>, RawError> {
+        match self.get_fast(key, hash) {
+            FastGet::Found(index, value) => Ok(Some((index, value))),
+            FastGet::Absent => Ok(None),
+            FastGet::Slow => self.get_slow(key, hash, wait, host),
+        }
+    }
+
+    /// The fast path of [`get`](Self::get): what a probe usually meets (slots of other keys,
+    /// the key's committed entry, EMPTY, a tombstone), with no waiting and a small result, so
+    /// that inlined into a loop of lookups it keeps everything in registers. A lookup that
+    /// stored to memory would hold store-buffer entries until its cache miss retired, and the
+    /// loop could not overlap the misses of consecutive lookups. Anything that needs waiting is
+    /// `Slow`.
+    #[inline(always)]
+    pub(crate) fn get_fast(&self, key: &K, hash: u64) -> FastGet<V> {
+        let g = self.geometry();
+        let tag = Self::tag(hash);
+        let mut index = hash as usize & g.mask;
+        for _ in 0..=g.mask {
+            // SAFETY: `index` is masked with `g.mask`, this table's.
+            let slot = unsafe { self.slot_at(g, index) };
+            // Acquire: pairs with the Release stores that publish a key (NEW) and commit a
+            // value (READY), so the key and value words read below are those stores'.
+            let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
+            match Self::classify(c, tag, slot, key) {
+                Seen::End => return FastGet::Absent,
+                Seen::Skip => {}
+                Seen::Mine if c.is_readable() => {
+                    let value = slot::load::<V>(slot.value);
+                    // Acquire: pairs with the writer's fence(Release) before its value stores
+                    // (Boehm's seqlock): if the copy saw any of them, the load below sees
+                    // WRITING or a newer version.
+                    fence(Ordering::Acquire);
+                    let again = Ctrl(slot.ctrl.load(Ordering::Relaxed));
+                    if again.is_readable() && again.version() == c.version() {
+                        return FastGet::Found(index, value);
+                    }
+                    return FastGet::Slow;
+                }
+                Seen::Mine if c.is(SlotState::Tombstone) || c.is(SlotState::New) => {
+                    return FastGet::Absent;
+                }
+                // Being inserted with our tag, or being written back: wait.
+                Seen::Busy | Seen::Mine => return FastGet::Slow,
+            }
+            index = (index + 1) & g.mask;
+        }
+        FastGet::Absent
+    }
+
+    /// [`get`](Self::get) when it has to wait: probes again from the home slot, waiting on busy
+    /// slots under `wait` (and recovering dead holders' slots).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn get_slow<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        wait: &Wait<B>,
+        host: &H,
+    ) -> Result<Option<(usize, V)>, RawError> {
+        let mut waiter = Waiter::new(wait.clone());
         let tag = Self::tag(hash);
         let mut index = self.home(hash);
         for _ in 0..self.capacity() {
             let slot = self.slot(index);
             loop {
-                // Acquire: pairs with the Release stores that publish a key (NEW) and commit a
-                // value (READY), so the key and value words read below are those stores'.
+                // Acquire: as in `get`.
                 let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
                 match Self::classify(c, tag, slot, key) {
                     Seen::End => return Ok(None),
                     Seen::Skip => break,
-                    Seen::Busy => self.wait_on(waiter, host, index, c)?,
+                    Seen::Busy => self.wait_on(&mut waiter, host, index, c)?,
                     Seen::Mine => match c.state() {
                         SlotState::Tombstone | SlotState::New => return Ok(None),
                         SlotState::Ready | SlotState::Accessing => {
                             let value = slot::load::<V>(slot.value);
-                            // Acquire: pairs with the writer's fence(Release) before its value
-                            // stores (Boehm's seqlock): if the copy saw any of them, the load
-                            // below sees WRITING or a newer version.
+                            // Acquire: as in `get`.
                             fence(Ordering::Acquire);
                             let again = Ctrl(slot.ctrl.load(Ordering::Relaxed));
                             if again.is_readable() && again.version() == c.version() {
                                 return Ok(Some((index, value)));
                             }
                             // A write-back overlapped the copy: retry.
-                            self.wait_on(waiter, host, index, again)?;
+                            self.wait_on(&mut waiter, host, index, again)?;
                         }
-                        _ => self.wait_on(waiter, host, index, c)?, // WRITING
+                        _ => self.wait_on(&mut waiter, host, index, c)?, // WRITING
                     },
                 }
             }
             index = (index + 1) & self.mask;
         }
         Ok(None)
+    }
+
+    /// Starts loading the slot that `hash` lands on into the cache.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, hash: u64) {
+        let slot = self.slot(self.home(hash));
+        crate::primitive::prefetch(slot.ctrl);
+        // A packed slot may straddle two cache lines.
+        crate::primitive::prefetch(slot.value.last().unwrap_or(slot.ctrl));
     }
 
     /// Locks `key`'s slot (inserting the key if `mode` allows), runs `visitor` on a copy of the
