@@ -1,0 +1,289 @@
+//! The peer workload (`shared/bench/WORKLOAD.md`) on shmap, printing its JSON lines with
+//! `"impl":"shmap"` (or `"shmap-undo"` with `--undo`).
+//!
+//! ```text
+//! cargo run --release -p shmap-examples --bin workload -- [--case u64-1M|v64B-1M|u64-25K|v64B-25K|all]
+//!     [--mode 1t|2t|2p|all] [--reps 3] [--warmup 1] [--undo] [--huge-pages]
+//! ```
+//!
+//! Like the original's `bench.cpp`, the driver precomputes a case's keys once, then runs every
+//! (mode, rep) in a freshly forked child that creates a fresh table in a POSIX shm segment
+//! (prefaulted, untimed), runs the phases, verifies the table with `travel`, and removes it.
+//! 2t runs a second thread, 2p `fork`s a second process on the same segment. Phase time is
+//! measured by worker 0 from leaving the start barrier to leaving the end barrier; the median
+//! of the measured reps is reported. After the workload's five phases, shmap adds its own:
+//! `lookup-hit-batched` (`get_many`, 32 keys per call, with prefetching).
+
+mod ctl;
+mod data;
+mod worker;
+
+use std::sync::atomic::Ordering;
+
+use shmap::{Backing, CreateMode, ShmHashTable};
+
+use ctl::{Ctl, HIT, HIT_BATCHED, INSERT, MISS, MIXED, PHASES, SharedCtl, UPDATE};
+use data::Data;
+use worker::{V64, Val};
+
+struct Options {
+    cases: Vec<String>,
+    modes: Vec<String>,
+    reps: usize,
+    warmup: usize,
+    undo: bool,
+    huge_pages: bool,
+}
+
+fn parse() -> Result<Options, String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut o = Options {
+        cases: vec!["all".into()],
+        modes: vec!["all".into()],
+        reps: 3,
+        warmup: 1,
+        undo: false,
+        huge_pages: false,
+    };
+    let mut i = 0;
+    while i < args.len() {
+        let value = |i: usize| args.get(i + 1).cloned().ok_or(format!("{} needs a value", args[i]));
+        match args[i].as_str() {
+            "--case" => o.cases = vec![value(i)?],
+            "--mode" => o.modes = vec![value(i)?],
+            "--reps" => o.reps = value(i)?.parse().map_err(|_| "--reps: not a number")?,
+            "--warmup" => o.warmup = value(i)?.parse().map_err(|_| "--warmup: not a number")?,
+            "--undo" => {
+                o.undo = true;
+                i -= 1;
+            }
+            "--huge-pages" => {
+                o.huge_pages = true;
+                i -= 1;
+            }
+            other => return Err(format!("unknown argument {other}")),
+        }
+        i += 2;
+    }
+    if o.cases == ["all"] {
+        o.cases = ["u64-1M", "v64B-1M", "u64-25K", "v64B-25K"].map(String::from).to_vec();
+    }
+    if o.modes == ["all"] {
+        o.modes = ["1t", "2t", "2p"].map(String::from).to_vec();
+    }
+    Ok(o)
+}
+
+fn main() {
+    let o = match parse() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("workload: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut all_ok = true;
+    for case in &o.cases {
+        all_ok &= match case.as_str() {
+            "u64-1M" => run_case::<u64>(case, 1_000_000, 1 << 21, &o),
+            "v64B-1M" => run_case::<V64>(case, 1_000_000, 1 << 21, &o),
+            "u64-25K" => run_case::<u64>(case, 25_000, 1 << 16, &o),
+            "v64B-25K" => run_case::<V64>(case, 25_000, 1 << 16, &o),
+            other => {
+                eprintln!("workload: unknown case {other}");
+                std::process::exit(2);
+            }
+        };
+    }
+    std::process::exit(if all_ok { 0 } else { 1 });
+}
+
+fn impl_name(o: &Options) -> &'static str {
+    if o.undo { "shmap-undo" } else { "shmap" }
+}
+
+/// Runs every mode of one case; prints its JSON lines; returns whether every check passed.
+fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool {
+    let data = Data::new(n);
+    let name = format!("/shmap-workload-{}-{case}", std::process::id());
+    eprintln!(
+        "# case {case}: n={n}, {capacity} slots, slot {} bytes, undo {}",
+        ShmHashTable::<u64, V>::options()
+            .capacity(capacity)
+            .undo_records(o.undo)
+            .open(&Backing::Heap)
+            .map_or(0, |t| t.info().slot_size),
+        o.undo
+    );
+    let mut all_ok = true;
+    for mode in &o.modes {
+        let mut mops: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
+        let (mut errors, mut rss, mut huge) = (Vec::new(), 0, 0);
+        let mut faults = [[0u64; PHASES.len()]; 2];
+        for rep in 0..o.warmup + o.reps {
+            let ctl = SharedCtl::new();
+            // SAFETY: the driver is single-threaded, so the child may run anything.
+            match unsafe { libc::fork() } {
+                -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+                0 => {
+                    run_rep::<V>(&name, capacity, &data, mode, o, &ctl);
+                    // SAFETY: ends the child without unwinding into the driver's code.
+                    unsafe { libc::_exit(0) };
+                }
+                child => wait_for(child),
+            }
+            match check::<V>(&data, mode, &ctl) {
+                Err(e) => errors.push(format!("rep{rep}:{e}")),
+                Ok(()) if rep >= o.warmup => {
+                    for (p, runs) in mops.iter_mut().enumerate() {
+                        let ns = ctl.phase_ns[p].load(Ordering::Relaxed).max(1);
+                        runs.push(n as f64 / ns as f64 * 1e3);
+                    }
+                }
+                Ok(()) => {}
+            }
+            rss = rss.max(ctl.rss_kib.load(Ordering::Relaxed));
+            huge = huge.max(ctl.huge_kib.load(Ordering::Relaxed));
+            for (w, f) in faults.iter_mut().enumerate() {
+                for (p, slot) in f.iter_mut().enumerate() {
+                    *slot = ctl.results[w].minflt[p].load(Ordering::Relaxed);
+                }
+            }
+            let _ = ShmHashTable::<u64, V>::unlink(&name);
+        }
+        let ok = errors.is_empty();
+        all_ok &= ok;
+        for (p, phase) in PHASES.iter().enumerate() {
+            let mut sorted = mops[p].clone();
+            sorted.sort_by(f64::total_cmp);
+            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+            let runs: Vec<String> = mops[p].iter().map(|m| format!("{m:.3}")).collect();
+            println!(
+                "{{\"impl\":\"{}\",\"case\":\"{case}\",\"mode\":\"{mode}\",\"phase\":\"{phase}\",\"mops\":{median:.3},\
+                 \"ns_per_op\":{:.2},\"runs_mops\":[{}],\"minflt_w0\":{},\"minflt_w1\":{},\"ok\":{ok}}}",
+                impl_name(o),
+                if median > 0.0 { 1e3 / median } else { 0.0 },
+                runs.join(","),
+                faults[0][p],
+                faults[1][p],
+            );
+        }
+        let error = if ok { String::new() } else { format!(",\"error\":\"{}\"", errors.join(";")) };
+        println!(
+            "{{\"impl\":\"{}\",\"case\":\"{case}\",\"mode\":\"{mode}\",\"metric\":\"peak_rss\",\"peak_rss_kib\":{rss},\
+             \"huge_pages_kib\":{huge},\"ok\":{ok}{error}}}",
+            impl_name(o)
+        );
+    }
+    all_ok
+}
+
+fn wait_for(child: libc::pid_t) {
+    let mut status = 0;
+    // SAFETY: waits for our own child; `status` is a valid out-pointer.
+    unsafe { libc::waitpid(child, &mut status, 0) };
+}
+
+/// One rep, in its own process: a fresh table, the phases, the verification.
+fn run_rep<V: Val>(name: &str, capacity: usize, data: &Data, mode: &str, o: &Options, ctl: &Ctl) {
+    // SAFETY: alarm(2) has no memory-safety preconditions; it ends a hung rep.
+    unsafe { libc::alarm(300) };
+    let _ = ShmHashTable::<u64, V>::unlink(name);
+    let table = ShmHashTable::<u64, V>::options()
+        .capacity(capacity)
+        .undo_records(o.undo)
+        .prefault(true)
+        .huge_pages(o.huge_pages)
+        .create(CreateMode::CreateNew)
+        .open(&Backing::shm(name))
+        .expect("create the table");
+    match mode {
+        "1t" => worker::run(&table, data, 0, 1, ctl),
+        "2t" => std::thread::scope(|s| {
+            s.spawn(|| worker::run(&table, data, 1, 2, ctl));
+            worker::run(&table, data, 0, 2, ctl);
+        }),
+        "2p" => {
+            // SAFETY: this process is single-threaded here, so the child may run anything.
+            match unsafe { libc::fork() } {
+                -1 => panic!("fork: {}", std::io::Error::last_os_error()),
+                0 => {
+                    table.segment().owner().expect("register the second process"); // untimed
+                    worker::run(&table, data, 1, 2, ctl);
+                    // SAFETY: ends the worker without running the rep's cleanup twice.
+                    unsafe { libc::_exit(0) };
+                }
+                child => {
+                    worker::run(&table, data, 0, 2, ctl);
+                    wait_for(child);
+                }
+            }
+        }
+        other => panic!("unknown mode {other}"),
+    }
+    let (mut count, mut sum) = (0u64, 0u64);
+    let outcome = table.travel(|_, _, v| {
+        count += 1;
+        sum = sum.wrapping_add(v.read());
+    });
+    if outcome.is_ok_and(|o| o.is_completed()) {
+        ctl.travel_count.store(count, Ordering::Relaxed);
+        ctl.travel_sum.store(sum, Ordering::Relaxed);
+    }
+    ctl.rss_kib.store(ctl::max_rss_kib(), Ordering::Relaxed);
+    ctl.huge_kib.store(huge_pages_kib(name), Ordering::Relaxed);
+    ctl.done.store(1, Ordering::Release);
+    let _ = table.destroy();
+}
+
+/// Huge pages backing the table's mapping, from /proc/self/smaps (KiB).
+fn huge_pages_kib(name: &str) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
+    let mut in_table = false;
+    let mut kib = 0;
+    for line in smaps.lines() {
+        if line.contains(" rw-s ") || line.contains(" rw-p ") {
+            in_table = line.ends_with(&name[1..]);
+        } else if in_table
+            && (line.starts_with("ShmemPmdMapped:") || line.starts_with("AnonHugePages:"))
+        {
+            kib += line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        }
+    }
+    kib
+}
+
+/// The workload's correctness checks for one rep.
+fn check<V: Val>(data: &Data, mode: &str, ctl: &Ctl) -> Result<(), String> {
+    if ctl.done.load(Ordering::Acquire) != 1 {
+        return Err("the rep did not finish".into());
+    }
+    let workers = if mode == "1t" { 1 } else { 2 };
+    let total =
+        |p: usize| (0..workers).map(|w| ctl.results[w].ok[p].load(Ordering::Relaxed)).sum::<u64>();
+    let sum = |p: usize| {
+        (0..workers)
+            .fold(0u64, |s, w| s.wrapping_add(ctl.results[w].sum[p].load(Ordering::Relaxed)))
+    };
+    let n = data.n as u64;
+    let created: u64 = (0..workers).map(|w| ctl.results[w].created.load(Ordering::Relaxed)).sum();
+    let w = V::WORDS;
+    let final_sum = w.wrapping_mul(data.sum_keys.wrapping_add(n).wrapping_add(data.mix_updates));
+    let checks = [
+        (total(INSERT) == n && created == n, "insert"),
+        (total(HIT) == n && sum(HIT) == w.wrapping_mul(data.sum_keys), "lookup-hit"),
+        (total(MISS) == 0, "lookup-miss"),
+        (total(UPDATE) == n, "update"),
+        (total(MIXED) == n, "mixed"),
+        (total(HIT_BATCHED) == n && sum(HIT_BATCHED) == final_sum, "lookup-hit-batched"),
+        (
+            ctl.travel_count.load(Ordering::Relaxed) == n
+                && ctl.travel_sum.load(Ordering::Relaxed) == final_sum,
+            "travel",
+        ),
+    ];
+    match checks.iter().find(|(ok, _)| !ok) {
+        Some((_, what)) => Err(format!("{what} check failed")),
+        None => Ok(()),
+    }
+}
