@@ -524,6 +524,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         }
     }
 
+    #[inline]
     fn run_new<F, R>(
         index: usize,
         slot: Slot<'_>,
@@ -540,6 +541,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         Ok(Visited::Created)
     }
 
+    #[inline]
     fn run_existing<F, R>(
         index: usize,
         slot: Slot<'_>,
@@ -698,6 +700,7 @@ struct NewEntry<'a, V: ShmValue> {
 }
 
 impl<V: ShmValue> NewEntry<'_, V> {
+    #[inline]
     fn commit(&mut self) {
         // Release fence: orders the NEW state (taken above) before the value stores, for readers
         // still validating a copy from this slot's previous life; pairs with their fence(Acquire).
@@ -710,6 +713,7 @@ impl<V: ShmValue> NewEntry<'_, V> {
 }
 
 impl<V: ShmValue> Drop for NewEntry<'_, V> {
+    #[inline]
     fn drop(&mut self) {
         if !self.committed {
             // Release: hands the tombstone (and its key) to the next inserter of this key, whose
@@ -731,6 +735,7 @@ struct Held<'a, V: ShmValue> {
 
 impl<V: ShmValue> Held<'_, V> {
     /// Unlocks the slot, first writing the copy back if `commit` and it differs.
+    #[inline(always)]
     fn release(&mut self, commit: bool) {
         if std::mem::replace(&mut self.released, true) {
             return;
@@ -757,6 +762,7 @@ impl<V: ShmValue> Held<'_, V> {
 }
 
 impl<V: ShmValue> Drop for Held<'_, V> {
+    #[inline]
     fn drop(&mut self) {
         self.release(self.commit_on_drop);
     }

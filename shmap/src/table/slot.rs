@@ -68,11 +68,27 @@ impl<'a> Slot<'a> {
     }
 }
 
-/// The word holding `chunk` (at most 8 bytes), zero-padded.
+/// Splits `T`'s bytes at the last whole word: `size_of::<T>()` is a constant, so after inlining
+/// every copy below is a fixed sequence of 8-byte moves (and at most one shorter one), with no
+/// loop or `memcpy` call left even in a build without LTO.
+#[inline(always)]
+fn split_words(bytes: &[u8]) -> (&[u8], &[u8]) {
+    bytes.split_at(bytes.len() / 8 * 8)
+}
+
+/// The word holding `tail` (fewer than 8 bytes), zero-padded.
+#[inline(always)]
+fn word_of_tail(tail: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    u64::from_ne_bytes(word)
+}
+
+/// `chunk` (exactly 8 bytes) as a word.
 #[inline(always)]
 fn word_of(chunk: &[u8]) -> u64 {
     let mut word = [0u8; 8];
-    word[..chunk.len()].copy_from_slice(chunk);
+    word.copy_from_slice(chunk);
     u64::from_ne_bytes(word)
 }
 
@@ -81,9 +97,15 @@ fn word_of(chunk: &[u8]) -> u64 {
 #[inline]
 pub(crate) fn load<T: ShmLayout>(words: &[AtomicU64]) -> T {
     let mut out = bytes::zeroed::<T>();
-    for (chunk, word) in bytes::as_bytes_mut(&mut out).chunks_mut(8).zip(words) {
-        let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
-        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    let bytes = bytes::as_bytes_mut(&mut out);
+    let (full, tail) = bytes.split_at_mut(bytes.len() / 8 * 8);
+    let mut words = words.iter();
+    for (chunk, word) in full.chunks_exact_mut(8).zip(words.by_ref()) {
+        chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
+    }
+    if let (false, Some(word)) = (tail.is_empty(), words.next()) {
+        let len = tail.len();
+        tail.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes()[..len]);
     }
     out
 }
@@ -91,18 +113,28 @@ pub(crate) fn load<T: ShmLayout>(words: &[AtomicU64]) -> T {
 /// Copies `value` into `words` with relaxed stores (the tail of a partial word is zero).
 #[inline]
 pub(crate) fn store<T: ShmLayout>(words: &[AtomicU64], value: &T) {
-    for (chunk, word) in bytes::as_bytes(value).chunks(8).zip(words) {
+    let (full, tail) = split_words(bytes::as_bytes(value));
+    let mut words = words.iter();
+    for (chunk, word) in full.chunks_exact(8).zip(words.by_ref()) {
         word.store(word_of(chunk), Ordering::Relaxed);
+    }
+    if let (false, Some(word)) = (tail.is_empty(), words.next()) {
+        word.store(word_of_tail(tail), Ordering::Relaxed);
     }
 }
 
 /// Whether `words` hold exactly `value`'s bytes.
 #[inline]
 pub(crate) fn equals<T: ShmLayout>(words: &[AtomicU64], value: &T) -> bool {
-    bytes::as_bytes(value)
-        .chunks(8)
-        .zip(words)
-        .all(|(chunk, word)| word.load(Ordering::Relaxed) == word_of(chunk))
+    let (full, tail) = split_words(bytes::as_bytes(value));
+    let mut words = words.iter();
+    let full_equal = full
+        .chunks_exact(8)
+        .zip(words.by_ref())
+        .all(|(chunk, word)| word.load(Ordering::Relaxed) == word_of(chunk));
+    full_equal
+        && (tail.is_empty()
+            || words.next().is_none_or(|word| word.load(Ordering::Relaxed) == word_of_tail(tail)))
 }
 
 #[cfg(all(test, not(shmap_loom)))]
