@@ -1,0 +1,252 @@
+//! Criterion benchmarks of shmap against in-process maps: the same u64 → u64 `get`, `insert`
+//! and `update` over 1M random keys, at 1 and 2 threads, so a user sees what sharing a table
+//! between processes costs against maps that live in one process.
+//!
+//! ```text
+//! cargo bench -p shmap-examples --bench peers [-- FILTER]
+//! ```
+//!
+//! - shmap: a POSIX shm table of 2^21 slots (the workload's size), prefaulted;
+//! - dashmap, papaya, `std::sync::RwLock<HashMap>`: preallocated for 1M entries.
+//!
+//! All use the same fast hasher (a folded multiply, like shmap's), so the comparison is about
+//! the tables, not SipHash; `dashmap-siphash` shows dashmap with its default hasher, which is
+//! what most users get. Each measurement is one pass over 1M operations (2 threads: half each,
+//! timed from a barrier to both finishing); criterion reports time per pass, and throughput in
+//! operations per second.
+
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Barrier, RwLock};
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use shmap::{AccessMode, Backing, ShmHashTable};
+
+const N: usize = 1_000_000;
+
+/// splitmix64, as in the workload.
+fn keys(seed: u64, n: usize) -> Vec<u64> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = s;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        })
+        .collect()
+}
+
+/// A folded-multiply hasher for u64 keys (the peers' fast hasher).
+#[derive(Clone, Copy, Default)]
+struct Fold;
+
+struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn finish(&self) -> u64 {
+        let full = u128::from(self.0) * 0x9e37_79b9_7f4a_7c15;
+        (full as u64) ^ ((full >> 64) as u64)
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 ^= n;
+    }
+}
+
+impl BuildHasher for Fold {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(0xbf58_476d_1ce4_e5b9)
+    }
+}
+
+/// The maps under test, behind one interface.
+trait Map: Sync {
+    fn get(&self, k: u64) -> Option<u64>;
+    fn insert(&self, k: u64, v: u64);
+    fn increment(&self, k: u64) -> bool;
+}
+
+struct Shm(ShmHashTable<u64, u64>);
+
+impl Map for Shm {
+    fn get(&self, k: u64) -> Option<u64> {
+        self.0.get(&k).unwrap()
+    }
+    fn insert(&self, k: u64, v: u64) {
+        self.0.visit(&k, AccessMode::CreateIfMiss, |_, x, _| *x = v).unwrap();
+    }
+    fn increment(&self, k: u64) -> bool {
+        self.0.visit(&k, AccessMode::AccessExist, |_, x, _| *x += 1).unwrap().ran()
+    }
+}
+
+impl<S: BuildHasher + Clone + Send + Sync> Map for dashmap::DashMap<u64, u64, S> {
+    fn get(&self, k: u64) -> Option<u64> {
+        dashmap::DashMap::get(self, &k).map(|v| *v)
+    }
+    fn insert(&self, k: u64, v: u64) {
+        dashmap::DashMap::insert(self, k, v);
+    }
+    fn increment(&self, k: u64) -> bool {
+        self.get_mut(&k).map(|mut v| *v += 1).is_some()
+    }
+}
+
+impl Map for papaya::HashMap<u64, u64, Fold> {
+    fn get(&self, k: u64) -> Option<u64> {
+        self.pin().get(&k).copied()
+    }
+    fn insert(&self, k: u64, v: u64) {
+        self.pin().insert(k, v);
+    }
+    fn increment(&self, k: u64) -> bool {
+        self.pin().update(k, |v| v + 1).is_some()
+    }
+}
+
+impl Map for RwLock<HashMap<u64, u64, Fold>> {
+    fn get(&self, k: u64) -> Option<u64> {
+        self.read().unwrap().get(&k).copied()
+    }
+    fn insert(&self, k: u64, v: u64) {
+        self.write().unwrap().insert(k, v);
+    }
+    fn increment(&self, k: u64) -> bool {
+        self.write().unwrap().get_mut(&k).map(|v| *v += 1).is_some()
+    }
+}
+
+fn shm_table() -> Shm {
+    let path = format!("/shmap-bench-peers-{}", std::process::id());
+    let _ = ShmHashTable::<u64, u64>::unlink(&path);
+    let t = ShmHashTable::options()
+        .capacity(1 << 21)
+        .prefault(true)
+        .open(&Backing::shm(&path))
+        .unwrap();
+    let _ = ShmHashTable::<u64, u64>::unlink(&path); // the mapping stays; the name goes
+    Shm(t)
+}
+
+/// Runs `op` over `keys` on `threads` threads (contiguous halves), timed from a barrier.
+/// Generic, so that each map's calls are inlined into the loop as they would be in real code.
+fn pass<M: Map, F: Fn(&M, u64) + Sync>(map: &M, keys: &[u64], threads: usize, op: &F) -> Duration {
+    if threads == 1 {
+        let start = Instant::now();
+        for &k in keys {
+            op(map, k);
+        }
+        return start.elapsed();
+    }
+    let barrier = Barrier::new(threads);
+    let chunk = keys.len().div_ceil(threads);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = keys
+            .chunks(chunk)
+            .map(|part| {
+                let barrier = &barrier;
+                s.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    for &k in part {
+                        op(map, k);
+                    }
+                    start.elapsed()
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).max().unwrap()
+    })
+}
+
+/// The keys in insertion order, and shuffled (the order of lookups and updates).
+fn data() -> (Vec<u64>, Vec<u64>) {
+    let inserted = keys(42, N);
+    let mut order = inserted.clone();
+    let mut s = 43u64;
+    for i in (1..N).rev() {
+        s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        order.swap(i, (s % (i as u64 + 1)) as usize);
+    }
+    (inserted, order)
+}
+
+/// get, update and insert for one map type.
+fn bench_map<M: Map>(c: &mut Criterion, name: &str, fresh: impl Fn() -> M, with_writes: bool) {
+    let (inserted, order) = data();
+    let map = fresh();
+    for &k in &inserted {
+        map.insert(k, k);
+    }
+    let ops: &[&str] = if with_writes { &["get", "update"] } else { &["get"] };
+    for &op_name in ops {
+        let mut group = c.benchmark_group(op_name);
+        group
+            .throughput(Throughput::Elements(N as u64))
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(4));
+        for threads in [1, 2] {
+            group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
+                b.iter_custom(|iters| {
+                    (0..iters)
+                        .map(|_| match op_name {
+                            "get" => {
+                                pass(&map, &order, threads, &|m: &M, k| assert!(m.get(k).is_some()))
+                            }
+                            _ => pass(&map, &order, threads, &|m: &M, k| assert!(m.increment(k))),
+                        })
+                        .sum()
+                });
+            });
+        }
+        group.finish();
+    }
+    if !with_writes {
+        return;
+    }
+    let mut group = c.benchmark_group("insert");
+    group
+        .throughput(Throughput::Elements(N as u64))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
+    for threads in [1, 2] {
+        group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let map = fresh(); // untimed: a fresh, empty map per pass
+                        pass(&map, &inserted, threads, &|m: &M, k| m.insert(k, k))
+                    })
+                    .sum()
+            });
+        });
+    }
+    group.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    bench_map(c, "shmap", shm_table, true);
+    bench_map(c, "dashmap", || dashmap::DashMap::with_capacity_and_hasher(N, Fold), true);
+    bench_map(c, "papaya", || papaya::HashMap::builder().capacity(N).hasher(Fold).build(), true);
+    bench_map(
+        c,
+        "rwlock-hashmap",
+        || RwLock::new(HashMap::with_capacity_and_hasher(N, Fold)),
+        true,
+    );
+    bench_map(c, "dashmap-siphash", || dashmap::DashMap::<u64, u64>::with_capacity(N), false);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
