@@ -94,9 +94,11 @@ pub mod __private {
 }
 mod private;
 mod process;
+pub mod ring;
 pub mod segment;
 mod sys;
 mod table;
+mod vector;
 
 pub use backoff::{Backoff, BackoffPolicy, Wait};
 pub use bits_integer::{BitsInteger, OutOfRange};
@@ -115,3 +117,4 @@ pub use table::{
     AccessMode, LockHolder, RecoveryAction, Rejected, ShmHashTable, SlotState, TableError,
     TableOptions, TravelControl, TravelOutcome, VisitError, VisitResult, Visited,
 };
+pub use vector::{ShmVector, VectorError, VectorOptions};

@@ -23,10 +23,12 @@ use crate::hash::ShmHasher;
 use crate::layout::{ShmKey, ShmLayout, ShmValue};
 use crate::primitive::{AtomicU64, Ordering};
 use crate::process::{Liveness, OwnerId, ProcessIdentity};
+#[cfg_attr(shmap_loom, allow(unused_imports))] // used by `Monitor::open`, not built under loom
 use crate::segment::{Segment, StructureKind};
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::raw::{NotRecovered, recover_slot};
 use crate::table::slot::{Slot, SlotLayout};
+#[cfg_attr(shmap_loom, allow(unused_imports))]
 use crate::table::{FLAG_UNDO, RecoveryAction, ShmHashTable};
 
 /// A hash table's slots as words, whatever its key and value types.

@@ -11,6 +11,7 @@
 //! - [`posix_fallocate(3)`](https://man7.org/linux/man-pages/man3/posix_fallocate.3.html)
 //! - [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html)
 //! - [`shm_overview(7)`](https://man7.org/linux/man-pages/man7/shm_overview.7.html)
+//! - [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
 
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -319,4 +320,64 @@ pub(crate) fn probe_pid(pid: u32) -> Result<(), Errno> {
 pub(crate) fn uid() -> u32 {
     // SAFETY: `getuid` cannot fail and has no preconditions.
     unsafe { libc::getuid() }
+}
+
+/// `futex(word, FUTEX_WAIT, expected, timeout)`: sleeps while the 32-bit word at `word` holds
+/// `expected`, until a [`futex_wake`] on it, the timeout, or a signal. Returns at once if the
+/// word holds another value. Not `FUTEX_PRIVATE_FLAG`: the word may be in memory shared with
+/// other processes, which wake it by its physical page.
+///
+/// Spurious returns are allowed; callers re-check their condition.
+///
+/// # Safety
+/// `word` must point to a 4-byte aligned, initialised 32-bit word that stays mapped for the
+/// duration of the call; other threads and processes may access it atomically.
+#[cfg_attr(shmap_loom, allow(dead_code))] // under loom a sleep is a yield
+pub(crate) unsafe fn futex_wait(
+    word: *const u32,
+    expected: u32,
+    timeout: Option<std::time::Duration>,
+) -> Result<(), Errno> {
+    let ts = timeout.map(|t| libc::timespec {
+        tv_sec: libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
+    });
+    let ts_ptr = ts.as_ref().map_or(std::ptr::null(), std::ptr::from_ref);
+    // SAFETY: the caller guarantees `word` is a valid, aligned, mapped u32; `ts_ptr` is null or
+    // points to a timespec that lives until the call returns; the kernel reads both atomically.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word,
+            libc::FUTEX_WAIT,
+            expected,
+            ts_ptr,
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if ret == -1 { Err(Errno::last()) } else { Ok(()) }
+}
+
+/// `futex(word, FUTEX_WAKE, count)`: wakes up to `count` waiters sleeping on `word`; returns
+/// how many it woke.
+///
+/// # Safety
+/// As for [`futex_wait`].
+#[cfg_attr(shmap_loom, allow(dead_code))]
+pub(crate) unsafe fn futex_wake(word: *const u32, count: i32) -> Result<usize, Errno> {
+    // SAFETY: the caller guarantees `word` is a valid, aligned, mapped u32; FUTEX_WAKE reads
+    // nothing else.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word,
+            libc::FUTEX_WAKE,
+            count,
+            std::ptr::null::<libc::timespec>(),
+            std::ptr::null::<u32>(),
+            0u32,
+        )
+    };
+    if ret == -1 { Err(Errno::last()) } else { Ok(ret as usize) }
 }

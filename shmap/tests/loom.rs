@@ -12,55 +12,15 @@
 //! thread that ran first is preempted (a read racing a write, in particular).
 #![cfg(shmap_loom)]
 
-use loom::sync::Arc;
-use loom::thread;
+mod loom_support;
+
+use loom_support::race;
 use shmap::{AccessMode, Backing, ShmHashTable, TravelOutcome, VisitError, Visited};
 
 type Pair = [u64; 2];
 
 fn table<V: shmap::ShmValue>(capacity: usize) -> ShmHashTable<u64, V> {
     ShmHashTable::options().capacity(capacity).open(&Backing::Heap).unwrap()
-}
-
-/// Runs `a` and `b` on two threads over the table `setup` makes, in both spawn orders, checks
-/// each outcome, and returns how many executions loom explored (so a model that explores
-/// nothing is noticed).
-fn race<V, RA, RB>(
-    setup: fn() -> ShmHashTable<u64, V>,
-    a: fn(&ShmHashTable<u64, V>) -> RA,
-    b: fn(&ShmHashTable<u64, V>) -> RB,
-    check: fn(&ShmHashTable<u64, V>, RA, RB),
-) -> usize
-where
-    V: shmap::ShmValue + 'static,
-    RA: Send + 'static,
-    RB: Send + 'static,
-{
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let executions = std::sync::Arc::new(AtomicUsize::new(0));
-    for a_first in [true, false] {
-        let executions = std::sync::Arc::clone(&executions);
-        loom::model(move || {
-            executions.fetch_add(1, Ordering::Relaxed);
-            let t = Arc::new(setup());
-            let (ta, tb) = (Arc::clone(&t), Arc::clone(&t));
-            let spawn_a = move || thread::spawn(move || a(&ta));
-            let spawn_b = move || thread::spawn(move || b(&tb));
-            let (ha, hb) = if a_first {
-                let ha = spawn_a();
-                (ha, spawn_b())
-            } else {
-                let hb = spawn_b();
-                (spawn_a(), hb)
-            };
-            let (ra, rb) = (ha.join().unwrap(), hb.join().unwrap());
-            check(&t, ra, rb);
-        });
-    }
-    let n = executions.load(Ordering::Relaxed);
-    eprintln!("explored {n} executions");
-    assert!(n > 2, "loom explored no interleaving");
-    n
 }
 
 fn increment(t: &ShmHashTable<u64, u64>) -> Visited {

@@ -26,6 +26,18 @@ pub struct Tally {
     pub last_seq: [u64; CHAOS_PROCESSES],
 }
 
+/// The element that tells a ring consumer in the tests to stop.
+pub const STOP: u64 = u64::MAX;
+
+/// A 64-bit mix (splitmix64's finaliser): the tests sum it over every element received, so
+/// that a lost element and a duplicated one cannot cancel out as they could in a plain sum.
+pub fn mix(v: u64) -> u64 {
+    let mut z = v.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// The README's examples, compiled and run as doctests of this crate.
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
@@ -37,6 +49,16 @@ pub struct ReadmeDoctests;
 macro_rules! worker {
     ($($arg:expr),* $(,)?) => {{
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_worker"));
+        $(command.arg($arg);)*
+        command
+    }};
+}
+
+/// A `Command` for the `ring_worker` binary of this package (see `src/bin/ring_worker.rs`).
+#[macro_export]
+macro_rules! ring_worker {
+    ($($arg:expr),* $(,)?) => {{
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_ring_worker"));
         $(command.arg($arg);)*
         command
     }};

@@ -70,6 +70,16 @@ use header::{Geometry, HEADER_SIZE, Header, INIT_DONE, Identity};
 pub enum StructureKind {
     /// A [`ShmHashTable`](crate::ShmHashTable).
     HashTable,
+    /// A [`SpscRing`](crate::ring::SpscRing).
+    SpscRing,
+    /// A [`SpmcRing`](crate::ring::SpmcRing).
+    SpmcRing,
+    /// An [`MpmcRing`](crate::ring::MpmcRing).
+    MpmcRing,
+    /// A [`BroadcastRing`](crate::ring::BroadcastRing).
+    BroadcastRing,
+    /// A [`ShmVector`](crate::ShmVector).
+    Vector,
     /// A structure defined outside shmap, numbered by its author (below 2^31).
     Custom(u32),
     /// A code this build does not know (a newer shmap, or garbage).
@@ -83,6 +93,11 @@ impl StructureKind {
     pub fn code(self) -> u32 {
         match self {
             StructureKind::HashTable => 1,
+            StructureKind::SpscRing => 2,
+            StructureKind::SpmcRing => 3,
+            StructureKind::MpmcRing => 4,
+            StructureKind::BroadcastRing => 5,
+            StructureKind::Vector => 6,
             StructureKind::Custom(n) => CUSTOM_BIT | (n & !CUSTOM_BIT),
             StructureKind::Unknown(code) => code,
         }
@@ -92,6 +107,11 @@ impl StructureKind {
     pub fn from_code(code: u32) -> StructureKind {
         match code {
             1 => StructureKind::HashTable,
+            2 => StructureKind::SpscRing,
+            3 => StructureKind::SpmcRing,
+            4 => StructureKind::MpmcRing,
+            5 => StructureKind::BroadcastRing,
+            6 => StructureKind::Vector,
             c if c & CUSTOM_BIT != 0 => StructureKind::Custom(c & !CUSTOM_BIT),
             c => StructureKind::Unknown(c),
         }
@@ -102,6 +122,11 @@ impl fmt::Display for StructureKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StructureKind::HashTable => f.write_str("hash table"),
+            StructureKind::SpscRing => f.write_str("SPSC ring buffer"),
+            StructureKind::SpmcRing => f.write_str("SPMC ring buffer"),
+            StructureKind::MpmcRing => f.write_str("MPMC ring buffer"),
+            StructureKind::BroadcastRing => f.write_str("broadcast ring buffer"),
+            StructureKind::Vector => f.write_str("vector"),
             StructureKind::Custom(n) => write!(f, "custom structure #{n}"),
             StructureKind::Unknown(code) => write!(f, "unknown structure (code {code:#x})"),
         }
@@ -966,3 +991,18 @@ fn temp_name() -> CString {
 /// The prefix of the temporary files that creation uses where `O_TMPFILE` is unavailable (a
 /// creator killed mid-way may leave one behind; cleanup tools can remove them).
 pub const TEMP_PREFIX: &CStr = c".shmap-tmp.";
+
+#[cfg(all(test, not(miri)))]
+impl Segment {
+    /// A registered owner id whose process has exited: a child that was spawned, reaped, and
+    /// then registered under its pid, as if it had attached and been killed.
+    pub(crate) fn register_dead_process(&self) -> OwnerId {
+        let mut child = std::process::Command::new("true").spawn().expect("spawn `true`");
+        let pid = child.id();
+        child.wait().expect("reap `true`");
+        let dead = ProcessIdentity { pid, ..ProcessIdentity::current() };
+        let owner = self.processes().register(&dead, &|_| false).expect("a free entry");
+        assert_eq!(self.owner_liveness(owner), crate::Liveness::Dead);
+        owner
+    }
+}

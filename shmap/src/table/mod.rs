@@ -746,7 +746,6 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             ..crate::process::ProcessIdentity::current()
         };
         let owner = self.segment.processes().register(&dead, &|_| false).expect("a free entry");
-        let mut waiter = Waiter::new(self.wait);
         let (index, _) =
             self.raw().get(key, Self::hash(key), &self.wait, self).unwrap().expect("present");
         let slot = self.raw().slot(index);

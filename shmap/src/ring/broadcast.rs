@@ -1,0 +1,268 @@
+//! [`BroadcastRing`]: one producer, any number of subscribers that each read every element.
+//!
+//! The producer never waits: it writes position `p` into cell `p mod capacity`, overwriting
+//! whatever lap was there, under a per-cell seqlock (Boehm, "Can seqlocks get along with
+//! programming language memory models?", 2012): the cell's word is `2p + 1` while the element is
+//! being written and `2p + 2` once it is published, then `tail` moves to `p + 1`. A subscriber
+//! keeps its own position (in its own process: subscribers are not registered, and one that
+//! dies affects no one). It copies the element out between two reads of the cell's word and
+//! keeps the copy only if both read `2p + 2`; anything else means the producer lapped it, and
+//! the subscriber is told how many elements it missed ([`RingError::Lagged`]) and moves to the
+//! oldest element still in the ring. A torn copy is never returned.
+
+use std::fmt;
+
+use crate::backoff::Wait;
+use crate::error::OpenError;
+use crate::layout::ShmValue;
+use crate::primitive::{Ordering, fence};
+use crate::ring::{
+    Attempt, Claim, RingCore, RingError, RingOptions, RingRole, RingStats, ctl, ring_common,
+};
+use crate::segment::{Backing, CreateMode, Segment, StructureKind};
+use crate::table::slot;
+
+/// A broadcast ring buffer in shared memory: one producer, any number of [`Subscriber`]s in any
+/// number of processes, each of which reads every element in order at its own pace.
+///
+/// The producer is a role ([`producer`](Self::producer)) and never waits for subscribers: a
+/// subscriber that falls more than a lap behind loses the overwritten elements and is told how
+/// many ([`RingError::Lagged`]).
+///
+/// # Examples
+///
+/// ```
+/// use shmap::ring::{BroadcastRing, RingError};
+///
+/// let ring = BroadcastRing::<u64>::heap(4)?;
+/// let mut tx = ring.producer()?;
+/// let mut fast = ring.subscribe();
+/// let mut slow = ring.subscribe();
+/// for i in 0..6 {
+///     tx.push(&i)?;
+///     assert_eq!(fast.try_recv()?, i);
+/// }
+/// // `slow` read nothing: the ring (4 elements) was lapped, 0 and 1 are gone.
+/// assert!(matches!(slow.try_recv(), Err(RingError::Lagged { missed: 2 })));
+/// assert_eq!(slow.try_recv()?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BroadcastRing<T: ShmValue> {
+    pub(super) core: RingCore<T>,
+}
+
+ring_common!(BroadcastRing, StructureKind::BroadcastRing, true);
+
+impl<T: ShmValue> BroadcastRing<T> {
+    fn from_core(core: RingCore<T>) -> Self {
+        BroadcastRing { core }
+    }
+
+    /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
+    /// any process) holds it; a holder whose process died is taken over.
+    pub fn producer(&self) -> Result<BroadcastProducer<'_, T>, RingError> {
+        let claim = self.core.claim(RingRole::Producer)?;
+        // Acquire: pairs with the previous holder's SeqCst store of `tail`.
+        let tail = self.core.control(ctl::TAIL).load(Ordering::Acquire);
+        Ok(BroadcastProducer { ring: self, claim, tail })
+    }
+
+    /// A subscriber that receives the elements published from now on.
+    pub fn subscribe(&self) -> Subscriber<'_, T> {
+        Subscriber { ring: self, next: self.published() }
+    }
+
+    /// A subscriber that starts at the oldest element still in the ring.
+    pub fn subscribe_from_oldest(&self) -> Subscriber<'_, T> {
+        let published = self.published();
+        let next = published.saturating_sub(self.core.capacity() as u64);
+        Subscriber { ring: self, next }
+    }
+
+    /// How many elements have been published since the ring was created.
+    pub fn published(&self) -> u64 {
+        // Acquire: pairs with the producer's SeqCst store of `tail`.
+        self.core.control(ctl::TAIL).load(Ordering::Acquire)
+    }
+}
+
+/// The producer of a [`BroadcastRing`]. Holds the role until dropped.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::ring::BroadcastRing;
+///
+/// let ring = BroadcastRing::<[u32; 2]>::heap(8)?;
+/// let mut tx = ring.producer()?;
+/// tx.push(&[1, 2])?;
+/// assert_eq!(ring.published(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct BroadcastProducer<'r, T: ShmValue> {
+    ring: &'r BroadcastRing<T>,
+    claim: Claim,
+    /// The next position to publish.
+    tail: u64,
+}
+
+impl<T: ShmValue> BroadcastProducer<'_, T> {
+    /// Publishes `value` to every subscriber, overwriting the oldest element if the ring is
+    /// full. Never waits; fails only with [`RingError::RoleLost`] (a handle inherited across
+    /// `fork`).
+    #[inline]
+    pub fn push(&mut self, value: &T) -> Result<(), RingError> {
+        self.claim.check()?;
+        let core = &self.ring.core;
+        let position = self.tail;
+        let (seq, data) = core.cell(position);
+        // Relaxed: ordered before the element's words by the fence below.
+        seq.store(2 * position + 1, Ordering::Relaxed);
+        // Release fence: the odd word is visible before any of the new element's words (Boehm's
+        // seqlock writer); pairs with the subscriber's fence(Acquire) before its second read.
+        fence(Ordering::Release);
+        slot::store(data, value);
+        // Release: publishes the element; pairs with the subscriber's Acquire load of the word.
+        seq.store(2 * position + 2, Ordering::Release);
+        self.tail = position + 1;
+        // SeqCst: publishes the position (Release, paired with subscribers' Acquire load of
+        // `tail`) and precedes the load in `notify`.
+        core.control(ctl::TAIL).store(self.tail, Ordering::SeqCst);
+        core.items().notify();
+        Ok(())
+    }
+
+    /// The ring this handle publishes to.
+    pub fn ring(&self) -> &BroadcastRing<T> {
+        self.ring
+    }
+}
+
+impl<T: ShmValue> Drop for BroadcastProducer<'_, T> {
+    fn drop(&mut self) {
+        if self.claim.check().is_ok() {
+            self.ring.core.role(RingRole::Producer).release(self.claim.me);
+        }
+    }
+}
+
+impl<T: ShmValue> fmt::Debug for BroadcastProducer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BroadcastProducer").field("tail", &self.tail).finish_non_exhaustive()
+    }
+}
+
+/// A reader of a [`BroadcastRing`]: receives every element in order, from where it started.
+/// Any number of subscribers may exist in any number of processes; each keeps its position to
+/// itself.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::ring::BroadcastRing;
+/// use std::time::Duration;
+///
+/// let ring = BroadcastRing::<u16>::heap(16)?;
+/// let mut rx = ring.subscribe();
+/// ring.producer()?.push(&7)?;
+/// assert_eq!(rx.recv()?, 7);
+/// assert!(rx.recv_with(shmap::Wait::timeout(Duration::from_millis(10))).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Subscriber<'r, T: ShmValue> {
+    ring: &'r BroadcastRing<T>,
+    /// The next position to read.
+    next: u64,
+}
+
+impl<T: ShmValue> Clone for Subscriber<'_, T> {
+    fn clone(&self) -> Self {
+        Subscriber { ring: self.ring, next: self.next }
+    }
+}
+
+impl<T: ShmValue> Subscriber<'_, T> {
+    /// Receives the next element if it has been published; [`RingError::Empty`] if not, and
+    /// [`RingError::Lagged`] if the producer overwrote it (the next call then reads the oldest
+    /// element left).
+    pub fn try_recv(&mut self) -> Result<T, RingError> {
+        let core = &self.ring.core;
+        let capacity = core.capacity() as u64;
+        // Acquire: pairs with the producer's SeqCst store of `tail`.
+        let tail = core.control(ctl::TAIL).load(Ordering::Acquire);
+        if self.next >= tail {
+            return Err(RingError::Empty);
+        }
+        if tail - self.next > capacity {
+            return Err(self.lagged(tail));
+        }
+        let position = self.next;
+        let (seq, data) = core.cell(position);
+        let published = 2 * position + 2;
+        // Acquire: pairs with the producer's Release store of the even word.
+        let before = seq.load(Ordering::Acquire);
+        if before != published {
+            // Overwritten by a later lap already (a word below ours cannot be: `tail` is past
+            // our position, so it was published).
+            return Err(self.lagged(tail.max(position + 1)));
+        }
+        let value = slot::load::<T>(data);
+        // Acquire fence: our copy happens before the second read (Boehm's seqlock reader);
+        // pairs with the producer's fence(Release) after its odd store.
+        fence(Ordering::Acquire);
+        let after = seq.load(Ordering::Relaxed);
+        if after != published {
+            // Acquire: as above.
+            let tail = core.control(ctl::TAIL).load(Ordering::Acquire);
+            return Err(self.lagged(tail.max(position + capacity)));
+        }
+        self.next = position + 1;
+        Ok(value)
+    }
+
+    /// Moves to the oldest element that `tail` leaves in the ring and says how many were lost.
+    #[cold]
+    fn lagged(&mut self, tail: u64) -> RingError {
+        let oldest = tail.saturating_sub(self.ring.core.capacity() as u64);
+        // The element at `oldest` may itself be being overwritten: start one later when the
+        // producer is on it, so that the next read does not lag again at once.
+        let restart = oldest.max(self.next + 1);
+        let missed = restart - self.next;
+        self.next = restart;
+        RingError::Lagged { missed }
+    }
+
+    /// Receives the next element, waiting up to the ring's timeout for it to be published.
+    /// [`RingError::Lagged`] is returned at once.
+    pub fn recv(&mut self) -> Result<T, RingError> {
+        let wait = self.ring.core.wait;
+        self.recv_with(wait)
+    }
+
+    /// Receives the next element, waiting for it as `wait` says.
+    pub fn recv_with(&mut self, wait: Wait) -> Result<T, RingError> {
+        let core = &self.ring.core;
+        core.block_on(core.items(), &wait, false, |_| match self.try_recv() {
+            Err(RingError::Empty) => Attempt::NotYet,
+            other => Attempt::Done(other),
+        })
+    }
+
+    /// The position of the next element this subscriber reads (elements published since the
+    /// ring was created).
+    pub fn position(&self) -> u64 {
+        self.next
+    }
+
+    /// How many published elements this subscriber has not read yet (some may already be
+    /// overwritten).
+    pub fn behind(&self) -> u64 {
+        self.ring.published().saturating_sub(self.next)
+    }
+}
+
+impl<T: ShmValue> fmt::Debug for Subscriber<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscriber").field("next", &self.next).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,512 @@
+//! [`SpmcRing`] and [`MpmcRing`]: Dmitry Vyukov's bounded MPMC queue, with cells claimed by
+//! owner id so that a process that dies mid-operation can be recovered from.
+//!
+//! Vyukov's queue ("Bounded MPMC queue", 1024cores.net) gives each cell a sequence number:
+//! a producer takes position `p` when the cell is ready for `p`, writes the element and marks
+//! the cell full; a consumer takes a full cell, copies the element out and marks the cell ready
+//! for `p + capacity`. Producers race for positions with a compare-and-swap on `tail`,
+//! consumers on `head`.
+//!
+//! shmap moves the race into the cell ([`cell`](super::cell) has the word's layout): a
+//! producer claims position `p` by swapping its cell from FREE to WRITING with its owner id, a
+//! consumer by swapping it from FULL to READING. `tail` and `head` become hints that every
+//! thread helps along after it sees a position taken. The extra state buys recovery: the owner
+//! of a WRITING or READING cell is known, and whoever waits on such a cell long enough checks
+//! whether that owner is alive:
+//!
+//! - WRITING by a dead producer: the push never returned, so the position is skipped (the cell
+//!   becomes FREE for the next lap) and counted in [`RingStats::dropped_pushes`].
+//! - READING by a dead consumer: the pop never returned, so the element was delivered to no one.
+//!   The cell becomes FULL for the next lap: the element is delivered again, once, to whichever
+//!   consumer reaches that position, and counted in [`RingStats::redelivered`].
+//!
+//! The SPMC ring has one producer (a role): it owns `tail`, writes a FREE cell and publishes it
+//! with one store, so it never leaves a WRITING cell behind; its consumers are MPMC consumers.
+
+use std::fmt;
+
+use crate::backoff::Wait;
+use crate::error::OpenError;
+use crate::layout::ShmValue;
+use crate::primitive::{AtomicU64, Ordering};
+use crate::process::{Liveness, OwnerId};
+use crate::ring::cell::{Cell, CellState, Lap};
+use crate::ring::{
+    Attempt, Claim, RingCore, RingError, RingOptions, RingRole, RingStats, StaleCheck, ctl,
+    ring_common,
+};
+use crate::segment::{Backing, CreateMode, Segment, StructureKind};
+use crate::table::slot;
+
+/// A multi-producer multi-consumer ring buffer in shared memory.
+///
+/// Any number of threads in any number of processes push and pop; each element is popped
+/// exactly once, and elements pushed by one producer are popped in the order it pushed them
+/// (except one redelivered after its consumer died, which comes one lap late).
+///
+/// # Examples
+///
+/// ```
+/// use shmap::ring::MpmcRing;
+///
+/// let ring = MpmcRing::<u32>::heap(256)?;
+/// std::thread::scope(|s| {
+///     for t in 0..2 {
+///         let ring = &ring;
+///         s.spawn(move || (0..100).for_each(|i| ring.push(&(t * 1000 + i)).unwrap()));
+///     }
+/// });
+/// let mut popped: Vec<u32> = std::iter::from_fn(|| ring.try_pop().ok()).collect();
+/// popped.sort();
+/// assert_eq!(popped.len(), 200);
+/// assert_eq!((popped[0], popped[199]), (0, 1099));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct MpmcRing<T: ShmValue> {
+    pub(super) core: RingCore<T>,
+}
+
+ring_common!(MpmcRing, StructureKind::MpmcRing, true);
+
+impl<T: ShmValue> MpmcRing<T> {
+    fn from_core(core: RingCore<T>) -> Self {
+        MpmcRing { core }
+    }
+
+    /// Pushes `value` if there is room; [`RingError::Full`] otherwise.
+    #[inline]
+    pub fn try_push(&self, value: &T) -> Result<(), RingError> {
+        let me = self.core.owner()?;
+        match push_shared(&self.core, value, me, StaleCheck::NotYet) {
+            Attempt::Done(result) => result,
+            Attempt::NotYet | Attempt::Busy => Err(RingError::Full),
+        }
+    }
+
+    /// Pushes `value`, waiting while the ring is full, up to the ring's timeout.
+    pub fn push(&self, value: &T) -> Result<(), RingError> {
+        self.push_with(value, self.core.wait)
+    }
+
+    /// Pushes `value`, waiting while the ring is full as `wait` says.
+    pub fn push_with(&self, value: &T, wait: Wait) -> Result<(), RingError> {
+        let me = self.core.owner()?;
+        self.core.block_on(self.core.space(), &wait, true, |check| {
+            push_shared(&self.core, value, me, check)
+        })
+    }
+
+    /// Pops the oldest element if there is one; [`RingError::Empty`] otherwise.
+    #[inline]
+    pub fn try_pop(&self) -> Result<T, RingError> {
+        try_pop(&self.core)
+    }
+
+    /// Pops the oldest element, waiting while the ring is empty, up to the ring's timeout.
+    pub fn pop(&self) -> Result<T, RingError> {
+        self.pop_with(self.core.wait)
+    }
+
+    /// Pops the oldest element, waiting while the ring is empty as `wait` says.
+    pub fn pop_with(&self, wait: Wait) -> Result<T, RingError> {
+        pop_with(&self.core, wait)
+    }
+
+    /// Recovers every cell claimed by a process that has died (see the [module
+    /// documentation](self)) and returns how many it recovered. Waiting operations do this on
+    /// their own; a monitor process can call it to clear cells nobody is waiting on.
+    pub fn recover(&self) -> usize {
+        recover_all(&self.core)
+    }
+
+    /// Makes the cell of `position` look claimed by a dead process (pid 0), as a producer
+    /// (`writing`) or a consumer killed mid-operation, and moves the matching hint past it.
+    /// Only for `tests/loom_rings.rs`.
+    #[cfg(shmap_loom)]
+    #[doc(hidden)]
+    pub fn __loom_plant_dead_claim(&self, position: u64, writing: bool) {
+        let dead = crate::process::ProcessIdentity {
+            pid: 0,
+            ..crate::process::ProcessIdentity::current()
+        };
+        let owner = self.core.segment.processes().register(&dead, &|_| false).expect("an entry");
+        let state = if writing { CellState::Writing } else { CellState::Reading };
+        let (seq, _) = self.core.cell(position);
+        seq.store(Cell::new(self.core.lap(position), state, Some(owner)).0, Ordering::SeqCst);
+        let hint = if writing { ctl::TAIL } else { ctl::HEAD };
+        self.core.control(hint).store(position + 1, Ordering::SeqCst);
+    }
+}
+
+/// A single-producer multi-consumer ring buffer in shared memory.
+///
+/// The producer is a role ([`producer`](Self::producer)): its pushes are wait-free (no
+/// compare-and-swap). Any number of threads in any number of processes pop; each element is
+/// popped exactly once, in push order (except one redelivered after its consumer died).
+///
+/// # Examples
+///
+/// ```
+/// use shmap::ring::SpmcRing;
+///
+/// let ring = SpmcRing::<u64>::heap(16)?;
+/// let mut tx = ring.producer()?;
+/// for i in 0..10 {
+///     tx.try_push(&i)?;
+/// }
+/// let sum: u64 = std::thread::scope(|s| {
+///     let workers: Vec<_> =
+///         (0..2).map(|_| s.spawn(|| std::iter::from_fn(|| ring.try_pop().ok()).sum::<u64>())).collect();
+///     workers.into_iter().map(|w| w.join().unwrap()).sum()
+/// });
+/// assert_eq!(sum, 45);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SpmcRing<T: ShmValue> {
+    pub(super) core: RingCore<T>,
+}
+
+ring_common!(SpmcRing, StructureKind::SpmcRing, true);
+
+impl<T: ShmValue> SpmcRing<T> {
+    fn from_core(core: RingCore<T>) -> Self {
+        SpmcRing { core }
+    }
+
+    /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
+    /// any process) holds it; a holder whose process died is taken over.
+    pub fn producer(&self) -> Result<SpmcProducer<'_, T>, RingError> {
+        let claim = self.core.claim(RingRole::Producer)?;
+        // Acquire: pairs with the previous holder's Release store of `tail`.
+        let tail = self.core.control(ctl::TAIL).load(Ordering::Acquire);
+        Ok(SpmcProducer { ring: self, claim, tail })
+    }
+
+    /// Pops the oldest element if there is one; [`RingError::Empty`] otherwise.
+    #[inline]
+    pub fn try_pop(&self) -> Result<T, RingError> {
+        try_pop(&self.core)
+    }
+
+    /// Pops the oldest element, waiting while the ring is empty, up to the ring's timeout.
+    pub fn pop(&self) -> Result<T, RingError> {
+        self.pop_with(self.core.wait)
+    }
+
+    /// Pops the oldest element, waiting while the ring is empty as `wait` says.
+    pub fn pop_with(&self, wait: Wait) -> Result<T, RingError> {
+        pop_with(&self.core, wait)
+    }
+
+    /// Recovers every cell claimed by a consumer that has died and returns how many it
+    /// recovered (see [`MpmcRing::recover`]).
+    pub fn recover(&self) -> usize {
+        recover_all(&self.core)
+    }
+}
+
+/// The producer of an [`SpmcRing`]. Holds the role until dropped.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::ring::{RingError, SpmcRing};
+///
+/// let ring = SpmcRing::<u8>::heap(2)?;
+/// let mut tx = ring.producer()?;
+/// tx.push(&1)?;
+/// tx.push(&2)?;
+/// assert!(matches!(tx.try_push(&3), Err(RingError::Full)));
+/// assert_eq!(ring.pop()?, 1);
+/// tx.try_push(&3)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct SpmcProducer<'r, T: ShmValue> {
+    ring: &'r SpmcRing<T>,
+    claim: Claim,
+    /// The next position to publish.
+    tail: u64,
+}
+
+impl<T: ShmValue> SpmcProducer<'_, T> {
+    /// Pushes `value` if there is room; [`RingError::Full`] otherwise.
+    #[inline]
+    pub fn try_push(&mut self, value: &T) -> Result<(), RingError> {
+        match self.attempt(value, StaleCheck::NotYet) {
+            Attempt::Done(result) => result,
+            Attempt::NotYet | Attempt::Busy => Err(RingError::Full),
+        }
+    }
+
+    /// Pushes `value`, waiting while the ring is full, up to the ring's timeout.
+    pub fn push(&mut self, value: &T) -> Result<(), RingError> {
+        let wait = self.ring.core.wait;
+        self.push_with(value, wait)
+    }
+
+    /// Pushes `value`, waiting while the ring is full as `wait` says.
+    pub fn push_with(&mut self, value: &T, wait: Wait) -> Result<(), RingError> {
+        let core = &self.ring.core;
+        core.block_on(core.space(), &wait, true, |check| self.attempt(value, check))
+    }
+
+    fn attempt(&mut self, value: &T, check: StaleCheck) -> Attempt<()> {
+        if let Err(e) = self.claim.check() {
+            return Attempt::Done(Err(e));
+        }
+        let core = &self.ring.core;
+        loop {
+            let position = self.tail;
+            let lap = core.lap(position);
+            let (seq, data) = core.cell(position);
+            // Acquire: pairs with the Release half of the consumer's SeqCst store of FREE, so
+            // its copy of the previous element happens before our writes.
+            let c = Cell(seq.load(Ordering::Acquire));
+            match (c.against(lap), c.state()) {
+                (Lap::Same, CellState::Free) => {
+                    slot::store(data, value);
+                    // SeqCst: publishes the element (Release, paired with consumers' Acquire)
+                    // and precedes the load in `notify`.
+                    seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::SeqCst);
+                    self.advance();
+                    core.items().notify();
+                    return Attempt::Done(Ok(()));
+                }
+                // A consumer republished a dead consumer's element at this position (see
+                // `recover`): the position is used; take the next one.
+                (Lap::Same, _) => self.advance(),
+                (Lap::Previous, CellState::Reading) => {
+                    if !recover_if_dead(core, seq, c, check) {
+                        return Attempt::Busy;
+                    }
+                }
+                (Lap::Previous, _) => return Attempt::NotYet,
+                // Republished and consumed already: take the next position.
+                (Lap::Ahead, _) => self.advance(),
+                (Lap::Other, _) => return Attempt::NotYet,
+            }
+        }
+    }
+
+    fn advance(&mut self) {
+        self.tail += 1;
+        // Release: a successor holder of the role continues from here; pairs with the Acquire
+        // load in `SpmcRing::producer`.
+        self.ring.core.control(ctl::TAIL).store(self.tail, Ordering::Release);
+    }
+
+    /// The ring this handle pushes to.
+    pub fn ring(&self) -> &SpmcRing<T> {
+        self.ring
+    }
+}
+
+impl<T: ShmValue> Drop for SpmcProducer<'_, T> {
+    fn drop(&mut self) {
+        if self.claim.check().is_ok() {
+            self.ring.core.role(RingRole::Producer).release(self.claim.me);
+        }
+    }
+}
+
+impl<T: ShmValue> fmt::Debug for SpmcProducer<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpmcProducer").field("tail", &self.tail).finish_non_exhaustive()
+    }
+}
+
+/// Moves the hint `word` from `position` to the next one, unless someone already did.
+#[inline]
+fn help(word: &AtomicU64, position: u64) {
+    // Relaxed: the hints only say where to look; the cells' words carry the synchronisation.
+    let _ = word.compare_exchange(position, position + 1, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+/// One attempt of an MPMC push: claim the cell at `tail`, write, publish.
+fn push_shared<T: ShmValue>(
+    core: &RingCore<T>,
+    value: &T,
+    me: OwnerId,
+    check: StaleCheck,
+) -> Attempt<()> {
+    let tail = core.control(ctl::TAIL);
+    loop {
+        let position = tail.load(Ordering::Relaxed);
+        let lap = core.lap(position);
+        let (seq, data) = core.cell(position);
+        // Acquire: pairs with the Release half of the consumer's SeqCst store of FREE.
+        let c = Cell(seq.load(Ordering::Acquire));
+        match (c.against(lap), c.state()) {
+            (Lap::Same, CellState::Free) => {
+                let writing = Cell::new(lap, CellState::Writing, Some(me));
+                // Acquire: as the load above (the consumer's copy of the previous element
+                // happens before our writes).
+                if seq
+                    .compare_exchange(c.0, writing.0, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    help(tail, position);
+                    slot::store(data, value);
+                    // SeqCst: publishes the element (Release, paired with consumers' Acquire)
+                    // and precedes the load in `notify`.
+                    seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::SeqCst);
+                    core.items().notify();
+                    return Attempt::Done(Ok(()));
+                }
+            }
+            // Taken by another producer (or republished by a recovery): help the hint along.
+            (Lap::Same, _) => help(tail, position),
+            // The cell still serves the previous lap: the ring is full at this position, unless
+            // the process working on it died.
+            (Lap::Previous, CellState::Reading | CellState::Writing) => {
+                if !recover_if_dead(core, seq, c, check) {
+                    return Attempt::Busy;
+                }
+            }
+            (Lap::Previous, _) => {
+                // FULL: not consumed yet. Look again only if the hint moved meanwhile.
+                if tail.load(Ordering::Relaxed) == position {
+                    return Attempt::NotYet;
+                }
+            }
+            // The position is done with (it held an element republished by a recovery, which
+            // has been consumed already): help the hint along.
+            (Lap::Ahead, _) => help(tail, position),
+            // A stale read: look again.
+            (Lap::Other, _) => {}
+        }
+    }
+}
+
+/// One non-blocking pop, shared by SPMC and MPMC consumers.
+#[inline]
+fn try_pop<T: ShmValue>(core: &RingCore<T>) -> Result<T, RingError> {
+    let me = core.owner()?;
+    match pop_attempt(core, me, StaleCheck::NotYet) {
+        Attempt::Done(result) => result,
+        Attempt::NotYet | Attempt::Busy => Err(RingError::Empty),
+    }
+}
+
+fn pop_with<T: ShmValue>(core: &RingCore<T>, wait: Wait) -> Result<T, RingError> {
+    let me = core.owner()?;
+    core.block_on(core.items(), &wait, false, |check| pop_attempt(core, me, check))
+}
+
+/// One attempt of a pop: claim the cell at `head`, copy, free.
+fn pop_attempt<T: ShmValue>(core: &RingCore<T>, me: OwnerId, check: StaleCheck) -> Attempt<T> {
+    let head = core.control(ctl::HEAD);
+    loop {
+        let position = head.load(Ordering::Relaxed);
+        let lap = core.lap(position);
+        let (seq, data) = core.cell(position);
+        // Acquire: pairs with the Release half of the producer's SeqCst store of FULL, so the
+        // element's words are visible.
+        let c = Cell(seq.load(Ordering::Acquire));
+        match (c.against(lap), c.state()) {
+            (Lap::Same, CellState::Full) => {
+                let reading = Cell::new(lap, CellState::Reading, Some(me));
+                // Acquire: as the load above.
+                if seq
+                    .compare_exchange(c.0, reading.0, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    help(head, position);
+                    let value = slot::load::<T>(data);
+                    // SeqCst: frees the cell for the next lap (Release: our copy happens before
+                    // the next producer's writes, which Acquire this) and precedes the load in
+                    // `notify`.
+                    seq.store(Cell::new(lap + 1, CellState::Free, None).0, Ordering::SeqCst);
+                    core.space().notify();
+                    return Attempt::Done(Ok(value));
+                }
+            }
+            // Another consumer has it: help the hint along.
+            (Lap::Same, CellState::Reading) => help(head, position),
+            // Nothing pushed at this position yet.
+            (Lap::Same, CellState::Free) => {
+                if head.load(Ordering::Relaxed) == position {
+                    return Attempt::NotYet;
+                }
+            }
+            // A producer is writing the element: wait for it, unless it died.
+            (Lap::Same, CellState::Writing) => {
+                if !recover_if_dead(core, seq, c, check) {
+                    return Attempt::Busy;
+                }
+            }
+            // The position is done with: the hint is stale.
+            (Lap::Ahead, _) => help(head, position),
+            // The cell still holds the previous lap: a consumer is copying it out, so nothing
+            // is pushed here yet; if that consumer died, its element is republished here.
+            (Lap::Previous, CellState::Reading) => {
+                if !recover_if_dead(core, seq, c, check) {
+                    return Attempt::Busy;
+                }
+            }
+            (Lap::Previous | Lap::Other, _) => {
+                if head.load(Ordering::Relaxed) == position {
+                    return Attempt::NotYet;
+                }
+            }
+        }
+    }
+}
+
+/// If `observed` (a cell's word) is claimed by a process that is dead,
+/// and it is time to `check`, recovers the cell and returns true (the caller looks again).
+fn recover_if_dead<T: ShmValue>(
+    core: &RingCore<T>,
+    seq: &AtomicU64,
+    observed: Cell,
+    check: StaleCheck,
+) -> bool {
+    if check != StaleCheck::Now {
+        return false;
+    }
+    let Some(owner) = observed.owner() else { return false };
+    if core.segment.owner_liveness(owner) != Liveness::Dead {
+        return false;
+    }
+    recover_cell(core, seq, observed);
+    true
+}
+
+/// Recovers a cell whose claimant is known to be dead, from the word `observed`: a WRITING
+/// cell is skipped (FREE for the next lap), a READING cell republished (FULL for the next lap).
+/// A compare-and-swap from `observed`, so that of several recoverers exactly one succeeds.
+fn recover_cell<T: ShmValue>(core: &RingCore<T>, seq: &AtomicU64, observed: Cell) -> bool {
+    let (next, counter) = match observed.state() {
+        CellState::Writing => (CellState::Free, ctl::DROPPED_PUSHES),
+        CellState::Reading => (CellState::Full, ctl::REDELIVERED),
+        CellState::Free | CellState::Full => return false,
+    };
+    let recovered = Cell::new(observed.lap() + 1, next, None);
+    // SeqCst: the recovered state is published like a producer's or consumer's store (Release
+    // for the element's words: a READING cell's element was written before the dead
+    // consumer's claim, which we Acquire; see `notify` for the SeqCst part).
+    if seq.compare_exchange(observed.0, recovered.0, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+        return false;
+    }
+    core.count(counter);
+    match next {
+        CellState::Full => core.items().notify(),
+        _ => core.space().notify(),
+    }
+    true
+}
+
+/// Recovers every claimed cell whose claimant is dead.
+fn recover_all<T: ShmValue>(core: &RingCore<T>) -> usize {
+    let mut recovered = 0;
+    for position in 0..core.capacity() as u64 {
+        let (seq, _) = core.cell(position);
+        // Acquire: pairs with the claimant's compare-and-swap (its claim), as in `recover_cell`.
+        let c = Cell(seq.load(Ordering::Acquire));
+        let Some(owner) = c.owner() else { continue };
+        if core.segment.owner_liveness(owner) == Liveness::Dead && recover_cell(core, seq, c) {
+            recovered += 1;
+        }
+    }
+    recovered
+}

@@ -1,0 +1,45 @@
+//! The harness of the loom models (`tests/loom.rs`, `tests/loom_rings.rs`).
+
+use loom::sync::Arc;
+use loom::thread;
+
+/// Runs `a` and `b` on two threads over the structure `setup` makes, in both spawn orders, checks
+/// each outcome, and returns how many executions loom explored (so a model that explores
+/// nothing is noticed).
+pub(crate) fn race<S, RA, RB>(
+    setup: fn() -> S,
+    a: fn(&S) -> RA,
+    b: fn(&S) -> RB,
+    check: fn(&S, RA, RB),
+) -> usize
+where
+    S: Send + Sync + 'static,
+    RA: Send + 'static,
+    RB: Send + 'static,
+{
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let executions = std::sync::Arc::new(AtomicUsize::new(0));
+    for a_first in [true, false] {
+        let executions = std::sync::Arc::clone(&executions);
+        loom::model(move || {
+            executions.fetch_add(1, Ordering::Relaxed);
+            let t = Arc::new(setup());
+            let (ta, tb) = (Arc::clone(&t), Arc::clone(&t));
+            let spawn_a = move || thread::spawn(move || a(&ta));
+            let spawn_b = move || thread::spawn(move || b(&tb));
+            let (ha, hb) = if a_first {
+                let ha = spawn_a();
+                (ha, spawn_b())
+            } else {
+                let hb = spawn_b();
+                (spawn_a(), hb)
+            };
+            let (ra, rb) = (ha.join().unwrap(), hb.join().unwrap());
+            check(&t, ra, rb);
+        });
+    }
+    let n = executions.load(Ordering::Relaxed);
+    eprintln!("explored {n} executions");
+    assert!(n > 2, "loom explored no interleaving");
+    n
+}
