@@ -12,6 +12,7 @@
 //! - [`mmap(2)`](https://man7.org/linux/man-pages/man2/mmap.2.html)
 //! - [`shm_overview(7)`](https://man7.org/linux/man-pages/man7/shm_overview.7.html)
 //! - [`futex(2)`](https://man7.org/linux/man-pages/man2/futex.2.html)
+//! - [`membarrier(2)`](https://man7.org/linux/man-pages/man2/membarrier.2.html)
 
 use std::ffi::{CStr, CString};
 use std::fmt;
@@ -380,4 +381,24 @@ pub(crate) unsafe fn futex_wake(word: *const u32, count: i32) -> Result<usize, E
         )
     };
     if ret == -1 { Err(Errno::last()) } else { Ok(ret as usize) }
+}
+
+/// `membarrier(2)` commands (`<linux/membarrier.h>`; not all are in the `libc` crate).
+#[cfg_attr(any(shmap_loom, miri), allow(dead_code))] // neither runs the system call
+pub(crate) mod membarrier_cmd {
+    /// Runs a full memory barrier on every CPU that is running a thread of a process that
+    /// registered with [`REGISTER_GLOBAL_EXPEDITED`], by inter-processor interrupt.
+    pub(crate) const GLOBAL_EXPEDITED: i32 = 1 << 1;
+    /// Declares that this process (its whole address space, kept across `fork`) relies on
+    /// [`GLOBAL_EXPEDITED`] barriers issued by others.
+    pub(crate) const REGISTER_GLOBAL_EXPEDITED: i32 = 1 << 2;
+}
+
+/// `membarrier(cmd, 0, 0)`: see [`membarrier_cmd`] for the commands shmap uses.
+#[cfg_attr(any(shmap_loom, miri), allow(dead_code))]
+pub(crate) fn membarrier(cmd: i32) -> Result<(), Errno> {
+    // SAFETY: membarrier takes no pointers; an unknown or unsupported command is EINVAL (and a
+    // seccomp filter may make it ENOSYS or EPERM), never undefined behaviour.
+    let ret = unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0u32, 0i32) };
+    if ret == -1 { Err(Errno::last()) } else { Ok(()) }
 }

@@ -8,15 +8,18 @@
 //!
 //! Elements are pairs of equal words, so that a copy torn between two writes shows. Each model
 //! races two operations (both spawn orders, see `loom_support`) and checks exactly-once
-//! delivery, order, and that nothing torn is ever returned. The futex sleep is not modelled
-//! (under loom a sleep is a yield, and the timeouts never expire): the models cover what the
-//! rings promise about data; `src/ring/event.rs` argues the wake-up protocol.
+//! delivery, order, and that nothing torn is ever returned. Inside the rings a futex sleep is a
+//! yield under loom (and the timeouts never expire), so those models cover what the rings
+//! promise about data; `publish_vs_sleep` models the wake-up protocol itself, with the
+//! symmetric barrier that the asymmetric one (`src/ring/barrier.rs`) refines.
 #![cfg(shmap_loom)]
 
 mod loom_support;
 
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom_support::race;
-use shmap::ring::{BroadcastRing, MpmcRing, RingError, SpmcRing, SpscRing};
+use shmap::ring::{__LoomEvent, BroadcastRing, MpmcRing, RingError, SpmcRing, SpscRing};
 use shmap::{Backing, ShmVector, Wait};
 
 type Pair = [u64; 2];
@@ -252,4 +255,30 @@ fn vector_push_vs_read() {
             }
         },
     );
+}
+
+/// A publisher sets a flag and notifies while a waiter announces itself, re-checks the flag and
+/// would sleep: no wake-up is lost. Either the waiter saw the flag, or it sleeps on a `seq`
+/// that the publisher has moved (so `futex_wait` returns at once, or the wake reaches it).
+#[test]
+fn publish_vs_sleep() {
+    loom::model(|| {
+        let event = Arc::new(__LoomEvent::default());
+        let flag = Arc::new(AtomicBool::new(false));
+        let publisher = {
+            let (event, flag) = (Arc::clone(&event), Arc::clone(&flag));
+            loom::thread::spawn(move || {
+                flag.store(true, Ordering::Release);
+                event.notify();
+            })
+        };
+        // The waiter stays announced, as it would while in `futex_wait`.
+        let (ready, seen) = event.announce_and_check(|| flag.load(Ordering::Acquire));
+        publisher.join().unwrap();
+        assert!(
+            ready || event.seq.load(Ordering::Relaxed) != seen,
+            "a lost wake-up: the waiter sleeps on seq {seen} and nobody moved it"
+        );
+        event.leave();
+    });
 }

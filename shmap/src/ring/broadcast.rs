@@ -62,7 +62,7 @@ impl<T: ShmValue> BroadcastRing<T> {
     /// any process) holds it; a holder whose process died is taken over.
     pub fn producer(&self) -> Result<BroadcastProducer<'_, T>, RingError> {
         let claim = self.core.claim(RingRole::Producer)?;
-        // Acquire: pairs with the previous holder's SeqCst store of `tail`.
+        // Acquire: pairs with the previous holder's Release store of `tail`.
         let tail = self.core.control(ctl::TAIL).load(Ordering::Acquire);
         Ok(BroadcastProducer { ring: self, claim, tail })
     }
@@ -81,7 +81,7 @@ impl<T: ShmValue> BroadcastRing<T> {
 
     /// How many elements have been published since the ring was created.
     pub fn published(&self) -> u64 {
-        // Acquire: pairs with the producer's SeqCst store of `tail`.
+        // Acquire: pairs with the producer's Release store of `tail`.
         self.core.control(ctl::TAIL).load(Ordering::Acquire)
     }
 }
@@ -125,9 +125,8 @@ impl<T: ShmValue> BroadcastProducer<'_, T> {
         // Release: publishes the element; pairs with the subscriber's Acquire load of the word.
         seq.store(2 * position + 2, Ordering::Release);
         self.tail = position + 1;
-        // SeqCst: publishes the position (Release, paired with subscribers' Acquire load of
-        // `tail`) and precedes the load in `notify`.
-        core.control(ctl::TAIL).store(self.tail, Ordering::SeqCst);
+        // Release: publishes the position; pairs with subscribers' Acquire load of `tail`.
+        core.control(ctl::TAIL).store(self.tail, Ordering::Release);
         core.items().notify();
         Ok(())
     }
@@ -188,7 +187,7 @@ impl<T: ShmValue> Subscriber<'_, T> {
     pub fn try_recv(&mut self) -> Result<T, RingError> {
         let core = &self.ring.core;
         let capacity = core.capacity() as u64;
-        // Acquire: pairs with the producer's SeqCst store of `tail`.
+        // Acquire: pairs with the producer's Release store of `tail`.
         let tail = core.control(ctl::TAIL).load(Ordering::Acquire);
         if self.next >= tail {
             return Err(RingError::Empty);

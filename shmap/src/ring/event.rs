@@ -7,12 +7,12 @@
 //! `sleepers` is non-zero, bumps `seq` and wakes. Without a sleeper, notifying costs one load.
 //!
 //! # Why no wake-up is lost
-//! The publishing store of the side that makes progress is `SeqCst` and is followed by the
-//! `SeqCst` load of `sleepers` in [`Event::notify`]; a sleeper increments `sleepers` with a
-//! `SeqCst` read-modify-write and then issues a `SeqCst` fence before it re-checks. In the single
-//! total order of `SeqCst` operations either the publication comes before the sleeper's fence
-//! (so the re-check sees it and the sleeper does not sleep) or the increment comes before the
-//! notifier's load (so the notifier sees a sleeper and wakes it). A wake that lands between the
+//! The side that makes progress publishes it (a `Release` store) and then, in [`Event::notify`],
+//! runs the light half of an asymmetric barrier before it loads `sleepers`; a sleeper
+//! increments `sleepers` and runs the heavy half before it re-checks its condition (see
+//! [`barrier`](super::barrier) for the pairing, `membarrier(2)`, and its fallbacks). Either the
+//! publication is visible to the re-check, and the sleeper does not sleep, or the increment is
+//! visible to the notifier's load, and it wakes the sleeper. A wake that lands between the
 //! sleeper's re-check and its `futex` call is not lost either: the sleeper passes the `seq` it
 //! read before announcing itself, and the kernel refuses to sleep once `seq` has moved.
 //!
@@ -22,7 +22,8 @@
 
 use std::time::Duration;
 
-use crate::primitive::{AtomicU64, Ordering, fence};
+use super::barrier;
+use crate::primitive::{AtomicU64, Ordering};
 
 /// One direction of a ring: "items were published" or "space was freed".
 #[derive(Clone, Copy)]
@@ -34,13 +35,14 @@ pub(crate) struct Event<'a> {
 }
 
 impl Event<'_> {
-    /// Wakes the sleepers, if there are any. Call it right after the `SeqCst` store that
-    /// published the progress.
+    /// Wakes the sleepers, if there are any. Call it right after the `Release` store (or
+    /// read-modify-write) that published the progress.
     #[inline]
     pub(crate) fn notify(&self) {
-        // SeqCst: after the caller's SeqCst publishing store in the total order; pairs with the
-        // sleeper's SeqCst increment and fence in `sleep` (see the module documentation).
-        if self.sleepers.load(Ordering::SeqCst) != 0 {
+        barrier::light();
+        // Relaxed: ordered after the caller's publication by the light barrier, which pairs
+        // with the heavy barrier in `sleep` (see the module documentation).
+        if self.sleepers.load(Ordering::Relaxed) != 0 {
             self.wake();
         }
     }
@@ -58,20 +60,32 @@ impl Event<'_> {
     /// returns what `ready()` returned. A wake, the timeout, a signal or a spurious return all
     /// end the sleep: the caller checks its condition again either way.
     pub(crate) fn sleep(&self, timeout: Duration, ready: impl FnOnce() -> bool) -> bool {
-        // Acquire: pairs with the Release bump in `wake`.
-        let seen = self.seq.load(Ordering::Acquire);
-        // SeqCst: pairs with the SeqCst load in `notify` (see the module documentation).
-        self.sleepers.fetch_add(1, Ordering::SeqCst);
-        // SeqCst fence: orders the announcement before the re-check; pairs with the notifier's
-        // SeqCst publication.
-        fence(Ordering::SeqCst);
+        let (seen, paired) = self.announce();
+        // Without `membarrier` a publisher's wake may be missed, so the sleep is bounded.
+        let timeout = if paired { timeout } else { timeout.min(barrier::FALLBACK_NAP) };
         let ready = ready();
         if !ready {
             self.wait(seen, timeout);
         }
+        self.leave();
+        ready
+    }
+
+    /// Announces a sleeper: returns the `seq` to sleep on and whether the barrier paired with
+    /// every publisher's (see [`barrier::heavy`]).
+    fn announce(&self) -> (u64, bool) {
+        // Acquire: pairs with the Release bump in `wake`.
+        let seen = self.seq.load(Ordering::Acquire);
+        // Relaxed: ordered before the caller's re-check by the heavy barrier below.
+        self.sleepers.fetch_add(1, Ordering::Relaxed);
+        // Pairs with the light barrier in `notify` (see the module documentation).
+        (seen, barrier::heavy())
+    }
+
+    /// Ends a sleeper's announcement.
+    fn leave(&self) {
         // Release: the announcement ends after the sleep; no one reads what follows it.
         self.sleepers.fetch_sub(1, Ordering::Release);
-        ready
     }
 
     #[cfg(not(shmap_loom))]
@@ -86,6 +100,43 @@ impl Event<'_> {
     fn wait(&self, _: u64, _: Duration) {
         // Loom has no futex: let the model run another thread instead.
         crate::primitive::yield_now();
+    }
+}
+
+/// An event count over two words of its own, for the loom model of the wake-up protocol in
+/// `tests/loom_rings.rs`.
+#[cfg(shmap_loom)]
+#[doc(hidden)]
+#[derive(Default)]
+pub struct LoomEvent {
+    /// As [`Event::seq`].
+    pub seq: AtomicU64,
+    /// As [`Event::sleepers`].
+    pub sleepers: AtomicU64,
+}
+
+#[cfg(shmap_loom)]
+impl LoomEvent {
+    fn event(&self) -> Event<'_> {
+        Event { seq: &self.seq, sleepers: &self.sleepers }
+    }
+
+    /// [`Event::notify`].
+    pub fn notify(&self) {
+        self.event().notify();
+    }
+
+    /// The first half of [`Event::sleep`]: announces a sleeper and checks `ready()`; returns
+    /// what it returned and the `seq` the sleeper would wait on, still announced (as a sleeper
+    /// in `futex_wait` would be) until [`leave`](Self::leave).
+    pub fn announce_and_check(&self, ready: impl FnOnce() -> bool) -> (bool, u64) {
+        let (seen, _) = self.event().announce();
+        (ready(), seen)
+    }
+
+    /// The end of [`Event::sleep`].
+    pub fn leave(&self) {
+        self.event().leave();
     }
 }
 

@@ -14,7 +14,9 @@
 //! (waits under a [`Wait`] of its own). Waiting spins, then yields, then sleeps in `futex(2)` on
 //! a word of the ring until the other side makes progress ([`event`] has the protocol and why no
 //! wake-up is lost); it never polls in a tight loop for longer than the [`Backoff`]'s spin and
-//! yield steps.
+//! yield steps. The cost of that guarantee falls on the sleeper, not on every push and pop: a
+//! publisher pays a compiler barrier and one load, and a sleeper pays one `membarrier(2)` call
+//! (the asymmetric barrier in `barrier`, with a fallback where the kernel lacks it).
 //!
 //! # Roles
 //! A ring with one producer (or one consumer) hands out that role as a handle, claimed in a
@@ -66,6 +68,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+mod barrier;
 mod broadcast;
 pub(crate) mod cell;
 pub(crate) mod event;
@@ -81,6 +84,10 @@ use std::time::{Duration, Instant};
 pub use broadcast::{BroadcastProducer, BroadcastRing, Subscriber};
 pub use queue::{MpmcRing, SpmcProducer, SpmcRing};
 pub use spsc::{SpscConsumer, SpscProducer, SpscRing};
+
+#[cfg(shmap_loom)]
+#[doc(hidden)]
+pub use event::LoomEvent as __LoomEvent;
 
 use crate::backoff::{Backoff, BackoffPolicy, Wait};
 use crate::error::OpenError;
@@ -439,6 +446,8 @@ impl<T: ShmValue> RingCore<T> {
     }
 
     fn new(segment: Segment, seq: bool, wait: Wait) -> Self {
+        // Before this process can publish to the ring: its wakes may then use the light barrier.
+        barrier::register();
         let capacity = usize::try_from(segment.capacity()).expect("validated capacity fits usize");
         assert!(capacity.is_power_of_two(), "ring capacities are powers of two");
         let cell_words = Self::cell_words(seq);

@@ -259,15 +259,14 @@ impl<T: ShmValue> SpmcProducer<'_, T> {
             let position = self.tail;
             let lap = core.lap(position);
             let (seq, data) = core.cell(position);
-            // Acquire: pairs with the Release half of the consumer's SeqCst store of FREE, so
+            // Acquire: pairs with the consumer's Release store of FREE, so
             // its copy of the previous element happens before our writes.
             let c = Cell(seq.load(Ordering::Acquire));
             match (c.against(lap), c.state()) {
                 (Lap::Same, CellState::Free) => {
                     slot::store(data, value);
-                    // SeqCst: publishes the element (Release, paired with consumers' Acquire)
-                    // and precedes the load in `notify`.
-                    seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::SeqCst);
+                    // Release: publishes the element; pairs with consumers' Acquire loads.
+                    seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::Release);
                     self.advance();
                     core.items().notify();
                     return Attempt::Done(Ok(()));
@@ -334,7 +333,7 @@ fn push_shared<T: ShmValue>(
         let position = tail.load(Ordering::Relaxed);
         let lap = core.lap(position);
         let (seq, data) = core.cell(position);
-        // Acquire: pairs with the Release half of the consumer's SeqCst store of FREE.
+        // Acquire: pairs with the consumer's Release store of FREE.
         let c = Cell(seq.load(Ordering::Acquire));
         match (c.against(lap), c.state()) {
             (Lap::Same, CellState::Free) => {
@@ -347,9 +346,8 @@ fn push_shared<T: ShmValue>(
                 {
                     help(tail, position);
                     slot::store(data, value);
-                    // SeqCst: publishes the element (Release, paired with consumers' Acquire)
-                    // and precedes the load in `notify`.
-                    seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::SeqCst);
+                    // Release: publishes the element; pairs with consumers' Acquire loads.
+                    seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::Release);
                     core.items().notify();
                     return Attempt::Done(Ok(()));
                 }
@@ -400,7 +398,7 @@ fn pop_attempt<T: ShmValue>(core: &RingCore<T>, me: OwnerId, check: StaleCheck) 
         let position = head.load(Ordering::Relaxed);
         let lap = core.lap(position);
         let (seq, data) = core.cell(position);
-        // Acquire: pairs with the Release half of the producer's SeqCst store of FULL, so the
+        // Acquire: pairs with the producer's Release store of FULL, so the
         // element's words are visible.
         let c = Cell(seq.load(Ordering::Acquire));
         match (c.against(lap), c.state()) {
@@ -413,10 +411,9 @@ fn pop_attempt<T: ShmValue>(core: &RingCore<T>, me: OwnerId, check: StaleCheck) 
                 {
                     help(head, position);
                     let value = slot::load::<T>(data);
-                    // SeqCst: frees the cell for the next lap (Release: our copy happens before
-                    // the next producer's writes, which Acquire this) and precedes the load in
-                    // `notify`.
-                    seq.store(Cell::new(lap + 1, CellState::Free, None).0, Ordering::SeqCst);
+                    // Release: frees the cell for the next lap; our copy happens before the next
+                    // producer's writes, which Acquire this.
+                    seq.store(Cell::new(lap + 1, CellState::Free, None).0, Ordering::Release);
                     core.space().notify();
                     return Attempt::Done(Ok(value));
                 }
@@ -482,10 +479,10 @@ fn recover_cell<T: ShmValue>(core: &RingCore<T>, seq: &AtomicU64, observed: Cell
         CellState::Free | CellState::Full => return false,
     };
     let recovered = Cell::new(observed.lap() + 1, next, None);
-    // SeqCst: the recovered state is published like a producer's or consumer's store (Release
-    // for the element's words: a READING cell's element was written before the dead
-    // consumer's claim, which we Acquire; see `notify` for the SeqCst part).
-    if seq.compare_exchange(observed.0, recovered.0, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+    // AcqRel: the recovered state is published like a producer's or consumer's store (Release,
+    // paired with the Acquire loads of the cell), and a READING cell's element was written
+    // before the dead consumer's claim, which we Acquire.
+    if seq.compare_exchange(observed.0, recovered.0, Ordering::AcqRel, Ordering::Relaxed).is_err() {
         return false;
     }
     core.count(counter);

@@ -71,7 +71,7 @@ impl<T: ShmValue> SpscRing<T> {
         let claim = self.core.claim(RingRole::Consumer)?;
         // Acquire: pairs with the previous holder's Release store of `head`.
         let head = self.core.control(ctl::HEAD).load(Ordering::Acquire);
-        // Acquire: pairs with the producer's SeqCst store of `tail`.
+        // Acquire: pairs with the producer's Release store of `tail`.
         let tail = self.core.control(ctl::TAIL).load(Ordering::Acquire);
         Ok(SpscConsumer { ring: self, claim, head, cached_tail: tail })
     }
@@ -131,9 +131,8 @@ impl<T: ShmValue> SpscProducer<'_, T> {
         let (_, data) = core.cell(self.tail);
         slot::store(data, value);
         self.tail += 1;
-        // SeqCst: publishes the element (Release, paired with the consumer's Acquire load of
-        // `tail`) and precedes the SeqCst load in `notify` (see `event`).
-        core.control(ctl::TAIL).store(self.tail, Ordering::SeqCst);
+        // Release: publishes the element; pairs with the consumer's Acquire load of `tail`.
+        core.control(ctl::TAIL).store(self.tail, Ordering::Release);
         core.items().notify();
         Ok(())
     }
@@ -203,7 +202,7 @@ impl<T: ShmValue> SpscConsumer<'_, T> {
         self.claim.check()?;
         let core = &self.ring.core;
         if self.head == self.cached_tail {
-            // Acquire: pairs with the producer's SeqCst (so Release) store of `tail`: the
+            // Acquire: pairs with the producer's Release store of `tail`: the
             // element's words are visible.
             self.cached_tail = core.control(ctl::TAIL).load(Ordering::Acquire);
             if self.head == self.cached_tail {
@@ -213,9 +212,9 @@ impl<T: ShmValue> SpscConsumer<'_, T> {
         let (_, data) = core.cell(self.head);
         let value = slot::load::<T>(data);
         self.head += 1;
-        // SeqCst: frees the cell (Release, paired with the producer's Acquire load of `head`,
-        // so our reads happen before its next writes) and precedes the load in `notify`.
-        core.control(ctl::HEAD).store(self.head, Ordering::SeqCst);
+        // Release: frees the cell; pairs with the producer's Acquire load of `head`, so our
+        // reads happen before its next writes.
+        core.control(ctl::HEAD).store(self.head, Ordering::Release);
         core.space().notify();
         Ok(value)
     }
