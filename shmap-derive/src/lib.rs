@@ -6,17 +6,20 @@
 //!   invalid bit patterns) and implement `shmap::ShmLayout` with a layout hash that the segment
 //!   header records. A key type is also a value type: derive one of them, not both.
 //! - `#[shm_table(capacity = …, path = "/…")]` turns `struct Name(Key, Value);` into a typed
-//!   singleton handle: `Name::get()`.
+//!   singleton handle: `Name::get()`; `#[shm_ring(capacity = …, path = "/…", kind = "…")]` does
+//!   the same for `struct Name(Element);` and a ring. `singleton` has what the two share.
 //!
 //! The structure follows serde_derive: `ast` parses the input into a typed model keeping the
 //! original tokens for spans, `check` applies one function per rule and collects every error in
-//! a `ctxt::Ctxt`, and `expand` (or `table`) generates code inside `const _: () = { … };`.
+//! a `ctxt::Ctxt`, and `expand` (or `table`, `ring`) generates code inside `const _: () = { … };`.
 
 mod ast;
 mod check;
 mod ctxt;
 mod expand;
 mod repr;
+mod ring;
+mod singleton;
 mod table;
 
 use proc_macro::TokenStream;
@@ -55,4 +58,15 @@ pub fn derive_shm_value(input: TokenStream) -> TokenStream {
 pub fn shm_table(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::DeriveInput);
     table::expand(args.into(), &item).unwrap_or_else(syn::Error::into_compile_error).into()
+}
+
+/// Turns `struct Name(Element);` into a typed singleton for a shared-memory ring.
+///
+/// Keys: `capacity = N` and `kind = "spsc" | "spmc" | "mpmc" | "broadcast"` (required),
+/// `path = "/name"` (POSIX shm) or `file = "/a/b.shm"`, and optionally `timeout_ms = N`,
+/// `mode = 0o600`.
+#[proc_macro_attribute]
+pub fn shm_ring(args: TokenStream, item: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(item as syn::DeriveInput);
+    ring::expand(args.into(), &item).unwrap_or_else(syn::Error::into_compile_error).into()
 }

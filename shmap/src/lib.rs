@@ -14,6 +14,16 @@
 //! - [`AccessMode`], [`Visited`], [`VisitResult`], [`TravelOutcome`], [`SlotState`].
 //! - Errors: [`TableError`] (timeouts, a full table), [`VisitError`] (plus a failed visitor).
 //!
+//! ## Rings and a vector
+//! - [`ring`]: [`SpscRing`](ring::SpscRing), [`SpmcRing`](ring::SpmcRing),
+//!   [`MpmcRing`](ring::MpmcRing) (Vyukov's sequence-numbered cells) and
+//!   [`BroadcastRing`](ring::BroadcastRing), with producer and consumer roles as handles,
+//!   `futex` sleeps across processes, and recovery from a process killed mid-operation.
+//! - [`ShmVector`]: fixed capacity, append-only from any number of processes; an element is
+//!   visible once fully written.
+//! - [`shm_ring`]: `#[shm_ring(capacity = 4096, path = "/jobs", kind = "spmc")] struct
+//!   Jobs(Job);` makes `Jobs::get()`, a process-wide ring, from which roles are claimed.
+//!
 //! ## Segments
 //! - [`Backing`]: a POSIX shm name, a file, an anonymous mapping shared across `fork`, or the heap.
 //! - [`segment`]: race-free create-or-open, the self-describing header, [`Segment`] for structures
@@ -111,7 +121,51 @@ pub use layout::{
 pub use monitor::{HolderMayBeRunning, Monitor, RecoverError, StuckSlot};
 pub use process::{Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
 pub use segment::{Backing, CreateMode, HugePages, Segment, SegmentInfo, StructureKind};
-pub use shmap_derive::{ShmKey, ShmValue, shm_table};
+/// # Examples
+///
+/// A ring of jobs that every process of a service reaches through `Jobs::get()`; roles are
+/// claimed from it like from any ring:
+///
+/// ```
+/// use shmap::{ShmValue, shm_ring};
+///
+/// #[derive(ShmValue, Clone, Copy)]
+/// #[repr(C)]
+/// struct Job { id: u64, weight: u32, stop: u32 }
+///
+/// #[shm_ring(capacity = 1024, path = "/shmap-doc-jobs", kind = "spmc", timeout_ms = 2000)]
+/// struct Jobs(Job);
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let _ = Jobs::destroy();
+/// let mut producer = Jobs::get().producer()?; // one producer, in whichever process
+/// producer.push(&Job { id: 1, weight: 3, stop: 0 })?;
+/// assert_eq!(Jobs::get().pop()?.id, 1); // any process may consume
+/// assert_eq!((Jobs::CAPACITY, Jobs::PATH, Jobs::KIND), (1024, "/shmap-doc-jobs", "spmc"));
+/// Jobs::destroy()?;
+/// # Ok(())
+/// # }
+/// ```
+pub use shmap_derive::shm_ring;
+/// # Examples
+///
+/// ```
+/// use shmap::{AccessMode, shm_table};
+///
+/// #[shm_table(capacity = 256, path = "/shmap-doc-gold", timeout_ms = 500)]
+/// pub struct Gold(u64, u64);
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let _ = Gold::destroy();
+/// // Opened (or created) on first use in this process, then the same handle every time.
+/// Gold::get().visit(&42, AccessMode::CreateIfMiss, |_slot, gold, _is_new| *gold += 5)?;
+/// assert_eq!(Gold::get().get(&42)?, Some(5));
+/// Gold::destroy()?;
+/// # Ok(())
+/// # }
+/// ```
+pub use shmap_derive::shm_table;
+pub use shmap_derive::{ShmKey, ShmValue};
 pub use sys::Errno;
 pub use table::{
     AccessMode, LockHolder, RecoveryAction, Rejected, ShmHashTable, SlotState, TableError,

@@ -10,5 +10,6 @@ fn ui() {
     t.compile_fail("tests/ui/bounds/*.rs");
     t.compile_fail("tests/ui/derive/*.rs");
     t.compile_fail("tests/ui/shm_table/*.rs");
+    t.compile_fail("tests/ui/shm_ring/*.rs");
     t.pass("tests/ui/pass/*.rs");
 }

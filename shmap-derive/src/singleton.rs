@@ -1,0 +1,288 @@
+//! What `#[shm_table]` and `#[shm_ring]` share: parsing `key = value` arguments (unknown and
+//! duplicate keys reported at the key), the checks of capacities, names and paths, and where
+//! the structure lives.
+//!
+//! Every argument is checked at compile time with the rules the runtime applies at open time
+//! (a POSIX shared-memory name starts with `/`, has no other `/`, and fits `NAME_MAX`), so a
+//! typo is a build error rather than a startup failure.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::Parser;
+
+use crate::Stored;
+use crate::check;
+use crate::ctxt::Ctxt;
+
+/// The largest capacity the runtime accepts (2^40 slots or elements).
+const MAX_CAPACITY: u64 = 1 << 40;
+/// `NAME_MAX` on Linux.
+const NAME_MAX: usize = 255;
+
+/// Which macro is being expanded, for its messages.
+#[derive(Clone, Copy)]
+pub(crate) struct Macro {
+    /// `shm_table`.
+    pub(crate) name: &'static str,
+    /// `table`.
+    pub(crate) structure: &'static str,
+    /// `slot`.
+    pub(crate) unit: &'static str,
+    /// `a slot`.
+    pub(crate) a_unit: &'static str,
+    /// The argument names, in the order the documentation lists them.
+    pub(crate) keys: &'static [&'static str],
+}
+
+/// Where the structure lives.
+pub(crate) enum Location {
+    Shm(String),
+    File(String),
+}
+
+/// Parses `key = value, …`, reporting unknown and duplicate keys; `on_key` gets each known key
+/// once, with its value.
+pub(crate) fn parse_keys(
+    ctxt: &Ctxt,
+    mac: Macro,
+    args: TokenStream,
+    mut on_key: impl FnMut(&str, &syn::Expr),
+) {
+    let mut seen: Vec<String> = Vec::new();
+    let parser = syn::meta::parser(|meta| {
+        let name = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
+        let value: syn::Expr = meta.value()?.parse()?;
+        if !mac.keys.contains(&name.as_str()) {
+            ctxt.error_spanned_by(
+                &meta.path,
+                format!(
+                    "unknown `#[{}]` key `{name}`; expected one of: {}",
+                    mac.name,
+                    mac.keys.join(", ")
+                ),
+            );
+            return Ok(());
+        }
+        if seen.contains(&name) {
+            ctxt.error_spanned_by(&meta.path, format!("duplicate `#[{}]` key `{name}`", mac.name));
+            return Ok(());
+        }
+        seen.push(name.clone());
+        on_key(&name, &value);
+        Ok(())
+    });
+    if let Err(e) = parser.parse2(args) {
+        ctxt.push(e);
+    }
+}
+
+/// `path` or `file`, exactly one of them; each is `Some(None)` when given but invalid (already
+/// reported), so that its absence is not reported too.
+pub(crate) fn location(
+    ctxt: &Ctxt,
+    mac: Macro,
+    path: &Option<Option<String>>,
+    file: &Option<Option<String>>,
+) -> Option<Location> {
+    match (path, file) {
+        (Some(_), Some(_)) => {
+            ctxt.error_at(
+                Span::call_site(),
+                format!(
+                    "`#[{}]` takes `path` (a POSIX shared-memory name) or `file` (a file \
+                     path), not both",
+                    mac.name
+                ),
+            );
+            None
+        }
+        (Some(p), None) => p.clone().map(Location::Shm),
+        (None, Some(f)) => f.clone().map(Location::File),
+        (None, None) => {
+            ctxt.error_at(
+                Span::call_site(),
+                format!(
+                    "`#[{}]` needs `path = \"/name\"` (a POSIX shared-memory name) or \
+                     `file = \"/path/to/{}.shm\"`",
+                    mac.name, mac.structure
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Reports a missing `capacity` (unless something else was already wrong).
+pub(crate) fn require_capacity(ctxt: &Ctxt, mac: Macro, capacity: Option<u64>) {
+    if capacity.is_none() && !ctxt.has_errors() {
+        ctxt.error_at(
+            Span::call_site(),
+            format!(
+                "`#[{}]` needs `capacity = N`: the number of {}s (rounded up to a power of two)",
+                mac.name, mac.unit
+            ),
+        );
+    }
+}
+
+/// A `path = "/name"` value, checked.
+pub(crate) fn path(ctxt: &Ctxt, value: &syn::Expr) -> Option<Option<String>> {
+    Some(string(ctxt, value, "path").filter(|p| shm_name_ok(ctxt, value, p)))
+}
+
+/// A `file = "…"` value, checked.
+pub(crate) fn file(ctxt: &Ctxt, value: &syn::Expr) -> Option<Option<String>> {
+    Some(string(ctxt, value, "file").filter(|f| file_ok(ctxt, value, f)))
+}
+
+/// A `mode = 0o…` value.
+pub(crate) fn mode(ctxt: &Ctxt, value: &syn::Expr) -> Option<u32> {
+    integer(ctxt, value, "mode", 0, 0o7777).map(|m| m as u32)
+}
+
+/// A `timeout_ms = N` value.
+pub(crate) fn timeout_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
+    integer(ctxt, value, "timeout_ms", 1, u64::MAX)
+}
+
+fn int_literal(value: &syn::Expr) -> Option<&syn::LitInt> {
+    match value {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => Some(i),
+        _ => None,
+    }
+}
+
+/// A `capacity = N` value: an integer literal from 1 to 2^40.
+pub(crate) fn capacity(ctxt: &Ctxt, mac: Macro, value: &syn::Expr) -> Option<u64> {
+    let Some(lit) = int_literal(value) else {
+        ctxt.error_spanned_by(
+            value,
+            "`capacity` must be an integer literal, such as `capacity = 4096`",
+        );
+        return None;
+    };
+    match lit.base10_parse::<u64>() {
+        Ok(0) => {
+            ctxt.error_spanned_by(
+                lit,
+                format!("`capacity` must be at least 1: a {} needs {}", mac.structure, mac.a_unit),
+            );
+            None
+        }
+        Ok(n) if n > MAX_CAPACITY => {
+            ctxt.error_spanned_by(
+                lit,
+                format!(
+                    "`capacity` {n} is above the largest {} (2^40 {}s)",
+                    mac.structure, mac.unit
+                ),
+            );
+            None
+        }
+        Ok(n) => Some(n),
+        Err(_) => {
+            ctxt.error_spanned_by(lit, "`capacity` does not fit in a u64");
+            None
+        }
+    }
+}
+
+pub(crate) fn integer(
+    ctxt: &Ctxt,
+    value: &syn::Expr,
+    key: &str,
+    min: u64,
+    max: u64,
+) -> Option<u64> {
+    match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
+        Some(Ok(n)) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            ctxt.error_spanned_by(
+                value,
+                format!("`{key}` must be an integer literal from {min} to {max}"),
+            );
+            None
+        }
+    }
+}
+
+pub(crate) fn boolean(ctxt: &Ctxt, value: &syn::Expr, key: &str) -> Option<bool> {
+    match value {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) => Some(b.value),
+        _ => {
+            ctxt.error_spanned_by(value, format!("`{key}` must be `true` or `false`"));
+            None
+        }
+    }
+}
+
+pub(crate) fn string(ctxt: &Ctxt, value: &syn::Expr, key: &str) -> Option<String> {
+    match value {
+        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
+        _ => {
+            ctxt.error_spanned_by(value, format!("`{key}` must be a string literal"));
+            None
+        }
+    }
+}
+
+/// The rules of `shmap::Backing::Shm` (and of `shm_open(3)` on Linux), checked at compile time.
+fn shm_name_ok(ctxt: &Ctxt, value: &syn::Expr, path: &str) -> bool {
+    let problem = match path.strip_prefix('/') {
+        None => Some("a POSIX shared-memory name starts with '/', such as \"/players\""),
+        Some("") => Some("the name after '/' is empty"),
+        Some(rest) if rest.contains('/') => Some(
+            "a POSIX shared-memory name has no '/' after the first; use `file = ...` for a path",
+        ),
+        Some(rest) if rest.len() > NAME_MAX => {
+            Some("the name is longer than NAME_MAX (255 bytes after the '/')")
+        }
+        Some("." | "..") => Some("'.' and '..' are not object names"),
+        Some(rest) if rest.contains('\0') => Some("the name contains a NUL byte"),
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        ctxt.error_spanned_by(value, format!("invalid `path` {path:?}: {problem}"));
+    }
+    problem.is_none()
+}
+
+fn file_ok(ctxt: &Ctxt, value: &syn::Expr, file: &str) -> bool {
+    let problem = if file.is_empty() || file.ends_with('/') {
+        Some("the path must end in a file name")
+    } else if file.contains('\0') {
+        Some("the path contains a NUL byte")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        ctxt.error_spanned_by(value, format!("invalid `file` {file:?}: {problem}"));
+    }
+    problem.is_none()
+}
+
+/// The derive's checks of the types recognised by name (`String`, `bool`, ...), so that a bad
+/// stored type is reported at the type, with its fix, instead of as a bound failure. `role`
+/// is `key`, `value` or `element`.
+pub(crate) fn check_stored(ctxt: &Ctxt, ty: &syn::Type, stored: Stored, role: &str) {
+    if let Some(reason) = check::not_storable(ty, stored) {
+        ctxt.error_spanned_by(
+            ty,
+            format!(
+                "the {role} type `{}` cannot live in shared memory: {reason}",
+                check::type_text(ty)
+            ),
+        );
+    }
+}
+
+/// Rejects generics: the struct names one structure.
+pub(crate) fn not_generic(ctxt: &Ctxt, mac: Macro, item: &syn::DeriveInput) -> bool {
+    if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
+        ctxt.error_spanned_by(
+            &item.generics,
+            format!("a `#[{}]` struct cannot be generic: it names one {}", mac.name, mac.structure),
+        );
+        return false;
+    }
+    true
+}
