@@ -7,10 +7,10 @@
 //! protocol (the segment header, the process table) uses `core::sync::atomic` directly.
 
 #[cfg(shmap_loom)]
-pub(crate) use loom::sync::atomic::{AtomicU64, Ordering, fence};
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 #[cfg(not(shmap_loom))]
-pub(crate) use core::sync::atomic::{AtomicU64, Ordering, fence};
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// A hint that the caller is busy-waiting (`pause` on x86).
 #[inline]

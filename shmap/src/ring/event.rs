@@ -16,20 +16,21 @@
 //! sleeper's re-check and its `futex` call is not lost either: the sleeper passes the `seq` it
 //! read before announcing itself, and the kernel refuses to sleep once `seq` has moved.
 //!
-//! The futex word is the low 32 bits of `seq` (an `AtomicU64` that only ever grows by one), so
-//! the kernel compares exactly the part that changes on each wake. Shared, not
+//! The futex word is `seq`, an `AtomicU32` that each wake bumps by one (wrapping): the kernel
+//! compares exactly it. In a ring it is the first half of a control word that is never
+//! accessed as 64 bits, because atomics of different sizes must not overlap. Shared, not
 //! `FUTEX_PRIVATE_FLAG`: sleepers and wakers are different processes.
 
 use std::time::Duration;
 
 use super::barrier;
-use crate::primitive::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 
 /// One direction of a ring: "items were published" or "space was freed".
 #[derive(Clone, Copy)]
 pub(crate) struct Event<'a> {
-    /// Bumped by each wake; its low half is the futex word.
-    pub(crate) seq: &'a AtomicU64,
+    /// Bumped by each wake (wrapping); the futex word.
+    pub(crate) seq: &'a AtomicU32,
     /// How many sleepers are between announcing themselves and leaving.
     pub(crate) sleepers: &'a AtomicU64,
 }
@@ -52,8 +53,8 @@ impl Event<'_> {
         // Release: a sleeper that sees the new `seq` also sees what was published before it.
         self.seq.fetch_add(1, Ordering::Release);
         #[cfg(not(shmap_loom))]
-        // SAFETY: `futex_word` points into the live mapping that `self.seq` lives in.
-        let _ = unsafe { crate::sys::futex_wake(futex_word(self.seq), i32::MAX) };
+        // SAFETY: `self.seq` is a live, aligned 32-bit atomic in the ring's mapping.
+        let _ = unsafe { crate::sys::futex_wake(self.seq.as_ptr(), i32::MAX) };
     }
 
     /// Sleeps for at most `timeout` unless `ready()`, checked after announcing the sleep, holds;
@@ -73,7 +74,7 @@ impl Event<'_> {
 
     /// Announces a sleeper: returns the `seq` to sleep on and whether the barrier paired with
     /// every publisher's (see [`barrier::heavy`]).
-    fn announce(&self) -> (u64, bool) {
+    fn announce(&self) -> (u32, bool) {
         // Acquire: pairs with the Release bump in `wake`.
         let seen = self.seq.load(Ordering::Acquire);
         // Relaxed: ordered before the caller's re-check by the heavy barrier below.
@@ -89,15 +90,15 @@ impl Event<'_> {
     }
 
     #[cfg(not(shmap_loom))]
-    fn wait(&self, seen: u64, timeout: Duration) {
-        // The futex word is `seq`'s low half: the kernel sleeps only while it still reads the
-        // value we saw before announcing ourselves.
-        // SAFETY: `futex_word` points into the live mapping that `self.seq` lives in.
-        let _ = unsafe { crate::sys::futex_wait(futex_word(self.seq), seen as u32, Some(timeout)) };
+    fn wait(&self, seen: u32, timeout: Duration) {
+        // The kernel sleeps only while `seq` still holds the value we saw before announcing
+        // ourselves.
+        // SAFETY: `self.seq` is a live, aligned 32-bit atomic in the ring's mapping.
+        let _ = unsafe { crate::sys::futex_wait(self.seq.as_ptr(), seen, Some(timeout)) };
     }
 
     #[cfg(shmap_loom)]
-    fn wait(&self, _: u64, _: Duration) {
+    fn wait(&self, _: u32, _: Duration) {
         // Loom has no futex: let the model run another thread instead.
         crate::primitive::yield_now();
     }
@@ -110,7 +111,7 @@ impl Event<'_> {
 #[derive(Default)]
 pub struct LoomEvent {
     /// As [`Event::seq`].
-    pub seq: AtomicU64,
+    pub seq: AtomicU32,
     /// As [`Event::sleepers`].
     pub sleepers: AtomicU64,
 }
@@ -129,7 +130,7 @@ impl LoomEvent {
     /// The first half of [`Event::sleep`]: announces a sleeper and checks `ready()`; returns
     /// what it returned and the `seq` the sleeper would wait on, still announced (as a sleeper
     /// in `futex_wait` would be) until [`leave`](Self::leave).
-    pub fn announce_and_check(&self, ready: impl FnOnce() -> bool) -> (bool, u64) {
+    pub fn announce_and_check(&self, ready: impl FnOnce() -> bool) -> (bool, u32) {
         let (seen, _) = self.event().announce();
         (ready(), seen)
     }
@@ -137,18 +138,6 @@ impl LoomEvent {
     /// The end of [`Event::sleep`].
     pub fn leave(&self) {
         self.event().leave();
-    }
-}
-
-/// The address of the low 32 bits of `word`.
-#[cfg(not(shmap_loom))]
-fn futex_word(word: &AtomicU64) -> *const u32 {
-    let base = std::ptr::from_ref(word).cast::<u32>();
-    if cfg!(target_endian = "little") {
-        base
-    } else {
-        // SAFETY: the second half of the same 8-byte word.
-        unsafe { base.add(1) }
     }
 }
 
@@ -160,7 +149,7 @@ mod tests {
     use std::time::Instant;
 
     struct Words {
-        seq: AtomicU64,
+        seq: AtomicU32,
         sleepers: AtomicU64,
         flag: AtomicBool,
     }
@@ -173,7 +162,7 @@ mod tests {
 
     fn words() -> Arc<Words> {
         Arc::new(Words {
-            seq: AtomicU64::new(0),
+            seq: AtomicU32::new(0),
             sleepers: AtomicU64::new(0),
             flag: AtomicBool::new(false),
         })

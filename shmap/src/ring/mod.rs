@@ -92,7 +92,7 @@ pub use event::LoomEvent as __LoomEvent;
 use crate::backoff::{Backoff, BackoffPolicy, Wait};
 use crate::error::OpenError;
 use crate::layout::{ShmValue, TypeLayout};
-use crate::primitive::{AtomicU64, Ordering};
+use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::process::{OwnerId, ProcessIdentity};
 use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, SegmentSpec, StructureKind};
 use event::Event;
@@ -374,7 +374,8 @@ pub(crate) mod ctl {
     pub(crate) const DROPPED_PUSHES: usize = 18;
     pub(crate) const REDELIVERED: usize = 19;
     pub(crate) const TAKEOVERS: usize = 20;
-    /// "Elements were published": consumers sleep on it.
+    /// "Elements were published": consumers sleep on it. The two `_SEQ` words are futex words:
+    /// only ever accessed as the `AtomicU32` at their address (see `RingCore::futex_word`).
     pub(crate) const ITEMS_SEQ: usize = 24;
     pub(crate) const ITEMS_SLEEPERS: usize = 25;
     /// "Space was freed": producers sleep on it.
@@ -395,6 +396,10 @@ pub(crate) struct RingCore<T> {
     words: NonNull<[AtomicU64]>,
     #[cfg(shmap_loom)]
     _loom_body: Box<[AtomicU64]>,
+    /// Under loom, the two futex words (`ITEMS_SEQ`, `SPACE_SEQ`), which cannot be views of
+    /// loom's `AtomicU64`s.
+    #[cfg(shmap_loom)]
+    loom_futex_words: Box<[AtomicU32; 2]>,
     mask: usize,
     /// log2 of the capacity: a position's lap is `position >> shift`.
     shift: u32,
@@ -467,6 +472,8 @@ impl<T: ShmValue> RingCore<T> {
             words,
             #[cfg(shmap_loom)]
             _loom_body: loom_body,
+            #[cfg(shmap_loom)]
+            loom_futex_words: Box::new([AtomicU32::new(0), AtomicU32::new(0)]),
             mask: capacity - 1,
             shift: capacity.trailing_zeros(),
             cell_words,
@@ -504,12 +511,29 @@ impl<T: ShmValue> RingCore<T> {
         position >> self.shift
     }
 
+    /// The futex word at control word `offset` (`ITEMS_SEQ` or `SPACE_SEQ`): the first four
+    /// bytes of that word, which every process accesses only as this `AtomicU32` (the kernel's
+    /// `futex` reads 32 bits, and atomics of different sizes must not overlap).
+    #[cfg(not(shmap_loom))]
+    fn futex_word(&self, offset: usize) -> &AtomicU32 {
+        let word = std::ptr::from_ref(self.control(offset)).cast::<AtomicU32>();
+        // SAFETY: `word` is 8-aligned and points to 8 bytes of the live mapping, so its first 4
+        // bytes are a valid, aligned `AtomicU32` for as long as `self`; they are zero or were
+        // written only through this same view (the segment body starts zeroed).
+        unsafe { &*word }
+    }
+
+    #[cfg(shmap_loom)]
+    fn futex_word(&self, offset: usize) -> &AtomicU32 {
+        &self.loom_futex_words[usize::from(offset == ctl::SPACE_SEQ)]
+    }
+
     fn items(&self) -> Event<'_> {
-        Event { seq: self.control(ctl::ITEMS_SEQ), sleepers: self.control(ctl::ITEMS_SLEEPERS) }
+        Event { seq: self.futex_word(ctl::ITEMS_SEQ), sleepers: self.control(ctl::ITEMS_SLEEPERS) }
     }
 
     fn space(&self) -> Event<'_> {
-        Event { seq: self.control(ctl::SPACE_SEQ), sleepers: self.control(ctl::SPACE_SLEEPERS) }
+        Event { seq: self.futex_word(ctl::SPACE_SEQ), sleepers: self.control(ctl::SPACE_SLEEPERS) }
     }
 
     fn role(&self, role: RingRole) -> RoleWord<'_> {
