@@ -111,6 +111,12 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], stored: Stored) -> 
     };
 
     let markers = marker_impls(cont, &predicates, stored);
+    // SAFETY (of the generated impl): `check` has required `#[repr(C)]`/`transparent` and no
+    // field type that is a pointer, a heap owner, `bool`, `char` or interior-mutable; every
+    // field is bounded by `ShmKey`/`ShmValue` (so is itself valid for any bytes, padding-free
+    // and immutable); and the struct has no padding, by the `PaddingFree` bound or, for a
+    // generic struct, by the assertion in `LAYOUT_HASH`, which every structure evaluates when
+    // it is opened over the type (before any value is copied).
     quote! {
         #[automatically_derived]
         unsafe impl #impl_generics ::shmap::ShmLayout for #ident #ty_generics
@@ -156,6 +162,9 @@ fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], stored: Stored) -
     let count = variants.len() as u64;
     let predicates = existing_predicates(cont);
     let markers = marker_impls(cont, &predicates, stored);
+    // SAFETY (of the generated impl): `check` has required an integer `#[repr]` and variants
+    // that cover every value of it, so any bytes are a valid `Self`; a fieldless enum has no
+    // padding (asserted: its size is the integer's) and no interior mutability.
     quote! {
         #[automatically_derived]
         unsafe impl ::shmap::ShmLayout for #ident {

@@ -34,7 +34,8 @@ struct Args {
     capacity: Option<u64>,
     path: Option<Option<String>>,
     file: Option<Option<String>>,
-    kind: Option<Option<&'static str>>,
+    /// The ring type that `kind` names (`SpmcRing`, ...).
+    ring_type: Option<Option<&'static str>>,
     timeout_ms: Option<u64>,
     mode: Option<u32>,
 }
@@ -48,7 +49,7 @@ pub(crate) fn expand(args: TokenStream, item: &syn::DeriveInput) -> syn::Result<
         singleton::check_stored(&ctxt, element, Stored::Value, "element");
     }
     let location = singleton::location(&ctxt, SHM_RING, &parsed.path, &parsed.file);
-    if parsed.kind.is_none() && !ctxt.has_errors() {
+    if parsed.ring_type.is_none() && !ctxt.has_errors() {
         ctxt.error_at(
             proc_macro2::Span::call_site(),
             "`#[shm_ring]` needs `kind = \"...\"`, one of: spsc, spmc, mpmc, broadcast",
@@ -56,12 +57,12 @@ pub(crate) fn expand(args: TokenStream, item: &syn::DeriveInput) -> syn::Result<
     }
     singleton::require_capacity(&ctxt, SHM_RING, parsed.capacity);
     ctxt.check()?;
-    let (Some(element), Some(location), Some(capacity), Some(Some(kind))) =
-        (element, location, parsed.capacity, parsed.kind)
+    let (Some(element), Some(location), Some(capacity), Some(Some(ring_type))) =
+        (element, location, parsed.capacity, parsed.ring_type)
     else {
         unreachable!("every missing part was reported");
     };
-    Ok(generate(item, element, &location, capacity, kind, &parsed))
+    Ok(generate(item, element, &location, capacity, ring_type, &parsed))
 }
 
 fn parse_args(ctxt: &Ctxt, args: TokenStream) -> Args {
@@ -70,7 +71,7 @@ fn parse_args(ctxt: &Ctxt, args: TokenStream) -> Args {
         "capacity" => out.capacity = singleton::capacity(ctxt, SHM_RING, value),
         "path" => out.path = singleton::path(ctxt, value),
         "file" => out.file = singleton::file(ctxt, value),
-        "kind" => out.kind = Some(kind(ctxt, value)),
+        "kind" => out.ring_type = Some(ring_type(ctxt, value)),
         "timeout_ms" => out.timeout_ms = singleton::timeout_ms(ctxt, value),
         "mode" => out.mode = singleton::mode(ctxt, value),
         _ => unreachable!("checked against the keys"),
@@ -79,7 +80,7 @@ fn parse_args(ctxt: &Ctxt, args: TokenStream) -> Args {
 }
 
 /// The ring type that `kind = "..."` names.
-fn kind(ctxt: &Ctxt, value: &syn::Expr) -> Option<&'static str> {
+fn ring_type(ctxt: &Ctxt, value: &syn::Expr) -> Option<&'static str> {
     let given = singleton::string(ctxt, value, "kind")?;
     let found = KINDS.iter().find(|(name, _)| *name == given).map(|(_, ty)| *ty);
     if found.is_none() {
@@ -96,30 +97,9 @@ fn kind(ctxt: &Ctxt, value: &syn::Expr) -> Option<&'static str> {
 
 /// The element type of `struct Name(Element);`.
 fn parse_item<'a>(ctxt: &Ctxt, item: &'a syn::DeriveInput) -> Option<&'a syn::Type> {
-    let shape_error = |tokens: &dyn quote::ToTokens| {
-        ctxt.error_spanned_by(
-            tokens.to_token_stream(),
-            "`#[shm_ring]` expects `struct Name(ElementType);`, such as `pub struct Jobs(Job);`",
-        );
-    };
-    if !singleton::not_generic(ctxt, SHM_RING, item) {
-        return None;
-    }
-    match &item.data {
-        syn::Data::Struct(syn::DataStruct { fields: syn::Fields::Unnamed(f), .. })
-            if f.unnamed.len() == 1 =>
-        {
-            Some(&f.unnamed[0].ty)
-        }
-        syn::Data::Struct(s) => {
-            shape_error(&s.fields);
-            None
-        }
-        _ => {
-            shape_error(&item.ident);
-            None
-        }
-    }
+    let shape =
+        "`#[shm_ring]` expects `struct Name(ElementType);`, such as `pub struct Jobs(Job);`";
+    singleton::tuple_fields::<1>(ctxt, SHM_RING, item, shape).map(|[element]| element)
 }
 
 fn generate(
@@ -127,27 +107,28 @@ fn generate(
     element: &syn::Type,
     location: &Location,
     capacity: u64,
-    kind: &str,
+    ring_type: &str,
     args: &Args,
 ) -> TokenStream {
     let attrs = &item.attrs;
     let vis = &item.vis;
     let ident = &item.ident;
     let capacity = capacity as usize;
-    let (path, backing, where_doc) = match location {
-        Location::Shm(p) => {
-            (p, quote!(::shmap::Backing::shm(Self::PATH)), "POSIX shared-memory name")
-        }
-        Location::File(f) => (f, quote!(::shmap::Backing::file(Self::PATH)), "file path"),
-    };
     let timeout =
         args.timeout_ms.map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
     let mode = args.mode.map(|m| quote!(.mode(#m)));
-    let ring_ident = format_ident!("{}", kind);
+    let ring_ident = format_ident!("{}", ring_type);
     let ring = quote!(::shmap::ring::#ring_ident<#element>);
-    let path_doc = format!("The ring's {where_doc}: `{path}`.");
-    let kind_doc = format!("The ring's kind: [`shmap::ring::{kind}`].");
-    let kind_name = KINDS.iter().find(|(_, ty)| *ty == kind).map_or("", |(name, _)| *name);
+    let accessors = singleton::accessors(
+        SHM_RING,
+        ident,
+        location,
+        &ring,
+        &quote!(::shmap::ring::RingOptions<#ring>),
+        &quote!(<#ring>::options().capacity(Self::CAPACITY) #timeout #mode),
+    );
+    let kind_doc = format!("The ring's kind: [`shmap::ring::{ring_type}`].");
+    let kind = KINDS.iter().find(|(_, ty)| *ty == ring_type).map_or("", |(name, _)| *name);
     // Written here rather than interpolated, so an unsatisfied bound is reported at the type.
     let element_bound = quote_spanned!(element.span()=> #element: ::shmap::ShmValue);
     quote! {
@@ -160,50 +141,13 @@ fn generate(
         impl #ident where #element_bound {
             /// The number of elements requested (rounded up to a power of two at creation).
             pub const CAPACITY: usize = #capacity;
-            #[doc = #path_doc]
-            pub const PATH: &'static str = #path;
             #[doc = #kind_doc]
-            pub const KIND: &'static str = #kind_name;
+            pub const KIND: &'static str = #kind;
             /// The layout hash of the element type (the segment header records it; an opener
             /// with another layout is refused).
             pub const LAYOUT_HASH: u64 = <#element as ::shmap::ShmLayout>::LAYOUT_HASH;
 
-            /// Where the ring lives.
-            pub fn backing() -> ::shmap::Backing {
-                #backing
-            }
-
-            /// The options `get` opens the ring with.
-            pub fn options() -> ::shmap::ring::RingOptions<#ring> {
-                <#ring>::options().capacity(Self::CAPACITY) #timeout #mode
-            }
-
-            /// The ring, opened or created on the first successful call in this process; an
-            /// error is returned (and the next call tries again) if it cannot be opened.
-            pub fn try_get() -> ::core::result::Result<&'static #ring, ::shmap::OpenError> {
-                static RING: ::shmap::__private::Singleton<#ring> = ::shmap::__private::Singleton::new();
-                RING.get_or_try_init(|| Self::options().open(&Self::backing()))
-            }
-
-            /// The ring, opened or created on first use in this process.
-            ///
-            /// # Panics
-            /// If it cannot be opened (the message names the path and the error); use
-            /// `try_get` to handle that.
-            #[track_caller]
-            pub fn get() -> &'static #ring {
-                match Self::try_get() {
-                    ::core::result::Result::Ok(ring) => ring,
-                    ::core::result::Result::Err(e) => ::core::panic!(
-                        "{}::get(): {} (path {})", ::core::stringify!(#ident), e, Self::PATH
-                    ),
-                }
-            }
-
-            /// Removes the ring's name; processes that have it open keep using it.
-            pub fn destroy() -> ::core::result::Result<(), ::shmap::OpenError> {
-                ::shmap::Segment::unlink(&Self::backing())
-            }
+            #accessors
         }
     }
 }

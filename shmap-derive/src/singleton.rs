@@ -7,6 +7,7 @@
 //! typo is a build error rather than a startup failure.
 
 use proc_macro2::{Span, TokenStream};
+use quote::quote;
 use syn::parse::Parser;
 
 use crate::Stored;
@@ -275,14 +276,104 @@ pub(crate) fn check_stored(ctxt: &Ctxt, ty: &syn::Type, stored: Stored, role: &s
     }
 }
 
-/// Rejects generics: the struct names one structure.
-pub(crate) fn not_generic(ctxt: &Ctxt, mac: Macro, item: &syn::DeriveInput) -> bool {
+/// The field types of `struct Name(A, B, ...)` with exactly `N` fields; anything else (a
+/// generic struct, named fields, another count, an enum) is reported, with `shape` as the
+/// message for a wrong shape.
+pub(crate) fn tuple_fields<'a, const N: usize>(
+    ctxt: &Ctxt,
+    mac: Macro,
+    item: &'a syn::DeriveInput,
+    shape: &str,
+) -> Option<[&'a syn::Type; N]> {
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
         ctxt.error_spanned_by(
             &item.generics,
             format!("a `#[{}]` struct cannot be generic: it names one {}", mac.name, mac.structure),
         );
-        return false;
+        return None;
     }
-    true
+    match &item.data {
+        syn::Data::Struct(syn::DataStruct { fields: syn::Fields::Unnamed(f), .. })
+            if f.unnamed.len() == N =>
+        {
+            Some(std::array::from_fn(|i| &f.unnamed[i].ty))
+        }
+        syn::Data::Struct(s) => {
+            ctxt.error_spanned_by(&s.fields, shape);
+            None
+        }
+        _ => {
+            ctxt.error_spanned_by(&item.ident, shape);
+            None
+        }
+    }
+}
+
+/// The items every singleton's `impl` has: `PATH`, `backing()`, `options()` (built by
+/// `options`, of type `options_ty`), `try_get()` and `get()` returning `&'static handle`, and
+/// `destroy()`.
+pub(crate) fn accessors(
+    mac: Macro,
+    ident: &syn::Ident,
+    location: &Location,
+    handle: &TokenStream,
+    options_ty: &TokenStream,
+    options: &TokenStream,
+) -> TokenStream {
+    let (path, backing, where_doc) = match location {
+        Location::Shm(p) => {
+            (p, quote!(::shmap::Backing::shm(Self::PATH)), "POSIX shared-memory name")
+        }
+        Location::File(f) => (f, quote!(::shmap::Backing::file(Self::PATH)), "file path"),
+    };
+    let structure = mac.structure;
+    let path_doc = format!("The {structure}'s {where_doc}: `{path}`.");
+    let backing_doc = format!("Where the {structure} lives.");
+    let try_get_doc = format!(
+        "The {structure}, opened or created on the first successful call in this process; an \
+         error is returned (and the next call tries again) if it cannot be opened."
+    );
+    let get_doc = format!("The {structure}, opened or created on first use in this process.");
+    let destroy_doc =
+        format!("Removes the {structure}'s name; processes that have it open keep using it.");
+    quote! {
+        #[doc = #path_doc]
+        pub const PATH: &'static str = #path;
+
+        #[doc = #backing_doc]
+        pub fn backing() -> ::shmap::Backing {
+            #backing
+        }
+
+        /// The options `get` opens it with.
+        pub fn options() -> #options_ty {
+            #options
+        }
+
+        #[doc = #try_get_doc]
+        pub fn try_get() -> ::core::result::Result<&'static #handle, ::shmap::OpenError> {
+            static HANDLE: ::shmap::__private::Singleton<#handle> = ::shmap::__private::Singleton::new();
+            HANDLE.get_or_try_init(|| Self::options().open(&Self::backing()))
+        }
+
+        #[doc = #get_doc]
+        ///
+        /// # Panics
+        /// If it cannot be opened (the message names the path and the error); use
+        /// `try_get` to handle that.
+        #[track_caller]
+        pub fn get() -> &'static #handle {
+            match Self::try_get() {
+                ::core::result::Result::Ok(handle) => handle,
+                ::core::result::Result::Err(e) => ::core::panic!(
+                    "{}::get(): {} (path {})", ::core::stringify!(#ident), e, Self::PATH
+                ),
+            }
+        }
+
+        #[doc = #destroy_doc]
+        pub fn destroy() -> ::core::result::Result<(), ::shmap::OpenError> {
+            ::shmap::Segment::unlink(&Self::backing())
+        }
+    }
 }

@@ -68,31 +68,9 @@ fn parse_item<'a>(
     ctxt: &Ctxt,
     item: &'a syn::DeriveInput,
 ) -> Option<(&'a syn::Type, &'a syn::Type)> {
-    let shape_error = |tokens: &dyn quote::ToTokens| {
-        ctxt.error_spanned_by(
-            tokens.to_token_stream(),
-            "`#[shm_table]` expects `struct Name(KeyType, ValueType);`, such as \
-             `pub struct Players(PlayerId, Player);`",
-        );
-    };
-    if !singleton::not_generic(ctxt, SHM_TABLE, item) {
-        return None;
-    }
-    match &item.data {
-        syn::Data::Struct(syn::DataStruct { fields: syn::Fields::Unnamed(f), .. })
-            if f.unnamed.len() == 2 =>
-        {
-            Some((&f.unnamed[0].ty, &f.unnamed[1].ty))
-        }
-        syn::Data::Struct(s) => {
-            shape_error(&s.fields);
-            None
-        }
-        _ => {
-            shape_error(&item.ident);
-            None
-        }
-    }
+    let shape = "`#[shm_table]` expects `struct Name(KeyType, ValueType);`, such as \
+                 `pub struct Players(PlayerId, Player);`";
+    singleton::tuple_fields::<2>(ctxt, SHM_TABLE, item, shape).map(|[key, value]| (key, value))
 }
 
 fn generate(
@@ -107,18 +85,19 @@ fn generate(
     let vis = &item.vis;
     let ident = &item.ident;
     let capacity = capacity as usize;
-    let (path, backing, where_doc) = match location {
-        Location::Shm(p) => {
-            (p, quote!(::shmap::Backing::shm(Self::PATH)), "POSIX shared-memory name")
-        }
-        Location::File(f) => (f, quote!(::shmap::Backing::file(Self::PATH)), "file path"),
-    };
     let rollback = args.rollback.map(|r| quote!(.rollback(#r)));
     let timeout =
         args.timeout_ms.map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
     let mode = args.mode.map(|m| quote!(.mode(#m)));
     let table = quote!(::shmap::ShmHashTable<#key, #value>);
-    let path_doc = format!("The table's {where_doc}: `{path}`.");
+    let accessors = singleton::accessors(
+        SHM_TABLE,
+        ident,
+        location,
+        &table,
+        &quote!(::shmap::TableOptions<#key, #value>),
+        &quote!(<#table>::options().capacity(Self::CAPACITY) #rollback #timeout #mode),
+    );
     // Written here rather than interpolated, so an unsatisfied bound is reported at the type.
     let key_bound = quote_spanned!(key.span()=> #key: ::shmap::ShmKey);
     let value_bound = quote_spanned!(value.span()=> #value: ::shmap::ShmValue);
@@ -132,8 +111,6 @@ fn generate(
         impl #ident where #key_bound, #value_bound {
             /// The number of slots requested (rounded up to a power of two at creation).
             pub const CAPACITY: usize = #capacity;
-            #[doc = #path_doc]
-            pub const PATH: &'static str = #path;
             /// The layout hash of the key and value types together (the segment header records
             /// each; an opener with other layouts is refused).
             pub const LAYOUT_HASH: u64 = ::shmap::__private::table_layout_hash(
@@ -141,42 +118,7 @@ fn generate(
                 <#value as ::shmap::ShmLayout>::LAYOUT_HASH,
             );
 
-            /// Where the table lives.
-            pub fn backing() -> ::shmap::Backing {
-                #backing
-            }
-
-            /// The options `get` opens the table with.
-            pub fn options() -> ::shmap::TableOptions<#key, #value> {
-                ::shmap::ShmHashTable::<#key, #value>::options().capacity(Self::CAPACITY) #rollback #timeout #mode
-            }
-
-            /// The table, opened or created on the first successful call in this process; an
-            /// error is returned (and the next call tries again) if it cannot be opened.
-            pub fn try_get() -> ::core::result::Result<&'static #table, ::shmap::OpenError> {
-                static TABLE: ::shmap::__private::Singleton<#table> = ::shmap::__private::Singleton::new();
-                TABLE.get_or_try_init(|| Self::options().open(&Self::backing()))
-            }
-
-            /// The table, opened or created on first use in this process.
-            ///
-            /// # Panics
-            /// If it cannot be opened (the message names the path and the error); use
-            /// `try_get` to handle that.
-            #[track_caller]
-            pub fn get() -> &'static #table {
-                match Self::try_get() {
-                    ::core::result::Result::Ok(table) => table,
-                    ::core::result::Result::Err(e) => ::core::panic!(
-                        "{}::get(): {} (path {})", ::core::stringify!(#ident), e, Self::PATH
-                    ),
-                }
-            }
-
-            /// Removes the table's name; processes that have it open keep using it.
-            pub fn destroy() -> ::core::result::Result<(), ::shmap::OpenError> {
-                ::shmap::Segment::unlink(&Self::backing())
-            }
+            #accessors
         }
     }
 }

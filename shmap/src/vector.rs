@@ -77,33 +77,6 @@ pub struct ShmVector<T: ShmValue> {
 }
 
 impl<T: ShmValue> ShmVector<T> {
-    /// Opens the POSIX shared-memory vector `name` (`/name`), creating it with room for
-    /// `capacity` elements (rounded up to a power of two) if it does not exist.
-    pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
-        Self::options().capacity(capacity).open(&Backing::shm(name))
-    }
-
-    /// Opens the existing POSIX shared-memory vector `name`, whatever its capacity.
-    pub fn open(name: &str) -> Result<Self, OpenError> {
-        Self::options().create(CreateMode::OpenExisting).open(&Backing::shm(name))
-    }
-
-    /// A vector in an anonymous shared mapping, shared with the `fork` children of this
-    /// process.
-    pub fn anonymous(capacity: usize) -> Result<Self, OpenError> {
-        Self::options().capacity(capacity).open(&Backing::Anonymous)
-    }
-
-    /// A vector on the heap, for the threads of this process only.
-    pub fn heap(capacity: usize) -> Result<Self, OpenError> {
-        Self::options().capacity(capacity).open(&Backing::Heap)
-    }
-
-    /// Options to create or open a vector with another backing or mode.
-    pub fn options() -> VectorOptions<T> {
-        RingOptions::default()
-    }
-
     /// Appends `value` and returns its index. Never waits: pushers only race for indexes.
     ///
     /// # Examples
@@ -184,11 +157,6 @@ impl<T: ShmValue> ShmVector<T> {
         claimed.min(self.core.capacity() as u64) as usize
     }
 
-    /// The number of elements the vector can hold.
-    pub fn capacity(&self) -> usize {
-        self.core.capacity()
-    }
-
     /// The published elements with their indexes, in index order (skipping indexes whose push
     /// has not finished).
     pub fn iter(&self) -> impl Iterator<Item = (usize, T)> + '_ {
@@ -242,21 +210,6 @@ impl<T: ShmValue> ShmVector<T> {
             let _ = len.compare_exchange(current, current + 1, Ordering::AcqRel, Ordering::Relaxed);
         }
     }
-
-    /// The segment the vector lives in.
-    pub fn segment(&self) -> &Segment {
-        &self.core.segment
-    }
-
-    /// Removes the vector's name; processes that have it open keep using it.
-    pub fn destroy(&self) -> Result<(), OpenError> {
-        Segment::unlink(&self.core.segment.info().backing)
-    }
-
-    /// Removes the name of the POSIX shared-memory vector `name`.
-    pub fn unlink(name: &str) -> Result<(), OpenError> {
-        Segment::unlink(&Backing::shm(name))
-    }
 }
 
 /// Moves the hint `word` from `index` to the next one, unless someone already did.
@@ -265,12 +218,7 @@ fn help(word: &AtomicU64, index: u64) {
     let _ = word.compare_exchange(index, index + 1, Ordering::Relaxed, Ordering::Relaxed);
 }
 
-impl<T: ShmValue> RingOptions<ShmVector<T>> {
-    /// Creates or opens the vector at `backing`.
-    pub fn open(self, backing: &Backing) -> Result<ShmVector<T>, OpenError> {
-        Ok(ShmVector { core: self.open_core(backing, StructureKind::Vector, true)? })
-    }
-}
+crate::ring::core_handle!(ShmVector, StructureKind::Vector, true, "vector");
 
 impl<T: ShmValue> fmt::Debug for ShmVector<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

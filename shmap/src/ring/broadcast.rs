@@ -54,10 +54,6 @@ pub struct BroadcastRing<T: ShmValue> {
 ring_common!(BroadcastRing, StructureKind::BroadcastRing, true);
 
 impl<T: ShmValue> BroadcastRing<T> {
-    fn from_core(core: RingCore<T>) -> Self {
-        BroadcastRing { core }
-    }
-
     /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
     /// any process) holds it; a holder whose process died is taken over.
     pub fn producer(&self) -> Result<BroadcastProducer<'_, T>, RingError> {

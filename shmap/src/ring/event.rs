@@ -193,16 +193,20 @@ mod tests {
             let w = Arc::clone(&w);
             std::thread::spawn(move || {
                 let start = Instant::now();
-                while !w.flag.load(Ordering::SeqCst) {
-                    w.event().sleep(Duration::from_secs(20), || w.flag.load(Ordering::SeqCst));
+                // Acquire: pairs with the Release store of `flag` below.
+                while !w.flag.load(Ordering::Acquire) {
+                    w.event().sleep(Duration::from_secs(20), || w.flag.load(Ordering::Acquire));
                 }
                 start.elapsed()
             })
         };
-        while w.sleepers.load(Ordering::SeqCst) == 0 {
+        // Relaxed: only waits until the sleeper has announced itself.
+        while w.sleepers.load(Ordering::Relaxed) == 0 {
             std::thread::yield_now();
         }
-        w.flag.store(true, Ordering::SeqCst);
+        // Release: pairs with the sleeper's Acquire loads; `notify` then orders it before its
+        // look at `sleepers`.
+        w.flag.store(true, Ordering::Release);
         w.event().notify();
         let slept = sleeper.join().unwrap();
         assert!(slept < Duration::from_secs(10), "woken after {slept:?}, not by the timeout");

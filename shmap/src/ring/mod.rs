@@ -735,70 +735,81 @@ impl RingView<'_> {
     }
 }
 
-/// The methods every ring type shares, on its [`RingCore`].
-macro_rules! ring_common {
-    ($ring:ident, $kind:expr, $seq:expr) => {
-        impl<T: ShmValue> $ring<T> {
-            /// Opens the POSIX shared-memory ring `name` (`/name`), creating it with room for
+/// The constructors and accessors of every structure built on a [`RingCore`] (the rings and
+/// `ShmVector`); `$what` names the structure in their documentation.
+macro_rules! core_handle {
+    ($ty:ident, $kind:expr, $seq:expr, $what:literal) => {
+        impl<T: ShmValue> $ty<T> {
+            #[doc = concat!("Opens the POSIX shared-memory ", $what, " `name` (`/name`), creating it with room for")]
             /// `capacity` elements (rounded up to a power of two) if it does not exist.
             ///
-            /// Any number of processes may call this at once: they all get the same ring.
+            /// Any number of processes may call this at once: they all get the same one.
             pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
                 Self::options().capacity(capacity).open(&Backing::shm(name))
             }
 
-            /// Opens the existing POSIX shared-memory ring `name`, whatever its capacity.
+            #[doc = concat!("Opens the existing POSIX shared-memory ", $what, " `name`, whatever its capacity.")]
             pub fn open(name: &str) -> Result<Self, OpenError> {
                 Self::options().create(CreateMode::OpenExisting).open(&Backing::shm(name))
             }
 
-            /// A ring in an anonymous shared mapping: shared with the `fork` children of this
+            #[doc = concat!("A ", $what, " in an anonymous shared mapping: shared with the `fork` children of this")]
             /// process, invisible to every other process.
             pub fn anonymous(capacity: usize) -> Result<Self, OpenError> {
                 Self::options().capacity(capacity).open(&Backing::Anonymous)
             }
 
-            /// A ring on the heap, for the threads of this process only.
+            #[doc = concat!("A ", $what, " on the heap, for the threads of this process only.")]
             pub fn heap(capacity: usize) -> Result<Self, OpenError> {
                 Self::options().capacity(capacity).open(&Backing::Heap)
             }
 
-            /// Options to create or open a ring with another backing, timeout or mode.
+            #[doc = concat!("Options to create or open a ", $what, " with another backing, timeout or mode.")]
             pub fn options() -> RingOptions<Self> {
                 RingOptions::default()
             }
 
-            /// The number of elements the ring holds when full.
+            #[doc = concat!("The number of elements the ", $what, " holds when full.")]
             pub fn capacity(&self) -> usize {
                 self.core.capacity()
             }
 
-            /// The recovery counters.
-            pub fn stats(&self) -> RingStats {
-                self.core.stats()
-            }
-
-            /// The segment the ring lives in (its header, its attached processes).
+            #[doc = concat!("The segment the ", $what, " lives in (its header, its attached processes).")]
             pub fn segment(&self) -> &Segment {
                 &self.core.segment
             }
 
-            /// Removes the ring's name; processes that have it open keep using it, and the
+            #[doc = concat!("Removes the ", $what, "'s name; processes that have it open keep using it, and the")]
             /// memory is freed when the last of them closes it.
             pub fn destroy(&self) -> Result<(), OpenError> {
                 Segment::unlink(&self.core.segment.info().backing)
             }
 
-            /// Removes the name of the POSIX shared-memory ring `name`.
+            #[doc = concat!("Removes the name of the POSIX shared-memory ", $what, " `name`.")]
             pub fn unlink(name: &str) -> Result<(), OpenError> {
                 Segment::unlink(&Backing::shm(name))
             }
         }
 
-        impl<T: ShmValue> RingOptions<$ring<T>> {
-            /// Creates or opens the ring at `backing`.
-            pub fn open(self, backing: &Backing) -> Result<$ring<T>, OpenError> {
-                Ok($ring::from_core(self.open_core(backing, $kind, $seq)?))
+        impl<T: ShmValue> RingOptions<$ty<T>> {
+            #[doc = concat!("Creates or opens the ", $what, " at `backing`.")]
+            pub fn open(self, backing: &Backing) -> Result<$ty<T>, OpenError> {
+                Ok($ty { core: self.open_core(backing, $kind, $seq)? })
+            }
+        }
+    };
+}
+pub(crate) use core_handle;
+
+/// What every ring type shares: [`core_handle`], its recovery counters and `Debug`.
+macro_rules! ring_common {
+    ($ring:ident, $kind:expr, $seq:expr) => {
+        $crate::ring::core_handle!($ring, $kind, $seq, "ring");
+
+        impl<T: ShmValue> $ring<T> {
+            /// The recovery counters.
+            pub fn stats(&self) -> RingStats {
+                self.core.stats()
             }
         }
 

@@ -66,13 +66,45 @@ pub struct MpmcRing<T: ShmValue> {
     pub(super) core: RingCore<T>,
 }
 
+/// The consumer side that [`MpmcRing`] and [`SpmcRing`] share: any number of consumers, in any
+/// number of processes, claim cells by compare-and-swap.
+macro_rules! shared_consumers {
+    ($ring:ident) => {
+        impl<T: ShmValue> $ring<T> {
+            /// Pops the oldest element if there is one; [`RingError::Empty`] otherwise.
+            #[inline]
+            pub fn try_pop(&self) -> Result<T, RingError> {
+                try_pop(&self.core)
+            }
+
+            /// Pops the oldest element, waiting while the ring is empty, up to the ring's
+            /// timeout.
+            pub fn pop(&self) -> Result<T, RingError> {
+                self.pop_with(self.core.wait)
+            }
+
+            /// Pops the oldest element, waiting while the ring is empty as `wait` says.
+            pub fn pop_with(&self, wait: Wait) -> Result<T, RingError> {
+                pop_with(&self.core, wait)
+            }
+
+            /// Recovers every cell claimed by a process that has died (see the [module
+            /// documentation](crate::ring)) and returns how many it recovered. Waiting
+            /// operations do this on their own; a monitor process can call it to clear cells
+            /// nobody is waiting on.
+            pub fn recover(&self) -> usize {
+                recover_all(&self.core)
+            }
+        }
+    };
+}
+
+shared_consumers!(MpmcRing);
+shared_consumers!(SpmcRing);
+
 ring_common!(MpmcRing, StructureKind::MpmcRing, true);
 
 impl<T: ShmValue> MpmcRing<T> {
-    fn from_core(core: RingCore<T>) -> Self {
-        MpmcRing { core }
-    }
-
     /// Pushes `value` if there is room; [`RingError::Full`] otherwise.
     #[inline]
     pub fn try_push(&self, value: &T) -> Result<(), RingError> {
@@ -96,29 +128,6 @@ impl<T: ShmValue> MpmcRing<T> {
         })
     }
 
-    /// Pops the oldest element if there is one; [`RingError::Empty`] otherwise.
-    #[inline]
-    pub fn try_pop(&self) -> Result<T, RingError> {
-        try_pop(&self.core)
-    }
-
-    /// Pops the oldest element, waiting while the ring is empty, up to the ring's timeout.
-    pub fn pop(&self) -> Result<T, RingError> {
-        self.pop_with(self.core.wait)
-    }
-
-    /// Pops the oldest element, waiting while the ring is empty as `wait` says.
-    pub fn pop_with(&self, wait: Wait) -> Result<T, RingError> {
-        pop_with(&self.core, wait)
-    }
-
-    /// Recovers every cell claimed by a process that has died (see the [module
-    /// documentation](self)) and returns how many it recovered. Waiting operations do this on
-    /// their own; a monitor process can call it to clear cells nobody is waiting on.
-    pub fn recover(&self) -> usize {
-        recover_all(&self.core)
-    }
-
     /// Makes the cell of `position` look claimed by a dead process (pid 0), as a producer
     /// (`writing`) or a consumer killed mid-operation, and moves the matching hint past it.
     /// Only for `tests/loom_rings.rs`.
@@ -132,9 +141,10 @@ impl<T: ShmValue> MpmcRing<T> {
         let owner = self.core.segment.processes().register(&dead, &|_| false).expect("an entry");
         let state = if writing { CellState::Writing } else { CellState::Reading };
         let (seq, _) = self.core.cell(position);
-        seq.store(Cell::new(self.core.lap(position), state, Some(owner)).0, Ordering::SeqCst);
+        // Relaxed: planted before the model spawns its threads, which the spawn orders after.
+        seq.store(Cell::new(self.core.lap(position), state, Some(owner)).0, Ordering::Relaxed);
         let hint = if writing { ctl::TAIL } else { ctl::HEAD };
-        self.core.control(hint).store(position + 1, Ordering::SeqCst);
+        self.core.control(hint).store(position + 1, Ordering::Relaxed);
     }
 }
 
@@ -169,10 +179,6 @@ pub struct SpmcRing<T: ShmValue> {
 ring_common!(SpmcRing, StructureKind::SpmcRing, true);
 
 impl<T: ShmValue> SpmcRing<T> {
-    fn from_core(core: RingCore<T>) -> Self {
-        SpmcRing { core }
-    }
-
     /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
     /// any process) holds it; a holder whose process died is taken over.
     pub fn producer(&self) -> Result<SpmcProducer<'_, T>, RingError> {
@@ -180,28 +186,6 @@ impl<T: ShmValue> SpmcRing<T> {
         // Acquire: pairs with the previous holder's Release store of `tail`.
         let tail = self.core.control(ctl::TAIL).load(Ordering::Acquire);
         Ok(SpmcProducer { ring: self, claim, tail })
-    }
-
-    /// Pops the oldest element if there is one; [`RingError::Empty`] otherwise.
-    #[inline]
-    pub fn try_pop(&self) -> Result<T, RingError> {
-        try_pop(&self.core)
-    }
-
-    /// Pops the oldest element, waiting while the ring is empty, up to the ring's timeout.
-    pub fn pop(&self) -> Result<T, RingError> {
-        self.pop_with(self.core.wait)
-    }
-
-    /// Pops the oldest element, waiting while the ring is empty as `wait` says.
-    pub fn pop_with(&self, wait: Wait) -> Result<T, RingError> {
-        pop_with(&self.core, wait)
-    }
-
-    /// Recovers every cell claimed by a consumer that has died and returns how many it
-    /// recovered (see [`MpmcRing::recover`]).
-    pub fn recover(&self) -> usize {
-        recover_all(&self.core)
     }
 }
 

@@ -50,10 +50,6 @@ pub struct SpscRing<T: ShmValue> {
 ring_common!(SpscRing, StructureKind::SpscRing, false);
 
 impl<T: ShmValue> SpscRing<T> {
-    fn from_core(core: RingCore<T>) -> Self {
-        SpscRing { core }
-    }
-
     /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
     /// any process) holds it; a holder whose process died is taken over.
     pub fn producer(&self) -> Result<SpscProducer<'_, T>, RingError> {

@@ -244,8 +244,9 @@ fn an_element_claimed_by_a_dead_consumer_is_redelivered() {
     let dead = dead_owner(ring.segment());
     // Plant the dead consumer's claim on position 0 (value 10), as if it was killed mid-copy.
     let (seq, _) = ring.core.cell(0);
-    seq.store(Cell::new(0, CellState::Reading, Some(dead)).0, Ordering::SeqCst);
-    ring.core.control(ctl::HEAD).store(1, Ordering::SeqCst);
+    // Relaxed: planted by the only thread, before any operation reads it.
+    seq.store(Cell::new(0, CellState::Reading, Some(dead)).0, Ordering::Relaxed);
+    ring.core.control(ctl::HEAD).store(1, Ordering::Relaxed);
     // The ring is full (position 4's cell still holds lap 0): a push waits on the dead claim,
     // recovers it (republished as position 4), and takes position 5's... which is full too.
     assert_eq!(ring.try_pop().unwrap(), 11);
@@ -268,8 +269,9 @@ fn a_push_abandoned_by_a_dead_producer_is_skipped() {
     let ring = MpmcRing::<u64>::heap(4).unwrap();
     let dead = dead_owner(ring.segment());
     let (seq, _) = ring.core.cell(0);
-    seq.store(Cell::new(0, CellState::Writing, Some(dead)).0, Ordering::SeqCst);
-    ring.core.control(ctl::TAIL).store(1, Ordering::SeqCst);
+    // Relaxed: planted by the only thread, before any operation reads it.
+    seq.store(Cell::new(0, CellState::Writing, Some(dead)).0, Ordering::Relaxed);
+    ring.core.control(ctl::TAIL).store(1, Ordering::Relaxed);
     ring.try_push(&7).unwrap(); // position 1
     assert!(matches!(ring.try_pop(), Err(RingError::Empty)), "stuck behind the dead push");
     assert_eq!(ring.pop_with(quick()).unwrap(), 7);
@@ -283,8 +285,9 @@ fn a_monitor_recovers_cells_nobody_waits_on() {
     let dead = dead_owner(ring.segment());
     ring.try_push(&1).unwrap();
     let (seq, _) = ring.core.cell(0);
-    seq.store(Cell::new(0, CellState::Reading, Some(dead)).0, Ordering::SeqCst);
-    ring.core.control(ctl::HEAD).store(1, Ordering::SeqCst);
+    // Relaxed: planted by the only thread, before any operation reads it.
+    seq.store(Cell::new(0, CellState::Reading, Some(dead)).0, Ordering::Relaxed);
+    ring.core.control(ctl::HEAD).store(1, Ordering::Relaxed);
     assert_eq!(ring.recover(), 1);
     assert_eq!(ring.recover(), 0);
     // Republished at position 4: after three pushes, the fourth position is taken by it.
@@ -300,7 +303,8 @@ fn a_monitor_recovers_cells_nobody_waits_on() {
 fn a_dead_role_holder_is_taken_over() {
     let ring = SpscRing::<u64>::heap(4).unwrap();
     let dead = dead_owner(ring.segment());
-    ring.core.control(ctl::PRODUCER).store(u64::from(dead.get()), Ordering::SeqCst);
+    // Relaxed: planted by the only thread, before the claim reads it.
+    ring.core.control(ctl::PRODUCER).store(u64::from(dead.get()), Ordering::Relaxed);
     let mut tx = ring.producer().expect("the dead holder's role is taken over");
     tx.try_push(&1).unwrap();
     assert_eq!(ring.stats().takeovers, 1);
