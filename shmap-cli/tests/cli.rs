@@ -33,6 +33,23 @@ fn mask_number(text: &str, value: &str, placeholder: &str) -> String {
     out
 }
 
+/// Replaces each run of spaces after `placeholder` by one space.
+fn squeeze_spaces_after(text: &str, placeholder: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(i) = rest.find(placeholder) {
+        out.push_str(&rest[..i + placeholder.len()]);
+        rest = &rest[i + placeholder.len()..];
+        let trimmed = rest.trim_start_matches(' ');
+        if trimmed.len() < rest.len() {
+            out.push(' ');
+        }
+        rest = trimmed;
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Replaces the number that follows each `marker` up to `end` (durations, milliseconds).
 fn mask_after(text: &str, marker: &str, end: char, placeholder: &str) -> String {
     let mut out = String::new();
@@ -122,15 +139,20 @@ fn run(name: &str) {
             &(info.created_at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).to_string(),
             "<created>",
         );
-        t = mask_number(&t, &std::process::id().to_string(), "<pid>");
-        t = mask_number(&t, &child.to_string(), "<killed-pid>");
         t = t.replace(&format!("(uid {})", info.creator_uid), "(uid <uid>)");
         t = t
             .replace(&format!("\"creator_uid\":{}", info.creator_uid), "\"creator_uid\":\"<uid>\"");
+        // Owner ids first: a small owner id may read like a pid, and pids like owner ids.
         for owner in &owners {
             t = t.replace(&format!("owner {owner:<5}"), "owner <owner>");
             t = t.replace(&format!("owner {owner})"), "owner <owner>)");
             t = t.replace(&format!("\"owner\":{owner},"), "\"owner\":\"<owner>\",");
+        }
+        t = mask_number(&t, &std::process::id().to_string(), "<pid>");
+        t = mask_number(&t, &child.to_string(), "<killed-pid>");
+        // Column padding depends on how many digits the masked numbers had.
+        for placeholder in ["<pid>", "<killed-pid>", "<owner>"] {
+            t = squeeze_spaces_after(&t, placeholder);
         }
         t = mask_after(&t, " for ", ',', "<duration>");
         t = mask_after(&t, "\"locked_for_ms\":", ',', "<ms>");
