@@ -203,6 +203,41 @@ fn run(name: &str) {
     let (code, _, err) = shmap(&["stuck"]);
     assert_eq!(code, 2);
     assert!(err.contains("missing PATH") && err.contains("usage:"), "{err}");
+    a_fifo_is_refused_without_blocking();
+}
+
+/// `shmap inspect FIFO` fails at once: opening a FIFO for reading must not wait for a writer.
+fn a_fifo_is_refused_without_blocking() {
+    use std::os::unix::ffi::OsStrExt;
+    use std::time::{Duration, Instant};
+
+    let fifo = std::env::temp_dir().join(format!("shmap-cli-fifo-{}", std::process::id()));
+    let path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `path` is a valid NUL-terminated string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shmap"))
+        .args(["inspect", fifo.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run shmap");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let out = child.wait_with_output().unwrap();
+    std::fs::remove_file(&fifo).unwrap();
+    let status = status.expect("`shmap inspect FIFO` ran for 10 s: killed");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(status.code(), Some(2), "{err}");
+    assert!(err.contains("not a regular file"), "{err}");
 }
 
 /// The CLI's UTC format, to mask the creation time.

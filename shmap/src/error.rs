@@ -220,6 +220,11 @@ pub enum OpenErrorKind {
         /// How long the open tried.
         waited: Duration,
     },
+    /// This process cannot read its own identity (pid, start time, boot id, pid namespace)
+    /// from `/proc`, so it cannot register: its locks could not be told from a dead
+    /// process's. Mount `/proc`, or give the process a free file descriptor.
+    #[error("cannot register this process in the segment: {0}")]
+    IdentityUnavailable(crate::process::IdentityError),
     /// The handle was opened by [`Segment::inspect`](crate::Segment::inspect): it holds no
     /// process-table entry and cannot lock or release slots.
     #[error("this handle only inspects the segment (read-only, not registered)")]

@@ -119,7 +119,7 @@ pub use layout::{
     DESC_CAPACITY, LayoutDesc, LayoutHasher, ShmKey, ShmLayout, ShmValue, TypeLayout,
 };
 pub use monitor::{HolderMayBeRunning, Monitor, RecoverError, StuckSlot};
-pub use process::{Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
+pub use process::{IdentityError, Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
 pub use segment::{Backing, CreateMode, HugePages, Segment, SegmentInfo, StructureKind};
 /// # Examples
 ///

@@ -400,7 +400,7 @@ mod tests {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        let dead = ProcessIdentity { pid, ..ProcessIdentity::current() };
+        let dead = ProcessIdentity { pid, ..ProcessIdentity::current().unwrap() };
         t.segment().processes().register(&dead, &|_| false).unwrap()
     }
 
@@ -433,6 +433,44 @@ mod tests {
         handle.join().unwrap();
         assert!(monitor.poll(Duration::ZERO).is_empty(), "released");
         assert_eq!(t.get(&key).unwrap().unwrap().points, 8);
+    }
+
+    /// Holds a new `key` inside an insert whose visitor fails once released (an aborted insert).
+    fn hold_failing_insert(t: &Arc<Table>, key: Id) -> (mpsc::Sender<()>, thread::JoinHandle<()>) {
+        let (inside, wait_inside) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let t = Arc::clone(t);
+        let handle = thread::spawn(move || {
+            let r = t.visit(&key, AccessMode::CreateIfMiss, |_, _, _| {
+                inside.send(()).unwrap();
+                let _ = released.recv();
+                false
+            });
+            assert!(r.is_err(), "the visitor refused");
+        });
+        wait_inside.recv().unwrap();
+        (release, handle)
+    }
+
+    /// Two aborted inserts of one key, one after the other, are two locks to the monitor: the
+    /// second is not reported as held since the first was seen. (Before aborts bumped the
+    /// version, the second NEW word equalled the first, and it was reported after 60 ms.)
+    #[test]
+    fn aborted_inserts_in_a_row_are_not_one_long_lock() {
+        let t = table();
+        let key = Id { a: 9, b: 9 };
+        let mut monitor = Monitor::new(&t);
+        let (release, first) = hold_failing_insert(&t, key);
+        assert!(monitor.poll(Duration::from_millis(30)).is_empty());
+        release.send(()).unwrap();
+        first.join().unwrap();
+        thread::sleep(Duration::from_millis(60));
+        let (release, second) = hold_failing_insert(&t, key);
+        let stuck = monitor.poll(Duration::from_millis(30));
+        release.send(()).unwrap();
+        second.join().unwrap();
+        assert!(stuck.is_empty(), "a fresh lock reported as stuck: {stuck:?}");
+        assert_eq!(t.get(&key).unwrap(), None);
     }
 
     #[test]

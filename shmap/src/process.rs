@@ -70,73 +70,162 @@ pub struct ProcessIdentity {
 }
 
 /// Whether the process behind an owner is still running.
+///
+/// Only [`Dead`](Liveness::Dead) allows anyone to take a lock, a ring role or a claimed cell
+/// away from its holder, and it is said only on proof (see [`ProcessIdentity::liveness`]):
+/// robbing a live holder loses a committed update, which is worse than waiting for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Liveness {
     /// The process exists and is the one that registered (same start time).
     Alive,
-    /// The process has exited (or is a zombie), its pid now names another process, or it
-    /// belonged to an earlier boot.
+    /// Proven gone: the pid does not exist (`ESRCH`), it names another process (another start
+    /// time), it belonged to an earlier boot, or the process is a zombie with no live thread.
     Dead,
-    /// Cannot be told from here: another pid namespace, or `/proc` is unreadable.
+    /// Cannot be told from here, so never robbed: another pid namespace, `/proc` unreadable
+    /// (`hidepid`, `EACCES`, `EMFILE`, a read error), or this process's own identity unknown.
     Unknown,
 }
 
+/// This process could not read its own identity, so it cannot register in a segment: its
+/// locks could not be told apart from those of a dead process that had its pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("cannot read this process's identity: {what} failed with {source}")]
+pub struct IdentityError {
+    /// What could not be read (`/proc/self/stat`, the boot id, the pid namespace).
+    pub what: &'static str,
+    /// The error of that read.
+    pub source: crate::sys::Errno,
+}
+
 impl ProcessIdentity {
-    /// The identity of the calling process.
-    pub fn current() -> ProcessIdentity {
-        let pid = std::process::id();
-        #[cfg(miri)]
-        {
-            ProcessIdentity { pid, start_time: 0, boot_id: 0, pid_namespace: 0 }
-        }
-        #[cfg(not(miri))]
-        {
-            let stat = read_stat("self");
-            ProcessIdentity {
-                pid,
-                start_time: stat.map_or(0, |s| s.start_time),
-                boot_id: boot_id(),
-                pid_namespace: pid_namespace(),
-            }
-        }
+    /// The identity of the calling process: read from `/proc` once per process (again in a
+    /// `fork` child, whose pid differs), then served from memory, so that it stays known when
+    /// the process later runs out of file descriptors.
+    ///
+    /// # Errors
+    /// [`IdentityError`] if `/proc/self/stat`, the boot id or the pid namespace cannot be read
+    /// (or reads as zero): a process that cannot name itself must not lock anything.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Liveness, ProcessIdentity};
+    ///
+    /// let me = ProcessIdentity::current()?;
+    /// assert_eq!(me.pid, std::process::id());
+    /// assert_eq!(me.liveness(), Liveness::Alive);
+    /// # Ok::<(), shmap::IdentityError>(())
+    /// ```
+    pub fn current() -> Result<ProcessIdentity, IdentityError> {
+        own::identity()
     }
 
-    /// Whether this process is still alive, as far as the calling process can tell.
+    /// Whether this process is still alive, as far as the calling process can prove.
+    ///
+    /// [`Liveness::Dead`] only on proof: `kill(pid, 0)` fails with `ESRCH`; or the pid's start
+    /// time (`/proc/<pid>/stat`) differs from the recorded one; or the recorded boot id is not
+    /// this boot's; or `/proc/<pid>/task` shows only zombie threads (a process whose main
+    /// thread called `pthread_exit` shows `Z` in `/proc/<pid>/stat` while its other threads
+    /// run: it is alive). [`Liveness::Unknown`] when it cannot be told: another pid namespace,
+    /// `/proc` hidden (`hidepid`) or unreadable (`EACCES`, `EMFILE`, ...), or the calling
+    /// process's own identity unknown.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Liveness, ProcessIdentity};
+    ///
+    /// let me = ProcessIdentity::current()?;
+    /// // The same pid with another start time is another process: this one's pid was reused.
+    /// let earlier = ProcessIdentity { start_time: me.start_time - 1, ..me };
+    /// assert_eq!(earlier.liveness(), Liveness::Dead);
+    /// # Ok::<(), shmap::IdentityError>(())
+    /// ```
     pub fn liveness(&self) -> Liveness {
-        let me = ProcessIdentity::current();
-        if self.boot_id != 0 && me.boot_id != 0 && self.boot_id != me.boot_id {
-            return Liveness::Dead;
+        let Ok(me) = ProcessIdentity::current() else {
+            return Liveness::Unknown;
+        };
+        if self.boot_id != 0 && self.boot_id != me.boot_id {
+            return Liveness::Dead; // registered in an earlier boot
         }
         if self.pid_namespace != me.pid_namespace {
-            return Liveness::Unknown;
+            return Liveness::Unknown; // its pid means nothing here
         }
         if self.pid == me.pid {
-            return if self.start_time == me.start_time { Liveness::Alive } else { Liveness::Dead };
+            // Our own start time is certain (read at our registration): a different one proves
+            // that the entry's process is gone and its pid is now ours.
+            return match self.start_time {
+                t if t == me.start_time => Liveness::Alive,
+                0 => Liveness::Unknown,
+                _ => Liveness::Dead,
+            };
         }
-        match crate::sys::probe_pid(self.pid) {
-            Err(crate::sys::Errno(libc::ESRCH)) => Liveness::Dead,
-            Ok(()) | Err(crate::sys::Errno(libc::EPERM)) => self.check_stat(),
-            Err(_) => Liveness::Unknown,
-        }
+        self.liveness_of_other()
     }
 
     #[cfg(miri)]
-    fn check_stat(&self) -> Liveness {
+    fn liveness_of_other(&self) -> Liveness {
         Liveness::Unknown
     }
 
     #[cfg(not(miri))]
-    fn check_stat(&self) -> Liveness {
-        match read_stat(&self.pid.to_string()) {
-            None if std::path::Path::new("/proc/self/stat").exists() => Liveness::Dead,
-            None => Liveness::Unknown,
-            Some(stat) if matches!(stat.state, 'Z' | 'X' | 'x') => Liveness::Dead,
-            Some(stat) if self.start_time != 0 && stat.start_time != self.start_time => {
-                Liveness::Dead
+    fn liveness_of_other(&self) -> Liveness {
+        use crate::sys::{Errno, probe_pid};
+        match probe_pid(self.pid) {
+            Err(Errno(libc::ESRCH)) => return Liveness::Dead,
+            // EPERM: it exists, under another uid.
+            Ok(()) | Err(Errno(libc::EPERM)) => {}
+            Err(_) => return Liveness::Unknown,
+        }
+        let stat = match read_stat(&self.pid.to_string()) {
+            Ok(stat) => stat,
+            // Gone between the probe and the read, or hidden from us (`hidepid` answers ENOENT
+            // too): only a second probe can tell the two apart.
+            Err(Errno(libc::ENOENT | libc::ESRCH)) => {
+                return match probe_pid(self.pid) {
+                    Err(Errno(libc::ESRCH)) => Liveness::Dead,
+                    _ => Liveness::Unknown,
+                };
             }
-            Some(_) => Liveness::Alive,
+            Err(_) => return Liveness::Unknown, // EMFILE, EACCES, EIO, ...
+        };
+        if self.start_time != 0 && stat.start_time != self.start_time {
+            return Liveness::Dead; // the pid now names another process
+        }
+        if is_exited(stat.state) {
+            // A zombie leader may still have live threads (after `pthread_exit` in main).
+            return live_threads(self.pid);
+        }
+        Liveness::Alive
+    }
+}
+
+/// A task state of `/proc/<pid>/stat` that no longer runs code: zombie or dead.
+#[cfg(not(miri))]
+fn is_exited(state: char) -> bool {
+    matches!(state, 'Z' | 'X' | 'x')
+}
+
+/// Whether any thread of `pid` has not exited, from `/proc/<pid>/task/*/stat`: `Dead` only if
+/// every listed thread is a zombie, `Unknown` if the directory cannot be read.
+#[cfg(not(miri))]
+fn live_threads(pid: u32) -> Liveness {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Liveness::Unknown;
+    };
+    for task in tasks {
+        let Ok(task) = task else { return Liveness::Unknown };
+        let tid = task.file_name();
+        let Some(tid) = tid.to_str() else { continue };
+        match read_stat(&format!("{pid}/task/{tid}")) {
+            Ok(stat) if !is_exited(stat.state) => return Liveness::Alive,
+            Ok(_) => {}
+            // This thread exited since the listing: it is not a live one.
+            Err(crate::sys::Errno(libc::ENOENT | libc::ESRCH)) => {}
+            Err(_) => return Liveness::Unknown,
         }
     }
+    Liveness::Dead
 }
 
 #[cfg(not(miri))]
@@ -147,31 +236,89 @@ struct Stat {
 
 /// Parses `/proc/<who>/stat`: the state (field 3) and the start time (field 22). The command
 /// name (field 2) may contain spaces and parentheses, so fields are counted from the last `)`.
+/// A text that does not parse is `EIO`: something we cannot tell anything from.
 #[cfg(not(miri))]
-fn read_stat(who: &str) -> Option<Stat> {
-    let text = std::fs::read_to_string(format!("/proc/{who}/stat")).ok()?;
-    let after_comm = &text[text.rfind(')')? + 1..];
-    let mut fields = after_comm.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    // `fields` now starts at field 4; field 22 is 18 further on.
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start_time })
+fn read_stat(who: &str) -> Result<Stat, crate::sys::Errno> {
+    let errno = |e: std::io::Error| crate::sys::Errno(e.raw_os_error().unwrap_or(libc::EIO));
+    let text = std::fs::read_to_string(format!("/proc/{who}/stat")).map_err(errno)?;
+    let parse = || {
+        let after_comm = &text[text.rfind(')')? + 1..];
+        let mut fields = after_comm.split_whitespace();
+        let state = fields.next()?.chars().next()?;
+        // `fields` now starts at field 4; field 22 is 18 further on.
+        let start_time = fields.nth(18)?.parse().ok()?;
+        Some(Stat { state, start_time })
+    };
+    parse().ok_or(crate::sys::Errno(libc::EIO))
 }
 
-#[cfg(not(miri))]
-fn boot_id() -> u64 {
-    use std::sync::OnceLock;
-    static BOOT_ID: OnceLock<u64> = OnceLock::new();
-    *BOOT_ID.get_or_init(|| {
-        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map_or(0, |id| crate::layout::LayoutHasher::new().write_str(id.trim()).finish().max(1))
-    })
-}
+/// The calling process's identity, read once per pid and kept in atomics (not a lock, which a
+/// `fork` child could inherit held).
+mod own {
+    use super::{IdentityError, ProcessIdentity};
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-#[cfg(not(miri))]
-fn pid_namespace() -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+    /// The pid the fields below were read for; 0 while nothing is cached.
+    static PID: AtomicU32 = AtomicU32::new(0);
+    static START_TIME: AtomicU64 = AtomicU64::new(0);
+    static BOOT_ID: AtomicU64 = AtomicU64::new(0);
+    static PID_NAMESPACE: AtomicU64 = AtomicU64::new(0);
+
+    pub(super) fn identity() -> Result<ProcessIdentity, IdentityError> {
+        let pid = std::process::id();
+        // Acquire: pairs with the Release store of `PID` below, after the fields it vouches for.
+        if PID.load(Ordering::Acquire) == pid {
+            return Ok(ProcessIdentity {
+                pid,
+                start_time: START_TIME.load(Ordering::Relaxed),
+                boot_id: BOOT_ID.load(Ordering::Relaxed),
+                pid_namespace: PID_NAMESPACE.load(Ordering::Relaxed),
+            });
+        }
+        let me = read(pid)?;
+        // Threads racing here store the same values (one process, one pid); a `fork` child
+        // finds another pid cached and reads its own.
+        START_TIME.store(me.start_time, Ordering::Relaxed);
+        BOOT_ID.store(me.boot_id, Ordering::Relaxed);
+        PID_NAMESPACE.store(me.pid_namespace, Ordering::Relaxed);
+        // Release: publishes the fields above; pairs with the Acquire load of `PID` above.
+        PID.store(pid, Ordering::Release);
+        Ok(me)
+    }
+
+    /// Under Miri there is no `/proc`: a fixed identity (liveness of others is `Unknown`).
+    #[cfg(miri)]
+    fn read(pid: u32) -> Result<ProcessIdentity, IdentityError> {
+        Ok(ProcessIdentity { pid, start_time: 1, boot_id: 1, pid_namespace: 1 })
+    }
+
+    #[cfg(not(miri))]
+    fn read(pid: u32) -> Result<ProcessIdentity, IdentityError> {
+        use crate::sys::Errno;
+        let fail = |what, e: std::io::Error| IdentityError {
+            what,
+            source: Errno(e.raw_os_error().unwrap_or(libc::EIO)),
+        };
+        let zero = |what| IdentityError { what, source: Errno(libc::EIO) };
+        let stat = super::read_stat("self")
+            .map_err(|source| IdentityError { what: "reading /proc/self/stat", source })?;
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map_err(|e| fail("reading /proc/sys/kernel/random/boot_id", e))?;
+        let boot_id = crate::layout::LayoutHasher::new().write_str(boot_id.trim()).finish().max(1);
+        let pid_namespace = {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata("/proc/self/ns/pid")
+                .map_err(|e| fail("reading /proc/self/ns/pid", e))?
+                .ino()
+        };
+        if stat.start_time == 0 {
+            return Err(zero("the start time in /proc/self/stat (zero)"));
+        }
+        if pid_namespace == 0 {
+            return Err(zero("the pid namespace inode of /proc/self/ns/pid (zero)"));
+        }
+        Ok(ProcessIdentity { pid, start_time: stat.start_time, boot_id, pid_namespace })
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -273,6 +420,13 @@ impl<'a> ProcessTable<'a> {
         }
         fill(entry, me);
         Some(id)
+    }
+
+    /// Fills `id`'s entry with `who`, as a registration that reclaimed it would: for the loom
+    /// model of owner-id reuse.
+    #[cfg(shmap_loom)]
+    pub(crate) fn __loom_refill(&self, id: OwnerId, who: &ProcessIdentity) {
+        fill(&self.entries[id.index()], who);
     }
 
     /// Releases `id`'s entry (its process holds no lock any more).
@@ -385,7 +539,7 @@ mod tests {
     fn register_release_lookup() {
         let entries = table(3);
         let t = ProcessTable::new(&entries);
-        let me = ProcessIdentity::current();
+        let me = ProcessIdentity::current().unwrap();
         let a = t.register(&me, &|_| false).unwrap();
         let b = t.register(&me, &|_| false).unwrap();
         assert_ne!(a, b);
@@ -398,20 +552,20 @@ mod tests {
 
     #[test]
     fn the_calling_process_is_alive() {
-        assert_eq!(ProcessIdentity::current().liveness(), Liveness::Alive);
+        assert_eq!(ProcessIdentity::current().unwrap().liveness(), Liveness::Alive);
     }
 
     #[cfg(not(miri))]
     #[test]
     fn current_identity_reads_proc() {
-        let me = ProcessIdentity::current();
+        let me = ProcessIdentity::current().unwrap();
         assert!(me.start_time > 0 && me.boot_id != 0 && me.pid_namespace != 0, "{me:?}");
     }
 
     #[cfg(not(miri))]
     #[test]
     fn dead_reused_and_foreign_processes() {
-        let me = ProcessIdentity::current();
+        let me = ProcessIdentity::current().unwrap();
         // A child that has exited and been reaped.
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
@@ -435,7 +589,7 @@ mod tests {
     fn dead_entries_are_reclaimed_only_when_unreferenced() {
         let entries = table(1);
         let t = ProcessTable::new(&entries);
-        let me = ProcessIdentity::current();
+        let me = ProcessIdentity::current().unwrap();
         let dead = ProcessIdentity { start_time: me.start_time + 1, ..me };
         let id = t.register(&dead, &|_| false).unwrap();
         assert!(t.register(&me, &|_| true).is_err(), "a referenced dead entry is kept");

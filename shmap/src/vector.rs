@@ -17,7 +17,7 @@ use crate::layout::ShmValue;
 use crate::primitive::{AtomicU64, Ordering, fence};
 use crate::process::Liveness;
 use crate::ring::cell::{Cell, CellState};
-use crate::ring::{RingCore, RingOptions, ctl};
+use crate::ring::{RingCore, RingError, RingOptions, ctl};
 use crate::segment::{Backing, CreateMode, Segment, StructureKind};
 use crate::table::slot;
 
@@ -40,6 +40,10 @@ pub enum VectorError {
         /// The table's size.
         max: usize,
     },
+    /// This process cannot read its own identity from `/proc` (see
+    /// [`IdentityError`](crate::IdentityError)), so it cannot register in the segment.
+    #[error("cannot register this process in the segment: {0}")]
+    IdentityUnavailable(crate::IdentityError),
 }
 
 const EMPTY: u64 = 0;
@@ -92,9 +96,10 @@ impl<T: ShmValue> ShmVector<T> {
     /// ```
     pub fn push(&self, value: &T) -> Result<usize, VectorError> {
         let core = &self.core;
-        let me = core
-            .owner()
-            .map_err(|_| VectorError::TooManyProcesses { max: crate::MAX_PROCESSES })?;
+        let me = core.owner().map_err(|e| match e {
+            RingError::IdentityUnavailable(e) => VectorError::IdentityUnavailable(e),
+            _ => VectorError::TooManyProcesses { max: crate::MAX_PROCESSES },
+        })?;
         let capacity = core.capacity() as u64;
         let claimed = core.control(ctl::TAIL);
         loop {
@@ -165,7 +170,10 @@ impl<T: ShmValue> ShmVector<T> {
 
     /// Marks the cells of pushers that died before publishing as abandoned, so that
     /// [`len`](Self::len) can move past them, and returns how many it marked. For a monitor:
-    /// nothing else waits on such a cell.
+    /// nothing else waits on such a cell. A cell is claimed once, for one index, and its
+    /// claim is settled once (published or abandoned), so a claim word is never seen again and
+    /// the compare-and-swap from it cannot hit another claim (no ABA, even if the dead pusher's
+    /// owner id is reused).
     pub fn recover(&self) -> usize {
         let mut recovered = 0;
         for index in self.len()..self.claimed() {

@@ -193,3 +193,30 @@ fn racing_recoveries_of_a_dead_write_back() {
         },
     );
 }
+
+/// Every lock episode of a slot has a control word of its own: two inserts of one key whose
+/// visitors fail, and a sampler (a monitor) that reads the key's slot three times, never sees a
+/// locked word come back after the slot changed. Before aborts bumped the version, an aborted
+/// insert left TOMBSTONE with its NEW word's version, so the next insert's NEW was the same
+/// word: `Monitor::poll` took the two locks for one held all along and reported a stuck slot,
+/// and a recoverer's compare-and-swap from the first word could hit the second lock.
+#[test]
+fn aborted_inserts_never_repeat_a_locked_word() {
+    race(
+        || table::<u64>(4),
+        |t| {
+            for _ in 0..2 {
+                assert!(t.visit(&1, AccessMode::CreateIfMiss, |_, _, _| false).is_err());
+            }
+        },
+        |t| [(); 3].map(|()| t.__loom_home_ctrl(&1)),
+        |t, (), [s1, s2, s3]| {
+            let locked = |c: u64| matches!(c & 0b111, 1 | 2 | 4 | 5);
+            assert!(
+                !(locked(s1) && s1 == s3 && s2 != s1),
+                "a locked word came back: {s1:#x} {s2:#x} {s3:#x}"
+            );
+            assert_eq!(t.get(&1).unwrap(), None);
+        },
+    );
+}

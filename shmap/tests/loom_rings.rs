@@ -273,12 +273,74 @@ fn publish_vs_sleep() {
             })
         };
         // The waiter stays announced, as it would while in `futex_wait`.
-        let (ready, seen) = event.announce_and_check(|| flag.load(Ordering::Acquire));
+        let (ready, seen, seat) = event.announce_and_check(1, || flag.load(Ordering::Acquire));
         publisher.join().unwrap();
         assert!(
             ready || event.seq.load(Ordering::Relaxed) != seen,
             "a lost wake-up: the waiter sleeps on seq {seen} and nobody moved it"
         );
-        event.leave();
+        event.leave(seat);
     });
+}
+
+/// No ABA on a role word: claimant A finds the producer role's holder `d` dead; before A's
+/// compare-and-swap, claimant B takes the role over from `d` and gives it back, `d`'s id is
+/// given to a new, live process, and that process claims the role. A's claim must then fail:
+/// it judged the holding it saw, not the id. (With a bare owner id in the word, A's
+/// compare-and-swap from `d` succeeded and robbed the live new holder.)
+#[test]
+fn a_stale_takeover_never_robs_a_holder_that_reused_the_id() {
+    race(
+        || {
+            let r = spsc(2);
+            let dead = r.__loom_plant_dead_producer();
+            (r, dead)
+        },
+        |(r, _)| {
+            // Held to the end of this thread, then given back.
+            r.producer().is_ok()
+        },
+        |(r, dead)| {
+            drop(r.producer()); // takes over from the dead holder (or finds A holding)
+            r.__loom_reuse_owner_and_claim(*dead)
+        },
+        |(r, dead), _, reused| {
+            if reused {
+                assert_eq!(r.__loom_producer_holder(), Some(*dead), "the new holder was robbed");
+            }
+        },
+    );
+}
+
+/// No ABA on a sleeper's seat: sleeper 2 died announced in seat 0. Recoverer A (owner 4)
+/// judges it dead; meanwhile recoverer B (owner 3) frees the seat, id 2 is given to a new, live
+/// process (nothing names it any more), and that process announces itself as 2, perhaps in the
+/// same seat. A's compare-and-swap must then fail: it judged the taking it saw, not the id. The
+/// live sleeper stays announced (seat and bit) until it leaves, the dead seat is freed exactly
+/// once, and no bit is left behind.
+#[test]
+fn recovering_a_dead_sleepers_seat_never_robs_a_sleeper_that_reused_the_id() {
+    race(
+        || {
+            let event = __LoomEvent::default();
+            let (_, _, _dead) = event.announce_and_check(2, || false);
+            (event, AtomicBool::new(false))
+        },
+        // Acquire: pairs with the Release store of `reused` below.
+        |(e, reused)| e.recover_seats(4, |o| o == 2 && !reused.load(Ordering::Acquire)),
+        |(e, reused)| {
+            let freed = e.recover_seats(3, |o| o == 2 && !reused.load(Ordering::Acquire));
+            // Release: from now on, owner 2 is a live process.
+            reused.store(true, Ordering::Release);
+            let (_, _, live) = e.announce_and_check(2, || false);
+            let announced = e.is_announced(live);
+            e.leave(live);
+            (freed, announced)
+        },
+        |(e, _), freed_by_a, (freed_by_b, live_was_announced)| {
+            assert!(live_was_announced, "a live sleeper's seat or bit was taken away");
+            assert_eq!(freed_by_a + freed_by_b, 1, "the dead seat is freed exactly once");
+            assert_eq!(e.sleepers.load(Ordering::Relaxed), 0, "a bit left behind");
+        },
+    );
 }

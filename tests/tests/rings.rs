@@ -1,7 +1,7 @@
 //! Rings and vectors shared by real processes: the `ring_worker` binary plays producers,
 //! consumers and subscribers next to the test process.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shmap::ring::{BroadcastRing, MpmcRing, RingError, RingRole, SpscRing};
 use shmap::{ShmHashTable, ShmVector, Wait};
@@ -213,4 +213,31 @@ fn vector_pushes_from_two_processes() {
         last[id] = Some(i as u64);
     }
     assert!(seen.iter().flatten().all(|&s| s), "every push is there");
+}
+
+/// A consumer process killed while asleep in a blocking pop leaves its sleeper seat behind:
+/// without recovery every later push would pay a futex wake for it, for ever. The next push
+/// whose wake finds nobody asleep frees the dead sleeper's seat, and pushes go back to one load.
+#[test]
+fn a_consumer_killed_asleep_does_not_leave_a_sleeper_behind() {
+    let name = ShmName::new("mpmc-killed-asleep");
+    let ring = MpmcRing::<u64>::options()
+        .capacity(64)
+        .stale_check(Duration::from_millis(10))
+        .open(&name.backing())
+        .unwrap();
+    let mut sleeper = Worker::spawn(ring_worker!("mpmc-consume", name.as_str()));
+    let start = Instant::now();
+    while ring.stats().sleeping == 0 {
+        assert!(start.elapsed() < Duration::from_secs(20), "the consumer never slept");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    sleeper.signal(libc::SIGKILL);
+    sleeper.wait(Duration::from_secs(10));
+    assert_eq!(ring.stats().sleeping, 1, "the killed sleeper's seat is still announced");
+    ring.try_push(&1).unwrap(); // its wake finds nobody asleep: the seat is recovered
+    let stats = ring.stats();
+    assert_eq!((stats.sleeping, stats.sleepers_recovered), (0, 1), "{stats:?}");
+    assert_eq!(ring.recover_sleepers(), 0, "nothing left to recover");
+    assert_eq!(ring.try_pop().unwrap(), 1);
 }

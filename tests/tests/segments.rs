@@ -3,7 +3,8 @@
 //! open, not a SIGBUS later.
 
 use std::fs;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -175,7 +176,12 @@ fn corrupt_headers_are_refused() {
     ));
     assert!(matches!(
         open_patched(&name, &good, 8, &7u32.to_ne_bytes()),
-        OpenErrorKind::VersionMismatch { expected: 1, found: 7 }
+        OpenErrorKind::VersionMismatch { expected: 2, found: 7 }
+    ));
+    // A segment of the previous format (ring control blocks without sleeper seats).
+    assert!(matches!(
+        open_patched(&name, &good, 8, &1u32.to_ne_bytes()),
+        OpenErrorKind::VersionMismatch { expected: 2, found: 1 }
     ));
     assert!(matches!(open_patched(&name, &good, 32, &[0xff]), OpenErrorKind::CorruptHeader { .. }));
     // A byte of the value's layout description.
@@ -201,6 +207,57 @@ fn objects_that_are_not_segments_are_refused() {
     let result = kind(Table::open(dir.as_str()));
     fs::remove_dir(dir.path()).unwrap();
     assert!(matches!(result, OpenErrorKind::NotRegularFile), "{result:?}");
+}
+
+/// Runs `open` (which opens the FIFO at `fifo`) on another thread and returns what it returned,
+/// failing the test if it has not returned within 10 s (after unblocking it by opening the FIFO
+/// for writing, so that the thread can finish).
+fn promptly(
+    what: &str,
+    fifo: &Path,
+    open: impl FnOnce() -> Result<(), OpenErrorKind> + Send + 'static,
+) -> Result<(), OpenErrorKind> {
+    let (done, result) = std::sync::mpsc::channel();
+    let opener = std::thread::spawn(move || done.send(open()).unwrap());
+    match result.recv_timeout(std::time::Duration::from_secs(10)) {
+        Ok(result) => {
+            opener.join().unwrap();
+            result
+        }
+        Err(_) => {
+            // A writer lets the blocked open of the reading end return.
+            let writer =
+                fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(fifo);
+            let _ = opener.join();
+            drop(writer);
+            panic!("{what} of a FIFO blocked for 10 s");
+        }
+    }
+}
+
+#[test]
+fn fifos_are_refused_without_blocking() {
+    let dir = TempDir::new("fifo");
+    let fifo = dir.path().join("t.shm");
+    let path = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
+    // SAFETY: `path` is a valid NUL-terminated string.
+    assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0, "mkfifo");
+    let backing = Backing::file(&fifo);
+
+    let b = backing.clone();
+    let inspected = promptly("Segment::inspect", &fifo, move || {
+        Segment::inspect(&b).map(drop).map_err(|e| e.kind)
+    });
+    assert!(matches!(inspected, Err(OpenErrorKind::NotRegularFile)), "{inspected:?}");
+
+    for create in [CreateMode::OpenExisting, CreateMode::OpenOrCreate] {
+        let b = backing.clone();
+        let opened = promptly("a table's open", &fifo, move || {
+            Table::options().capacity(16).create(create).open(&b).map(drop).map_err(|e| e.kind)
+        });
+        assert!(matches!(opened, Err(OpenErrorKind::NotRegularFile)), "{create:?}: {opened:?}");
+    }
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo(), "left as it was");
 }
 
 #[test]

@@ -123,7 +123,7 @@ impl<T: ShmValue> BroadcastProducer<'_, T> {
         self.tail = position + 1;
         // Release: publishes the position; pairs with subscribers' Acquire load of `tail`.
         core.control(ctl::TAIL).store(self.tail, Ordering::Release);
-        core.items().notify();
+        core.notify_items();
         Ok(())
     }
 

@@ -95,7 +95,7 @@ use crate::layout::{ShmValue, TypeLayout};
 use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::process::{OwnerId, ProcessIdentity};
 use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, SegmentSpec, StructureKind};
-use event::Event;
+use event::{Event, Notified};
 use role::RoleWord;
 
 /// Which exclusive role of a ring a handle holds.
@@ -179,6 +179,10 @@ pub enum RingError {
         /// The table's size.
         max: usize,
     },
+    /// This process cannot read its own identity from `/proc` (see
+    /// [`IdentityError`](crate::IdentityError)), so it cannot register in the segment.
+    #[error("cannot register this process in the segment: {0}")]
+    IdentityUnavailable(crate::IdentityError),
 }
 
 fn awaited(for_space: &bool) -> &'static str {
@@ -218,6 +222,11 @@ pub struct RingStats {
     pub redelivered: u64,
     /// Exclusive roles taken over from dead holders.
     pub takeovers: u64,
+    /// Seats of sleepers that were killed while asleep, freed (so that pushes and pops stop
+    /// paying a wake-up for them).
+    pub sleepers_recovered: u64,
+    /// Threads announced as asleep in a blocking operation now (both directions).
+    pub sleeping: u32,
 }
 
 /// How to create or open a ring of type `R`: capacity, timeouts, permissions.
@@ -374,15 +383,20 @@ pub(crate) mod ctl {
     pub(crate) const DROPPED_PUSHES: usize = 18;
     pub(crate) const REDELIVERED: usize = 19;
     pub(crate) const TAKEOVERS: usize = 20;
+    pub(crate) const SLEEPERS_RECOVERED: usize = 21;
     /// "Elements were published": consumers sleep on it. The two `_SEQ` words are futex words:
     /// only ever accessed as the `AtomicU32` at their address (see `RingCore::futex_word`).
     pub(crate) const ITEMS_SEQ: usize = 24;
+    /// The bit mask of announced sleepers (see `event`).
     pub(crate) const ITEMS_SLEEPERS: usize = 25;
     /// "Space was freed": producers sleep on it.
     pub(crate) const SPACE_SEQ: usize = 32;
     pub(crate) const SPACE_SLEEPERS: usize = 33;
+    /// The seats of the sleepers on each event, `event::SEATS` words each.
+    pub(crate) const ITEMS_SEATS: usize = 40;
+    pub(crate) const SPACE_SEATS: usize = ITEMS_SEATS + super::event::SEATS;
     /// Words in the control block.
-    pub(crate) const WORDS: usize = 40;
+    pub(crate) const WORDS: usize = SPACE_SEATS + super::event::SEATS;
 }
 
 /// Bytes after the cells: up to 7 words of padding to the next cache line, then the control
@@ -410,6 +424,10 @@ pub(crate) struct RingCore<T> {
     /// Word offset of the control block.
     control: usize,
     pub(crate) wait: Wait,
+    /// This handle's clock for [`sweep_sleepers_soon`](Self::sweep_sleepers_soon), and when
+    /// (in nanoseconds on it) the next sweep may run. Process-local, not in the segment.
+    clock: Instant,
+    next_sweep_ns: std::sync::atomic::AtomicU64,
     _types: PhantomData<fn() -> T>,
 }
 
@@ -423,8 +441,11 @@ impl<T: ShmValue> RingCore<T> {
     /// Words of an element.
     const ELEMENT_WORDS: usize = crate::table::slot::words_for(size_of::<T>());
 
+    /// Words per cell: the sequence word (if any) and the element's words, and at least one,
+    /// so that a ring of a zero-sized element (which has no sequence word: SPSC) still has
+    /// cells of a nonzero size. Its one word is never read or written.
     fn cell_words(seq: bool) -> usize {
-        usize::from(seq) + Self::ELEMENT_WORDS
+        (usize::from(seq) + Self::ELEMENT_WORDS).max(1)
     }
 
     fn spec(kind: StructureKind, seq: bool, capacity: Option<u64>) -> SegmentSpec {
@@ -432,10 +453,12 @@ impl<T: ShmValue> RingCore<T> {
             capacity,
             flags: Some(0),
             fixed_body_size: FIXED_BODY_BYTES,
-            references_owner: if seq {
-                Self::segment_references_owner_seq
-            } else {
-                Self::segment_references_owner_plain
+            // Broadcast cells hold seqlock words (`2p + 2`), not claimants: only the SPMC and
+            // MPMC cells (and the vector's) name owners.
+            references_owner: match (seq, kind) {
+                (true, StructureKind::BroadcastRing) => Self::segment_references_owner_broadcast,
+                (true, _) => Self::segment_references_owner_claimed_cells,
+                (false, _) => Self::segment_references_owner_plain,
             },
             ..SegmentSpec::new(
                 kind,
@@ -480,6 +503,8 @@ impl<T: ShmValue> RingCore<T> {
             seq,
             control,
             wait,
+            clock: Instant::now(),
+            next_sweep_ns: std::sync::atomic::AtomicU64::new(0),
             _types: PhantomData,
         }
     }
@@ -528,12 +553,70 @@ impl<T: ShmValue> RingCore<T> {
         &self.loom_futex_words[usize::from(offset == ctl::SPACE_SEQ)]
     }
 
+    fn control_words(&self, offset: usize, len: usize) -> &[AtomicU64] {
+        &self.words()[self.control + offset..self.control + offset + len]
+    }
+
     fn items(&self) -> Event<'_> {
-        Event { seq: self.futex_word(ctl::ITEMS_SEQ), sleepers: self.control(ctl::ITEMS_SLEEPERS) }
+        Event {
+            seq: self.futex_word(ctl::ITEMS_SEQ),
+            sleepers: self.control(ctl::ITEMS_SLEEPERS),
+            seats: self.control_words(ctl::ITEMS_SEATS, event::SEATS),
+        }
     }
 
     fn space(&self) -> Event<'_> {
-        Event { seq: self.futex_word(ctl::SPACE_SEQ), sleepers: self.control(ctl::SPACE_SLEEPERS) }
+        Event {
+            seq: self.futex_word(ctl::SPACE_SEQ),
+            sleepers: self.control(ctl::SPACE_SLEEPERS),
+            seats: self.control_words(ctl::SPACE_SEATS, event::SEATS),
+        }
+    }
+
+    /// Wakes the consumers asleep for elements (call it after publishing one).
+    #[inline]
+    pub(crate) fn notify_items(&self) {
+        if self.items().notify() == Notified::NobodyAsleep {
+            self.sweep_sleepers_soon();
+        }
+    }
+
+    /// Wakes the producers asleep for space (call it after freeing a cell).
+    #[inline]
+    pub(crate) fn notify_space(&self) {
+        if self.space().notify() == Notified::NobodyAsleep {
+            self.sweep_sleepers_soon();
+        }
+    }
+
+    /// A wake found sleepers announced but nobody asleep: perhaps a sleeper was killed asleep
+    /// and left its seat, which would make every later notify pay a wake. Frees such seats, at
+    /// most once per stale-check interval per handle (a liveness check costs system calls).
+    #[cold]
+    fn sweep_sleepers_soon(&self) {
+        let now = self.clock.elapsed().as_nanos() as u64;
+        let interval = self.wait.stale_check.as_nanos() as u64;
+        // Relaxed: a rate limit local to this handle; racing threads at worst both sweep.
+        let due = self.next_sweep_ns.load(std::sync::atomic::Ordering::Relaxed);
+        if now < due {
+            return;
+        }
+        self.next_sweep_ns
+            .store(now.saturating_add(interval), std::sync::atomic::Ordering::Relaxed);
+        self.recover_sleepers();
+    }
+
+    /// Frees the seats of sleepers whose processes are dead (killed while asleep); returns how
+    /// many. Every ring's `recover` calls it.
+    pub(crate) fn recover_sleepers(&self) -> usize {
+        let Ok(me) = self.owner() else { return 0 };
+        let is_dead = |o| self.segment.owner_liveness(o) == crate::Liveness::Dead;
+        let freed =
+            self.items().recover_seats(me, is_dead) + self.space().recover_seats(me, is_dead);
+        if freed > 0 {
+            self.control(ctl::SLEEPERS_RECOVERED).fetch_add(freed as u64, Ordering::Relaxed);
+        }
+        freed
     }
 
     fn role(&self, role: RingRole) -> RoleWord<'_> {
@@ -549,7 +632,10 @@ impl<T: ShmValue> RingCore<T> {
     }
 
     pub(crate) fn owner(&self) -> Result<OwnerId, RingError> {
-        self.segment.owner().map_err(|_| RingError::TooManyProcesses { max: crate::MAX_PROCESSES })
+        self.segment.owner().map_err(|kind| match kind {
+            crate::OpenErrorKind::IdentityUnavailable(e) => RingError::IdentityUnavailable(e),
+            _ => RingError::TooManyProcesses { max: crate::MAX_PROCESSES },
+        })
     }
 
     /// Claims `role` for this process.
@@ -571,22 +657,34 @@ impl<T: ShmValue> RingCore<T> {
             dropped_pushes: read(ctl::DROPPED_PUSHES),
             redelivered: read(ctl::REDELIVERED),
             takeovers: read(ctl::TAKEOVERS),
+            sleepers_recovered: read(ctl::SLEEPERS_RECOVERED),
+            sleeping: self.items().announced() + self.space().announced(),
         }
     }
 
     #[cfg(not(shmap_loom))]
-    fn segment_references_owner_seq(segment: &Segment, owner: OwnerId) -> bool {
-        Self::view(segment, true).references(owner)
+    fn segment_references_owner_claimed_cells(segment: &Segment, owner: OwnerId) -> bool {
+        Self::view(segment, true, true).references(owner)
+    }
+
+    #[cfg(not(shmap_loom))]
+    fn segment_references_owner_broadcast(segment: &Segment, owner: OwnerId) -> bool {
+        Self::view(segment, true, false).references(owner)
     }
 
     #[cfg(not(shmap_loom))]
     fn segment_references_owner_plain(segment: &Segment, owner: OwnerId) -> bool {
-        Self::view(segment, false).references(owner)
+        Self::view(segment, false, false).references(owner)
     }
 
     #[cfg(shmap_loom)]
-    fn segment_references_owner_seq(_: &Segment, _: OwnerId) -> bool {
+    fn segment_references_owner_claimed_cells(_: &Segment, _: OwnerId) -> bool {
         false // the modelled cells are not in the segment
+    }
+
+    #[cfg(shmap_loom)]
+    fn segment_references_owner_broadcast(_: &Segment, _: OwnerId) -> bool {
+        false
     }
 
     #[cfg(shmap_loom)]
@@ -595,12 +693,13 @@ impl<T: ShmValue> RingCore<T> {
     }
 
     /// A borrowed view of `segment`'s ring, for `references_owner` (which runs inside an open,
-    /// before the core exists).
+    /// before the core exists): `seq` as the ring's cells have a sequence word, and
+    /// `cells_name_owners` where those words are claims (not a broadcast ring's seqlocks).
     #[cfg(not(shmap_loom))]
-    fn view(segment: &Segment, seq: bool) -> RingView<'_> {
+    fn view(segment: &Segment, seq: bool, cells_name_owners: bool) -> RingView<'_> {
         let capacity = segment.capacity() as usize;
         let cell_words = Self::cell_words(seq);
-        RingView { words: segment.body(), capacity, cell_words, seq }
+        RingView { words: segment.body(), capacity, cell_words, cells_name_owners }
     }
 
     /// Waits for `attempt` to succeed: spins and yields as `wait.backoff` says, then sleeps on
@@ -655,7 +754,7 @@ impl<T: ShmValue> RingCore<T> {
                 nap = nap.min(wait.stale_check);
             }
             let mut ready = None;
-            event.sleep(nap, || match attempt(StaleCheck::NotYet) {
+            event.sleep(self.owner().ok(), nap, || match attempt(StaleCheck::NotYet) {
                 Attempt::Done(r) => {
                     ready = Some(r);
                     true
@@ -713,7 +812,8 @@ struct RingView<'a> {
     words: &'a [AtomicU64],
     capacity: usize,
     cell_words: usize,
-    seq: bool,
+    /// Whether each cell's first word is a claim that may name an owner (SPMC, MPMC, vector).
+    cells_name_owners: bool,
 }
 
 #[cfg(not(shmap_loom))]
@@ -721,12 +821,20 @@ impl RingView<'_> {
     fn references(&self, owner: OwnerId) -> bool {
         let control = (self.capacity * self.cell_words).next_multiple_of(8);
         let holds = |offset: usize| {
-            self.words.get(control + offset).map(|w| w.load(Ordering::Relaxed))
-                == Some(u64::from(owner.get()))
+            self.words
+                .get(control + offset)
+                .is_some_and(|w| role::holder_of(w.load(Ordering::Relaxed)) == Some(owner))
+        };
+        let seats = |offset: usize| {
+            self.words
+                .get(control + offset..control + offset + event::SEATS)
+                .is_some_and(|seats| Event::seats_name(seats, owner))
         };
         holds(ctl::PRODUCER)
             || holds(ctl::CONSUMER)
-            || (self.seq
+            || seats(ctl::ITEMS_SEATS)
+            || seats(ctl::SPACE_SEATS)
+            || (self.cells_name_owners
                 && (0..self.capacity).any(|i| {
                     self.words.get(i * self.cell_words).is_some_and(|w| {
                         cell::Cell(w.load(Ordering::Relaxed)).owner() == Some(owner)
@@ -807,9 +915,19 @@ macro_rules! ring_common {
         $crate::ring::core_handle!($ring, $kind, $seq, "ring");
 
         impl<T: ShmValue> $ring<T> {
-            /// The recovery counters.
+            /// The recovery counters, and how many threads sleep in a blocking operation now.
             pub fn stats(&self) -> RingStats {
                 self.core.stats()
+            }
+
+            /// Frees the seats of threads that were killed while asleep in a blocking
+            /// operation, and returns how many. Without this, each later push (or pop) would
+            /// pay a futex wake for a sleeper that is gone. Pushes and pops do it on their own
+            /// (when a wake finds nobody asleep, at most once per stale-check interval); a
+            /// monitor process can call it. A seat is freed only when its process is proven
+            /// dead ([`Liveness::Dead`](crate::Liveness::Dead)).
+            pub fn recover_sleepers(&self) -> usize {
+                self.core.recover_sleepers()
             }
         }
 

@@ -136,7 +136,7 @@ impl<T: ShmValue> MpmcRing<T> {
     pub fn __loom_plant_dead_claim(&self, position: u64, writing: bool) {
         let dead = crate::process::ProcessIdentity {
             pid: 0,
-            ..crate::process::ProcessIdentity::current()
+            ..crate::process::ProcessIdentity::current().unwrap()
         };
         let owner = self.core.segment.processes().register(&dead, &|_| false).expect("an entry");
         let state = if writing { CellState::Writing } else { CellState::Reading };
@@ -252,7 +252,7 @@ impl<T: ShmValue> SpmcProducer<'_, T> {
                     // Release: publishes the element; pairs with consumers' Acquire loads.
                     seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::Release);
                     self.advance();
-                    core.items().notify();
+                    core.notify_items();
                     return Attempt::Done(Ok(()));
                 }
                 // A consumer republished a dead consumer's element at this position (see
@@ -332,7 +332,7 @@ fn push_shared<T: ShmValue>(
                     slot::store(data, value);
                     // Release: publishes the element; pairs with consumers' Acquire loads.
                     seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::Release);
-                    core.items().notify();
+                    core.notify_items();
                     return Attempt::Done(Ok(()));
                 }
             }
@@ -398,7 +398,7 @@ fn pop_attempt<T: ShmValue>(core: &RingCore<T>, me: OwnerId, check: StaleCheck) 
                     // Release: frees the cell for the next lap; our copy happens before the next
                     // producer's writes, which Acquire this.
                     seq.store(Cell::new(lap + 1, CellState::Free, None).0, Ordering::Release);
-                    core.space().notify();
+                    core.notify_space();
                     return Attempt::Done(Ok(value));
                 }
             }
@@ -456,6 +456,12 @@ fn recover_if_dead<T: ShmValue>(
 /// Recovers a cell whose claimant is known to be dead, from the word `observed`: a WRITING
 /// cell is skipped (FREE for the next lap), a READING cell republished (FULL for the next lap).
 /// A compare-and-swap from `observed`, so that of several recoverers exactly one succeeds.
+///
+/// No ABA: a word names its lap, and a cell's lap only grows (every transition out of a claim,
+/// this recovery included, moves to a later lap or publishes the same lap's next state). A
+/// recoverer that judged `observed`'s claimant dead and was delayed cannot hit a later claim of
+/// the cell, even by a process that reused the dead claimant's owner id: that claim names a
+/// later lap (the 46-bit lap would have to wrap while the recoverer sleeps).
 fn recover_cell<T: ShmValue>(core: &RingCore<T>, seq: &AtomicU64, observed: Cell) -> bool {
     let (next, counter) = match observed.state() {
         CellState::Writing => (CellState::Free, ctl::DROPPED_PUSHES),
@@ -471,8 +477,8 @@ fn recover_cell<T: ShmValue>(core: &RingCore<T>, seq: &AtomicU64, observed: Cell
     }
     core.count(counter);
     match next {
-        CellState::Full => core.items().notify(),
-        _ => core.space().notify(),
+        CellState::Full => core.notify_items(),
+        _ => core.notify_space(),
     }
     true
 }

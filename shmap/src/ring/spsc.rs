@@ -49,6 +49,43 @@ pub struct SpscRing<T: ShmValue> {
 
 ring_common!(SpscRing, StructureKind::SpscRing, false);
 
+/// Model-checking support for the role words: only in loom builds (`tests/loom_rings.rs`).
+#[cfg(shmap_loom)]
+impl<T: ShmValue> SpscRing<T> {
+    /// Makes the producer role look held by a process that died holding it (pid 0); returns
+    /// that holder's owner id.
+    #[doc(hidden)]
+    pub fn __loom_plant_dead_producer(&self) -> u16 {
+        let dead = crate::process::ProcessIdentity {
+            pid: 0,
+            ..crate::process::ProcessIdentity::current().unwrap()
+        };
+        let owner = self.core.segment.processes().register(&dead, &|_| false).expect("an entry");
+        // Relaxed: planted before the model spawns its threads, which the spawn orders after.
+        self.core.control(ctl::PRODUCER).store(u64::from(owner.get()), Ordering::Relaxed);
+        owner.get()
+    }
+
+    /// As a new process that was given the dead `owner`'s id (once nothing named it) would:
+    /// registers this process under that id and claims the producer role with it, keeping it.
+    /// Returns whether the claim succeeded.
+    #[doc(hidden)]
+    pub fn __loom_reuse_owner_and_claim(&self, owner: u16) -> bool {
+        let owner = crate::process::OwnerId::from_bits(u64::from(owner)).expect("an owner id");
+        let me = crate::process::ProcessIdentity::current().unwrap();
+        self.core.segment.processes().__loom_refill(owner, &me);
+        self.core.role(RingRole::Producer).claim(&self.core.segment, owner).is_ok()
+    }
+
+    /// The producer role's holder, as the owner id in its word.
+    #[doc(hidden)]
+    pub fn __loom_producer_holder(&self) -> Option<u16> {
+        // Acquire: pairs with the claims' and releases' read-modify-writes of the word.
+        let word = self.core.control(ctl::PRODUCER).load(Ordering::Acquire);
+        super::role::holder_of(word).map(|o| o.get())
+    }
+}
+
 impl<T: ShmValue> SpscRing<T> {
     /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
     /// any process) holds it; a holder whose process died is taken over.
@@ -129,7 +166,7 @@ impl<T: ShmValue> SpscProducer<'_, T> {
         self.tail += 1;
         // Release: publishes the element; pairs with the consumer's Acquire load of `tail`.
         core.control(ctl::TAIL).store(self.tail, Ordering::Release);
-        core.items().notify();
+        core.notify_items();
         Ok(())
     }
 
@@ -211,7 +248,7 @@ impl<T: ShmValue> SpscConsumer<'_, T> {
         // Release: frees the cell; pairs with the producer's Acquire load of `head`, so our
         // reads happen before its next writes.
         core.control(ctl::HEAD).store(self.head, Ordering::Release);
-        core.space().notify();
+        core.notify_space();
         Ok(value)
     }
 

@@ -309,3 +309,122 @@ fn a_dead_role_holder_is_taken_over() {
     tx.try_push(&1).unwrap();
     assert_eq!(ring.stats().takeovers, 1);
 }
+
+#[test]
+fn zero_sized_elements_work_in_every_ring_and_the_vector() {
+    let spsc = SpscRing::<()>::heap(4).expect("an SPSC ring of () opens");
+    let mut tx = spsc.producer().unwrap();
+    let mut rx = spsc.consumer().unwrap();
+    assert!(matches!(rx.try_pop(), Err(RingError::Empty)));
+    for _ in 0..4 {
+        tx.try_push(&()).unwrap();
+    }
+    assert!(matches!(tx.try_push(&()), Err(RingError::Full)));
+    assert_eq!(spsc.len(), 4);
+    for _ in 0..4 {
+        rx.try_pop().unwrap();
+    }
+    assert!(matches!(rx.try_pop(), Err(RingError::Empty)));
+
+    let spmc = SpmcRing::<()>::heap(4).expect("an SPMC ring of () opens");
+    let mut tx = spmc.producer().unwrap();
+    for _ in 0..4 {
+        tx.try_push(&()).unwrap();
+    }
+    assert!(matches!(tx.try_push(&()), Err(RingError::Full)));
+    for _ in 0..4 {
+        spmc.try_pop().unwrap();
+    }
+    assert!(matches!(spmc.try_pop(), Err(RingError::Empty)));
+
+    let mpmc = MpmcRing::<()>::heap(4).expect("an MPMC ring of () opens");
+    for _ in 0..4 {
+        mpmc.try_push(&()).unwrap();
+    }
+    assert!(matches!(mpmc.try_push(&()), Err(RingError::Full)));
+    for _ in 0..4 {
+        mpmc.try_pop().unwrap();
+    }
+    assert!(matches!(mpmc.try_pop(), Err(RingError::Empty)));
+
+    let broadcast = BroadcastRing::<()>::heap(4).expect("a broadcast ring of () opens");
+    let mut sub = broadcast.subscribe();
+    assert!(matches!(sub.try_recv(), Err(RingError::Empty)));
+    let mut tx = broadcast.producer().unwrap();
+    for _ in 0..6 {
+        tx.push(&()).unwrap();
+    }
+    assert!(matches!(sub.try_recv(), Err(RingError::Lagged { missed: 2 })));
+    for _ in 0..4 {
+        sub.try_recv().unwrap();
+    }
+    assert!(matches!(sub.try_recv(), Err(RingError::Empty)));
+
+    let vector = crate::ShmVector::<()>::heap(4).expect("a vector of () opens");
+    for i in 0..4 {
+        assert_eq!(vector.push(&()).unwrap(), i);
+    }
+    assert!(vector.push(&()).is_err(), "full");
+    assert_eq!(vector.len(), 4);
+    assert_eq!(vector.get(3), Some(()));
+    assert_eq!(vector.get(4), None);
+
+    // A set (a table of `()` values), with undo records (of no words) too.
+    for undo in [false, true] {
+        let set = crate::ShmHashTable::<u32, ()>::options()
+            .capacity(8)
+            .undo_records(undo)
+            .open(&Backing::Heap)
+            .expect("a table of () values opens");
+        let visited = set.visit(&4, crate::AccessMode::CreateIfMiss, |_, _, _| {}).unwrap();
+        assert_eq!(visited, crate::Visited::Created);
+        assert_eq!(set.get(&4).unwrap(), Some(()));
+        assert_eq!(set.get(&5).unwrap(), None);
+    }
+}
+
+/// A broadcast ring's cells hold seqlock words (`2p + 2`), which name no process: once its
+/// producer is gone, no owner id is referenced, so a dead process's entry can be reused.
+/// (Decoded as claims, the words of published elements named every even owner id.)
+#[cfg(not(miri))] // reads the body through the segment's own view
+#[test]
+fn broadcast_cells_name_no_owner() {
+    let ring = BroadcastRing::<u64>::heap(64).unwrap();
+    let mut tx = ring.producer().unwrap();
+    for i in 0..200 {
+        tx.push(&i).unwrap();
+    }
+    let holder = ring.segment().owner().unwrap();
+    let view = RingCore::<u64>::view(ring.segment(), true, false);
+    assert!(view.references(holder), "the producer role names its holder");
+    drop(tx);
+    let referenced: Vec<u16> = (1..=crate::MAX_PROCESSES as u64)
+        .filter_map(OwnerId::from_bits)
+        .filter(|&o| view.references(o))
+        .map(OwnerId::get)
+        .collect();
+    assert_eq!(referenced, Vec::<u16>::new());
+    // And the claims of an MPMC ring do name their claimants.
+    let mpmc = MpmcRing::<u64>::heap(4).unwrap();
+    let dead = dead_owner(mpmc.segment());
+    let (seq, _) = mpmc.core.cell(0);
+    // Relaxed: planted by the only thread.
+    seq.store(Cell::new(0, CellState::Reading, Some(dead)).0, Ordering::Relaxed);
+    assert!(RingCore::<u64>::view(mpmc.segment(), true, true).references(dead));
+}
+
+/// The seats of sleepers name their owners, so a dead sleeper's process-table entry is not
+/// reused while its seat is taken.
+#[cfg(not(miri))]
+#[test]
+fn sleeper_seats_name_their_owners() {
+    let ring = SpscRing::<u64>::heap(4).unwrap();
+    let dead = dead_owner(ring.segment());
+    let (_, seat, _) = ring.core.items().announce(Some(dead));
+    assert!(seat.is_some());
+    assert!(RingCore::<u64>::view(ring.segment(), false, false).references(dead));
+    assert_eq!(ring.stats().sleeping, 1);
+    assert_eq!(ring.recover_sleepers(), 1);
+    assert_eq!(ring.stats(), RingStats { sleepers_recovered: 1, ..RingStats::default() });
+    assert!(!RingCore::<u64>::view(ring.segment(), false, false).references(dead));
+}

@@ -27,7 +27,8 @@ use crate::segment::{SegmentSpec, StructureKind};
 /// `b"SHMAPSEG"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// The format this build reads and writes. Bump on any change to the header or a body layout.
-pub(crate) const FORMAT_VERSION: u32 = 1;
+/// 2: ring control blocks gained the seats of announced sleepers (recoverable after a kill).
+pub(crate) const FORMAT_VERSION: u32 = 2;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 /// Bodies start on a page boundary.
@@ -172,7 +173,8 @@ fn sized(
     }
     if slot_size == 0 || slot_size % 8 != 0 || fixed_body_size % 8 != 0 {
         return Err(format!(
-            "slot size {slot_size} and fixed body size {fixed_body_size} must be multiples of 8"
+            "slot size {slot_size} and fixed body size {fixed_body_size} must be multiples of 8, \
+             the slot size nonzero"
         ));
     }
     let total_size = capacity

@@ -10,7 +10,8 @@
 //! `SIGBUS`, and a creator that died while building left every opener spinning forever. shmap
 //! never lets a name point at an incomplete segment:
 //!
-//! 1. try to open the name (`O_RDWR | O_NOFOLLOW`); if it exists, validate its header (below);
+//! 1. try to open the name (`O_RDWR | O_NOFOLLOW | O_NONBLOCK`); if it exists, refuse it unless
+//!    it is a regular file, and validate its header (below);
 //! 2. otherwise create an **unnamed** file in the same directory (`O_TMPFILE`), give it its
 //!    exact mode (`fchmod`, 0600 by default), size it (`ftruncate`), reserve its space
 //!    (`posix_fallocate`, so a full tmpfs is an error now, not a `SIGBUS` later), map it,
@@ -462,21 +463,29 @@ impl Segment {
             let body = unsafe { addr.add(header) };
             // SAFETY: as above; the mapping (or allocation) is writable.
             if unsafe { sys::populate(body, len - header) }.is_err() {
-                self.touch_every_page(header);
+                self.touch_every_page();
             }
         }
     }
 
-    /// Faults the pages from `start` on in by reading one byte of each (where
-    /// `MADV_POPULATE_WRITE` is missing).
-    fn touch_every_page(&self, start: usize) {
-        let base = self.memory.base().as_ptr();
-        for offset in (start..self.memory.len()).step_by(header::PAGE as usize) {
-            // SAFETY: `offset` is inside the mapping.
-            let byte = unsafe { base.add(offset) };
-            // SAFETY: a volatile read of one initialised byte of the mapping; its value is
-            // discarded (a racing atomic store elsewhere can at worst change what is discarded).
-            let _ = unsafe { byte.read_volatile() };
+    /// Faults the body's pages in by loading one word of each (where `MADV_POPULATE_WRITE` is
+    /// missing). Other processes may be storing to those words meanwhile, so the load is atomic,
+    /// through the `AtomicU64` that every process uses for the body's words ([`body`](Self::body)).
+    ///
+    /// The word loaded is the last of its page (or of the body, on its last page), so that it is
+    /// never one of the rings' futex words, the only body words accessed as something else (as
+    /// the `AtomicU32` of their first four bytes; atomics of different sizes must not overlap):
+    /// those are the control words `ITEMS_SEQ` and `SPACE_SEQ` (24 and 32), at word offsets
+    /// that are multiples of 8 in the body (the control block starts at one), whereas the body
+    /// starts at a page boundary, so a page's last word is at offset 511 mod 512. And the body's
+    /// last word is at or after the control block's last one, 7 words past `SPACE_SEQ`.
+    fn touch_every_page(&self) {
+        const PAGE_WORDS: usize = header::PAGE as usize / size_of::<AtomicU64>();
+        let body = self.body();
+        for page in (0..body.len()).step_by(PAGE_WORDS) {
+            let last = (page + PAGE_WORDS - 1).min(body.len() - 1);
+            // Relaxed: only faults the page in; the value is discarded and orders nothing.
+            std::hint::black_box(body[last].load(Ordering::Relaxed));
         }
     }
 
@@ -533,7 +542,9 @@ impl Segment {
             )));
         };
         let dir = sys::open_dir(&location.dir).map_err(|e| fail(open_errno(e)))?;
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW;
+        // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (and some
+        // devices for a carrier); `attach` then refuses anything that is not a regular file.
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
         let fd =
             sys::openat(dir.as_fd(), &location.name, flags, 0).map_err(|e| fail(open_errno(e)))?;
         Self::attach(backing, fd, None, Access::ReadOnly).map_err(fail)
@@ -590,7 +601,9 @@ impl Segment {
         let started = Instant::now();
         loop {
             if options.create != CreateMode::CreateNew {
-                let flags = libc::O_RDWR | libc::O_NOFOLLOW;
+                // O_NONBLOCK: as in `inspect`, never wait in `open` for a FIFO's or a device's
+                // other end; `attach` refuses them.
+                let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK;
                 match sys::openat(dir.as_fd(), &location.name, flags, 0) {
                     Ok(fd) => return Self::attach(backing, fd, Some(spec), Access::ReadWrite),
                     Err(Errno(libc::ENOENT)) if options.create == CreateMode::OpenOrCreate => {}
@@ -671,7 +684,8 @@ impl Segment {
         location: &backing::Location,
         fd: &OwnedFd,
     ) -> Self {
-        let flags = libc::O_RDWR | libc::O_NOFOLLOW;
+        // O_NONBLOCK: the name may have been replaced by a FIFO meanwhile (then not the same file).
+        let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK;
         let Ok(named) = sys::openat(dir, &location.name, flags, 0) else { return self };
         let same_file = match (sys::fstat(named.as_fd()), sys::fstat(fd.as_fd())) {
             (Ok(a), Ok(b)) => a.identity == b.identity,
@@ -829,8 +843,12 @@ impl Segment {
         self.processes().lookup(owner)
     }
 
-    /// Whether the process registered as `owner` is alive. An owner with no registered process
-    /// is reported dead: a lock that names it can never be released by its holder.
+    /// Whether the process registered as `owner` is alive (see [`ProcessIdentity::liveness`]).
+    ///
+    /// An owner with no active entry is reported dead, and that is a proof too: an entry is
+    /// freed only by its handle's drop (which holds no lock then), or reclaimed only after its
+    /// process was proven dead and no slot, role or cell still named it; an entry being filled
+    /// in belongs to a process that cannot hold anything yet.
     pub fn owner_liveness(&self, owner: OwnerId) -> crate::Liveness {
         self.process(owner).map_or(crate::Liveness::Dead, |p| p.liveness())
     }
@@ -882,7 +900,7 @@ impl Segment {
                 return Ok(owner); // another thread registered first
             }
         }
-        let me = ProcessIdentity::current();
+        let me = ProcessIdentity::current().map_err(OpenErrorKind::IdentityUnavailable)?;
         let referenced = |owner| (self.references_owner)(self, owner);
         let owner = self
             .processes()
@@ -1000,9 +1018,44 @@ impl Segment {
         let mut child = std::process::Command::new("true").spawn().expect("spawn `true`");
         let pid = child.id();
         child.wait().expect("reap `true`");
-        let dead = ProcessIdentity { pid, ..ProcessIdentity::current() };
+        let dead = ProcessIdentity { pid, ..ProcessIdentity::current().unwrap() };
         let owner = self.processes().register(&dead, &|_| false).expect("a free entry");
         assert_eq!(self.owner_liveness(owner), crate::Liveness::Dead);
         owner
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The prefault fallback reads every page while other threads (and processes) store to the
+    /// body: its reads must be atomic too, or they race with those stores (Miri checks this).
+    #[test]
+    fn touching_every_page_does_not_race_with_stores() {
+        let spec = SegmentSpec {
+            capacity: Some(2048), // four pages of 8-byte slots,
+            fixed_body_size: 24,  // and three words on a fifth
+            ..SegmentSpec::new(
+                StructureKind::Custom(1),
+                TypeLayout::NONE,
+                TypeLayout::of::<u64>(),
+                |_| 8,
+            )
+        };
+        let segment = Segment::create_private(&Backing::Heap, &spec).unwrap();
+        let body = segment.body();
+        assert_eq!(body.len(), 4 * header::PAGE as usize / 8 + 3);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for (i, word) in body.iter().enumerate() {
+                    // Relaxed: publishes nothing; only the overlap with the touch matters.
+                    word.store(i as u64 + 1, Ordering::Relaxed);
+                }
+            });
+            segment.touch_every_page();
+        });
+        // Relaxed: the writer was joined at the end of the scope.
+        assert!(body.iter().enumerate().all(|(i, w)| w.load(Ordering::Relaxed) == i as u64 + 1));
     }
 }

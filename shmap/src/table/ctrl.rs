@@ -11,10 +11,12 @@
 //!   are never cut, and a key never moves: a key lives in at most one slot, for ever.
 //! - **tag**: the top 16 bits of the key's hash, so a probe skips slots of other keys without
 //!   reading them, and never waits on a slot being inserted with another tag.
-//! - **version**: bumped each time a value is committed; seqlock readers accept a copy only if
-//!   the version did not change while they copied. 33 bits: a reader would have to stall while
-//!   2^33 commits hit the same slot to be fooled, and even then `FromBytes` makes the torn copy
-//!   a wrong value, not undefined behaviour.
+//! - **version**: bumped by every unlock (see the table below), so a lock episode's word is
+//!   never repeated: a monitor comparing two samples and a recoverer's compare-and-swap from an
+//!   observed word each name one episode. Seqlock readers accept a copy only if the version
+//!   did not change while they copied. 33 bits: a reader would have to stall while 2^33
+//!   unlocks hit the same slot to be fooled, and even then `FromBytes` makes the torn copy a
+//!   wrong value, not undefined behaviour.
 //! - **owner**: while the slot is locked, the holder's [`OwnerId`], written by the same
 //!   compare-and-swap that takes the lock; 0 otherwise.
 //!
@@ -24,13 +26,16 @@
 //! claim      EMPTY(0,0,0)      -> INSERTING(t,0,o)   CAS    then the key is written
 //! publish    INSERTING(t,v,o)  -> NEW(t,v,o)         store  key now comparable
 //! commit     NEW(t,v,o)        -> READY(t,v+1,0)     store  after the value is written
-//! abort      NEW(t,v,o)        -> TOMBSTONE(t,v,0)   store  failed or panicking insert
+//! abort      NEW(t,v,o)        -> TOMBSTONE(t,v+1,0) store  failed or panicking insert
 //! revive     TOMBSTONE(t,v,0)  -> NEW(t,v,o)         CAS    same key inserted again
 //! lock       READY(t,v,0)      -> ACCESSING(t,v,o)   CAS    value still readable
 //! write      ACCESSING(t,v,o)  -> WRITING(t,v,o)     store  value being written back
 //! release    WRITING(t,v,o)    -> READY(t,v+1,0)     store
-//! unlock     ACCESSING(t,v,o)  -> READY(t,v,0)       store  value unchanged
+//! unlock     ACCESSING(t,v,o)  -> READY(t,v+1,0)     store  value unchanged
 //! ```
+//!
+//! Recovery of a dead holder's lock (in `raw.rs`) bumps the version too: every way out of a
+//! locked state does.
 //!
 //! DEAD marks a slot whose inserter died before its key was complete (recovery, issue #4):
 //! its key bytes mean nothing and it is skipped for ever.

@@ -49,6 +49,10 @@ pub enum TableError {
         /// The table's size.
         max: usize,
     },
+    /// This process cannot read its own identity from `/proc` (see
+    /// [`IdentityError`](crate::IdentityError)), so it cannot register in the segment.
+    #[error("cannot register this process in the segment: {0}")]
+    IdentityUnavailable(crate::IdentityError),
 }
 
 struct HolderText<'a>(&'a Option<LockHolder>);

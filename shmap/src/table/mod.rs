@@ -393,9 +393,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
     #[inline]
     fn owner(&self) -> Result<OwnerId, TableError> {
-        self.segment
-            .owner()
-            .map_err(|_| TableError::TooManyProcesses { max: crate::process::MAX_PROCESSES })
+        self.segment.owner().map_err(|kind| match kind {
+            crate::OpenErrorKind::IdentityUnavailable(e) => TableError::IdentityUnavailable(e),
+            _ => TableError::TooManyProcesses { max: crate::process::MAX_PROCESSES },
+        })
     }
 
     #[cold]
@@ -743,7 +744,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         use crate::primitive::Ordering;
         let dead = crate::process::ProcessIdentity {
             pid: 0,
-            ..crate::process::ProcessIdentity::current()
+            ..crate::process::ProcessIdentity::current().unwrap()
         };
         let owner = self.segment.processes().register(&dead, &|_| false).expect("a free entry");
         let (index, _) =
@@ -755,6 +756,13 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         slot::store(slot.value, torn);
         let c = self.raw().ctrl(index);
         slot.ctrl.store(c.locked(SlotState::Writing, owner).0, Ordering::Release);
+    }
+
+    /// The control word of `key`'s home slot, as a monitor samples it. Only for `tests/loom.rs`.
+    #[doc(hidden)]
+    pub fn __loom_home_ctrl(&self, key: &K) -> u64 {
+        let raw = self.raw();
+        raw.ctrl(raw.home(Self::hash(key))).0
     }
 }
 

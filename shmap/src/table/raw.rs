@@ -52,8 +52,8 @@
 //! word it observed, so that of several processes recovering at once exactly one succeeds:
 //!
 //! ```text
-//! INSERTING(t,v,dead)  -> DEAD(t,v,0)          the key was half-written: skip the slot for ever
-//! NEW(t,v,dead)        -> TOMBSTONE(t,v,0)     an insert that never committed: the key stays absent
+//! INSERTING(t,v,dead)  -> DEAD(t,v+1,0)        the key was half-written: skip the slot for ever
+//! NEW(t,v,dead)        -> TOMBSTONE(t,v+1,0)   an insert that never committed: the key stays absent
 //! ACCESSING(t,v,dead)  -> READY(t,v+1,0)       the visitor worked on a copy: the value is untouched
 //! WRITING(t,v,dead)    -> WRITING(t,v,me)      with undo records: take the slot over, copy the undo
 //!                         -> READY(t,v+1,0)    record (the value before the visit) back, release
@@ -61,14 +61,19 @@
 //!                                              old and new words; counted as torn)
 //! ```
 //!
-//! A live holder is never robbed: liveness says `Dead` only when the pid is gone, is a zombie,
-//! or names another process (its start time differs), or belongs to an earlier boot; a holder in
-//! another pid namespace is `Unknown` and left alone.
+//! A live holder is never robbed: liveness says `Dead` only on proof (the pid is gone, names
+//! another process, belongs to an earlier boot, or every thread of it is a zombie); a holder
+//! whose liveness cannot be told (another pid namespace, `/proc` unreadable) is `Unknown` and
+//! left alone.
 //!
 //! # Orderings
 //!
-//! Every unlock bumps the version, even when the value did not change, so that a monitor that
-//! sees the same control word twice knows it saw one lock held all along.
+//! Every unlock bumps the version (commit, release, plain unlock, an aborted insert's tombstone
+//! and every recovery), even when the value did not change, so that a lock episode's word is
+//! never seen again: a monitor that sees the same control word twice knows it saw one lock held
+//! all along, and a recoverer's compare-and-swap from an observed word can only hit the
+//! episode it observed, never a later lock of the same slot by a process that reused the dead
+//! holder's owner id (no ABA).
 //!
 //! Every store to a control word is Release and every lock is an Acquire compare-and-swap, so
 //! any Acquire load of a control word is ordered after the key (and the committed value) that
@@ -659,11 +664,10 @@ pub(crate) fn recover_slot(
     };
     match observed.state() {
         SlotState::Inserting => {
-            swap(observed.unlocked(SlotState::Dead)).map(|()| RecoveryAction::Abandoned)
+            swap(observed.unlocked(SlotState::Dead).bumped()).map(|()| RecoveryAction::Abandoned)
         }
-        SlotState::New => {
-            swap(observed.unlocked(SlotState::Tombstone)).map(|()| RecoveryAction::Tombstoned)
-        }
+        SlotState::New => swap(observed.unlocked(SlotState::Tombstone).bumped())
+            .map(|()| RecoveryAction::Tombstoned),
         SlotState::Accessing => {
             swap(observed.unlocked(SlotState::Ready).bumped()).map(|()| RecoveryAction::Unlocked)
         }
@@ -717,8 +721,11 @@ impl<V: ShmValue> Drop for NewEntry<'_, V> {
     fn drop(&mut self) {
         if !self.committed {
             // Release: hands the tombstone (and its key) to the next inserter of this key, whose
-            // Acquire compare-and-swap pairs with it.
-            self.slot.ctrl.store(self.ctrl.unlocked(SlotState::Tombstone).0, Ordering::Release);
+            // Acquire compare-and-swap pairs with it. Bumped like every unlock, so that this
+            // episode's NEW word is never seen again (by a monitor, or by a recoverer's CAS).
+            self.slot
+                .ctrl
+                .store(self.ctrl.unlocked(SlotState::Tombstone).bumped().0, Ordering::Release);
         }
     }
 }

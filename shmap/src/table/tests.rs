@@ -471,7 +471,7 @@ mod recovery {
         let mut child = std::process::Command::new("true").spawn().unwrap();
         let pid = child.id();
         child.wait().unwrap();
-        let dead = ProcessIdentity { pid, ..ProcessIdentity::current() };
+        let dead = ProcessIdentity { pid, ..ProcessIdentity::current().unwrap() };
         let owner = t.segment().processes().register(&dead, &|_| false).unwrap();
         assert_eq!(t.owner_alive(owner), Liveness::Dead);
         owner
@@ -605,7 +605,7 @@ mod recovery {
         let t = table(16);
         insert(&t, 1, 10);
         let slot = t.read(&1, |s, _| s).unwrap().unwrap();
-        let me = ProcessIdentity::current();
+        let me = ProcessIdentity::current().unwrap();
         let foreign = ProcessIdentity { pid: 1, pid_namespace: me.pid_namespace ^ 1, ..me };
         let owner = t.segment().processes().register(&foreign, &|_| false).unwrap();
         assert_eq!(t.owner_alive(owner), Liveness::Unknown);

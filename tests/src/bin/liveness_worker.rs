@@ -1,0 +1,184 @@
+//! The processes of `tests/liveness.rs`: waiters that cannot read `/proc` (no free file
+//! descriptor, or `/proc` mounted `hidepid=2` under another uid) and a holder whose main thread
+//! has exited. Each must find a live holder alive or unknown, never dead, so it never robs it.
+//!
+//! ```text
+//! liveness_worker visit-no-fds NAME KEY        lower RLIMIT_NOFILE to 0, then visit KEY (a
+//!                                              live holder in another process has it): prints
+//!                                              "timeout" or "robbed"
+//! liveness_worker siblings-no-fds NAME RING    a thread holds key 1 of table NAME and a handle
+//!                                              holds the producer role of SPSC ring RING; with
+//!                                              RLIMIT_NOFILE at 0, a sibling thread's visit, a
+//!                                              second handle's claim and a monitor's recover
+//!                                              each report what they did
+//! liveness_worker visit-hidden NAME KEY UID    in a private mount namespace with /proc mounted
+//!                                              hidepid=2, as UID, visit KEY: "timeout",
+//!                                              "robbed", or "unsupported WHY"
+//! liveness_worker zombie-main NAME KEY         a thread holds KEY until stdin closes, while
+//!                                              the main thread exits (exit(2), as pthread_exit does): "inside",
+//!                                              then "released"
+//! ```
+
+use std::io::Read;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use shmap::ring::{RingError, SpscRing};
+use shmap::{AccessMode, Monitor, ShmHashTable, TableError, VisitError};
+
+type Table = ShmHashTable<u64, u64>;
+
+/// How long the waiters here wait, and how often they check the holder's liveness: about 15
+/// checks before they give up.
+const TIMEOUT: Duration = Duration::from_millis(300);
+const STALE_CHECK: Duration = Duration::from_millis(20);
+
+fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T {
+    args.get(i)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("argument {i} missing or invalid: {args:?}"))
+}
+
+fn open_impatient(name: &str) -> Table {
+    Table::options()
+        .timeout(TIMEOUT)
+        .stale_check(STALE_CHECK)
+        .open(&shmap::Backing::shm(name))
+        .unwrap()
+}
+
+/// Lowers the soft limit of open files to 0: every later `open` fails with `EMFILE`.
+fn exhaust_file_descriptors() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is a valid out-pointer.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    limit.rlim_cur = 0;
+    // SAFETY: `limit` is a valid, initialised rlimit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    assert!(std::fs::File::open("/proc/self/stat").is_err(), "file descriptors are exhausted");
+}
+
+/// Visits `key`, writing 51: a waiter that wrongly finds the holder dead recovers its slot and
+/// commits, and the holder's write-back later overwrites the 51.
+fn visit_report(table: &Table, key: u64) -> &'static str {
+    match table.visit(&key, AccessMode::AccessExist, |_, v, _| *v = 51) {
+        Ok(_) => "robbed",
+        Err(VisitError::Table(TableError::Timeout { .. })) => "timeout",
+        Err(e) => panic!("unexpected error: {e}"),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = args.first().map(String::as_str).unwrap_or("");
+    let name = args.get(1).cloned().unwrap_or_default();
+    match command {
+        "visit-no-fds" => {
+            let table = open_impatient(&name);
+            exhaust_file_descriptors();
+            println!("{}", visit_report(&table, arg(&args, 2)));
+        }
+        "siblings-no-fds" => siblings_without_file_descriptors(&name, &args[2]),
+        "visit-hidden" => {
+            let (key, uid): (u64, u32) = (arg(&args, 2), arg(&args, 3));
+            if let Err(why) = hide_proc_and_become(uid) {
+                println!("unsupported {why}");
+                return;
+            }
+            let table = open_impatient(&name);
+            println!("{}", visit_report(&table, key));
+        }
+        "zombie-main" => {
+            let table = Table::open(&name).unwrap();
+            let key: u64 = arg(&args, 2);
+            std::thread::spawn(move || {
+                table
+                    .visit(&key, AccessMode::AccessExist, |_, v, _| {
+                        println!("inside");
+                        let mut rest = Vec::new();
+                        let _ = std::io::stdin().read_to_end(&mut rest);
+                        *v += 1;
+                    })
+                    .unwrap();
+                println!("released");
+                // The last thread: ends the process with status 0.
+                std::process::exit(0);
+            });
+            // What `pthread_exit` does in the kernel, without its forced unwinding (which Rust's
+            // `main` frames refuse with an abort): `exit(2)` ends only the calling thread, and
+            // the process lives on in the thread above with a zombie main thread.
+            // SAFETY: nothing on this thread's stack is used after it ends (the table was moved
+            // into the thread above); the raw syscall runs no destructors.
+            unsafe { libc::syscall(libc::SYS_exit, 0) };
+            unreachable!("exit(2) does not return");
+        }
+        other => panic!("unknown liveness_worker command {other:?}"),
+    }
+}
+
+fn siblings_without_file_descriptors(name: &str, ring_name: &str) {
+    let table = open_impatient(name);
+    let (inside_tx, inside) = mpsc::channel();
+    let (release, released) = mpsc::channel::<()>();
+    std::thread::scope(|s| {
+        let table = &table;
+        let holder = s.spawn(move || {
+            table
+                .visit(&1, AccessMode::AccessExist, |_, v, _| {
+                    inside_tx.send(()).unwrap();
+                    let _ = released.recv();
+                    *v += 1;
+                })
+                .unwrap();
+        });
+        inside.recv().unwrap();
+        // Two handles of one ring: two registrations, so two owner ids of this one process.
+        let ring = SpscRing::<u64>::open(ring_name).unwrap();
+        let other = SpscRing::<u64>::open(ring_name).unwrap();
+        let producer = ring.producer().unwrap();
+        let mut monitor = Monitor::new(table);
+        let report = monitor.poll(Duration::ZERO).pop().expect("the held slot is reported");
+
+        exhaust_file_descriptors();
+        println!("visit {}", visit_report(table, 1));
+        match other.producer() {
+            Err(RingError::RoleTaken { .. }) => println!("claim refused"),
+            Ok(_) => println!("claim took over"),
+            Err(e) => panic!("unexpected error: {e}"),
+        }
+        match monitor.recover(&report) {
+            Ok(action) => println!("recover {action:?}"),
+            Err(e) => println!("recover refused: {e}"),
+        }
+        drop(producer);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+    });
+    println!("value {}", table.get(&1).unwrap().unwrap());
+}
+
+/// Enters a private mount namespace, mounts a `/proc` that hides other users' processes, and
+/// becomes `uid`.
+fn hide_proc_and_become(uid: u32) -> Result<(), String> {
+    let fail = |what: &str| format!("{what}: {}", std::io::Error::last_os_error());
+    // SAFETY: a plain system call; the worker is single-threaded, as `CLONE_NEWNS` needs.
+    if unsafe { libc::unshare(libc::CLONE_NEWNS) } != 0 {
+        return Err(fail("unshare"));
+    }
+    let private = libc::MS_REC | libc::MS_PRIVATE;
+    let null = std::ptr::null();
+    // SAFETY: NUL-terminated strings and null pointers where `mount(2)` allows them.
+    if unsafe { libc::mount(c"none".as_ptr(), c"/".as_ptr(), null, private, null.cast()) } != 0 {
+        return Err(fail("mount --make-rprivate /"));
+    }
+    let (proc_, options) = (c"proc".as_ptr(), c"hidepid=2".as_ptr().cast());
+    // SAFETY: as above; this mount is private to the new namespace.
+    if unsafe { libc::mount(proc_, c"/proc".as_ptr(), proc_, 0, options) } != 0 {
+        return Err(fail("mount proc hidepid=2"));
+    }
+    // SAFETY: plain system calls.
+    if unsafe { libc::setgid(uid) } != 0 || unsafe { libc::setuid(uid) } != 0 {
+        return Err(fail("setuid"));
+    }
+    Ok(())
+}

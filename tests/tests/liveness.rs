@@ -1,0 +1,157 @@
+//! A live holder is never robbed: liveness says dead only on proof. Each test puts a waiter in
+//! a position where `/proc` cannot tell it whether the holder lives (no free file descriptor,
+//! `hidepid=2` under another uid) or where `/proc/<pid>/stat` says `Z` for a process that still
+//! runs (its main thread exited), and checks that the waiter times out and the holder's update
+//! lands. Before liveness failed safe, each of these waiters recovered the live holder's slot
+//! and the holder's write-back then overwrote the waiter's committed update.
+
+use std::time::Duration;
+
+use shmap::{AccessMode, Liveness, ShmHashTable, TableError, VisitError};
+use shmap_tests::{ShmName, Worker, worker};
+
+type Table = ShmHashTable<u64, u64>;
+
+macro_rules! liveness_worker {
+    ($($arg:expr),* $(,)?) => {{
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_liveness_worker"));
+        $(command.arg($arg);)*
+        command
+    }};
+}
+
+/// A table with key 1 → 0, writable by every uid (the `hidepid` test's waiter is `nobody`).
+fn table(name: &ShmName) -> Table {
+    let t = Table::options().capacity(64).mode(0o666).open(&name.backing()).unwrap();
+    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 0).unwrap();
+    t
+}
+
+/// A `worker hold` process inside its visitor on key 1 (it sets 999_999, then adds 1 when its
+/// stdin closes).
+fn holder(name: &ShmName) -> Worker {
+    let mut holder = Worker::spawn(worker!("hold", name.as_str(), "1", "dirty"));
+    holder.expect("inside");
+    holder
+}
+
+/// Lets the holder commit and checks that its update is the one in the table, and that
+/// nothing was recovered.
+fn release_and_check(t: &Table, mut holder: Worker) {
+    holder.close_stdin();
+    holder.expect("released");
+    holder.finish();
+    assert_eq!(t.get(&1).unwrap(), Some(1_000_000), "the holder's committed update");
+    assert_eq!(t.segment().recoveries(), (0, 0), "no lock was recovered");
+}
+
+/// A waiter with no free file descriptor (`EMFILE` on every `/proc` read) finds a live holder
+/// in another process unknown, not dead: it times out.
+#[test]
+fn a_waiter_out_of_file_descriptors_never_robs_a_live_holder() {
+    let name = ShmName::new("live-emfile");
+    let t = table(&name);
+    let holder = holder(&name);
+    let mut waiter = Worker::spawn(liveness_worker!("visit-no-fds", name.as_str(), "1"));
+    assert_eq!(waiter.line(), "timeout");
+    waiter.finish();
+    release_and_check(&t, holder);
+}
+
+/// The same inside one process: a thread out of file descriptors never robs its sibling, a
+/// second handle does not take over a ring role held by the first, and a monitor does not
+/// recover the sibling's slot. Liveness reads the process's own identity once, at
+/// registration, so running out of descriptors later cannot make its own entries look dead.
+#[test]
+fn a_thread_out_of_file_descriptors_never_robs_its_sibling() {
+    let name = ShmName::new("live-siblings");
+    let ring = ShmName::new("live-siblings-ring");
+    let t = table(&name);
+    let _ring = shmap::ring::SpscRing::<u64>::options().capacity(4).open(&ring.backing()).unwrap();
+    let mut w = Worker::spawn(liveness_worker!("siblings-no-fds", name.as_str(), ring.as_str()));
+    assert_eq!(w.line(), "visit timeout");
+    assert_eq!(w.line(), "claim refused");
+    assert!(w.line().starts_with("recover refused"), "the monitor robbed a live holder");
+    assert_eq!(w.line(), "value 1", "the sibling's increment, alone");
+    w.finish();
+    assert_eq!(t.segment().recoveries(), (0, 0));
+}
+
+/// With `/proc` mounted `hidepid=2`, a waiter of another uid can neither signal the holder
+/// (`EPERM`) nor see it in `/proc` (`ENOENT`): unknown, so it waits and times out.
+#[test]
+fn a_waiter_that_cannot_see_the_holder_in_proc_never_robs_it() {
+    let name = ShmName::new("live-hidepid");
+    let t = table(&name);
+    let holder = holder(&name);
+    // 65534: `nobody`, which may neither signal the root holder nor see it.
+    let mut waiter = Worker::spawn(liveness_worker!("visit-hidden", name.as_str(), "1", "65534"));
+    let line = waiter.line();
+    if let Some(why) = line.strip_prefix("unsupported ") {
+        // SAFETY: `geteuid` has no preconditions.
+        assert_ne!(unsafe { libc::geteuid() }, 0, "root could not mount /proc: {why}");
+        eprintln!("skipped: a private /proc with hidepid=2 needs root ({why})");
+        return;
+    }
+    assert_eq!(line, "timeout");
+    waiter.finish();
+    release_and_check(&t, holder);
+}
+
+/// A process whose main thread called `pthread_exit` shows `Z` in `/proc/<pid>/stat` while its
+/// other threads run: a waiter finds its holding thread alive and times out.
+#[test]
+fn a_holder_whose_main_thread_exited_is_alive() {
+    let name = ShmName::new("live-zombie-main");
+    let t = Table::options()
+        .capacity(64)
+        .timeout(Duration::from_millis(300))
+        .stale_check(Duration::from_millis(20))
+        .open(&name.backing())
+        .unwrap();
+    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 41).unwrap();
+    let mut holder = Worker::spawn(liveness_worker!("zombie-main", name.as_str(), "1"));
+    holder.expect("inside");
+    let stat = format!("/proc/{}/stat", holder.pid());
+    let state = || {
+        let text = std::fs::read_to_string(&stat).unwrap();
+        text[text.rfind(')').unwrap() + 2..].chars().next().unwrap()
+    };
+    let start = std::time::Instant::now();
+    while state() != 'Z' {
+        assert!(start.elapsed() < Duration::from_secs(10), "the main thread did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    match t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = 51) {
+        Err(VisitError::Table(TableError::Timeout { holder: Some(h), .. })) => {
+            assert_eq!(h.process.map(|p| p.pid), Some(holder.pid()));
+            assert_eq!(t.owner_alive(h.owner), Liveness::Alive);
+        }
+        other => panic!("the holder was robbed: {other:?}"),
+    }
+    holder.close_stdin();
+    holder.expect("released");
+    holder.finish();
+    assert_eq!(t.get(&1).unwrap(), Some(42), "the holder's increment");
+    assert_eq!(t.segment().recoveries(), (0, 0));
+}
+
+/// Once every thread of that process has exited, it is dead, and a waiter recovers its slot.
+#[test]
+fn a_holder_killed_with_its_main_thread_gone_is_dead() {
+    let name = ShmName::new("live-zombie-killed");
+    let t = Table::options()
+        .capacity(64)
+        .stale_check(Duration::from_millis(20))
+        .open(&name.backing())
+        .unwrap();
+    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 41).unwrap();
+    let mut holder = Worker::spawn(liveness_worker!("zombie-main", name.as_str(), "1"));
+    holder.expect("inside");
+    holder.signal(libc::SIGKILL);
+    // Not reaped yet: a zombie with no live thread, which is dead.
+    std::thread::sleep(Duration::from_millis(50));
+    t.visit(&1, AccessMode::AccessExist, |_, v, _| *v += 1).unwrap();
+    assert_eq!(t.get(&1).unwrap(), Some(42), "the value before the killed visit, plus ours");
+    assert_eq!(t.segment().recoveries(), (1, 0));
+}
