@@ -88,7 +88,6 @@
 
 extern crate self as shmap; // so derived code (`::shmap::…`) also compiles inside this crate
 
-mod backoff;
 mod bits_integer;
 mod bytes;
 mod error;
@@ -96,7 +95,6 @@ mod fixed_string;
 mod hash;
 mod layout;
 pub mod monitor;
-mod primitive;
 #[doc(hidden)]
 pub mod __private {
     //! For `shmap-derive`'s generated code only.
@@ -106,11 +104,11 @@ mod private;
 mod process;
 pub mod ring;
 pub mod segment;
+mod sync;
 mod sys;
 mod table;
 mod vector;
 
-pub use backoff::{Backoff, BackoffPolicy, Wait};
 pub use bits_integer::{BitsInteger, OutOfRange};
 pub use error::{OpenError, OpenErrorKind, Role};
 pub use fixed_string::{FixedString, FixedStringError};
@@ -166,6 +164,7 @@ pub use shmap_derive::shm_ring;
 /// ```
 pub use shmap_derive::shm_table;
 pub use shmap_derive::{ShmKey, ShmValue};
+pub use sync::backoff::{Backoff, BackoffPolicy, Wait};
 pub use sys::Errno;
 pub use table::{
     AccessMode, LockHolder, RecoveryAction, Rejected, ShmHashTable, SlotState, TableError,

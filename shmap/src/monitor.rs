@@ -21,72 +21,14 @@ use std::time::{Duration, Instant};
 
 use crate::hash::ShmHasher;
 use crate::layout::{ShmKey, ShmLayout, ShmValue};
-use crate::primitive::{AtomicU64, Ordering};
 use crate::process::{Liveness, OwnerId, ProcessIdentity};
-#[cfg_attr(shmap_loom, allow(unused_imports))] // used by `Monitor::open`, not built under loom
-use crate::segment::{Segment, StructureKind};
-use crate::table::ctrl::{Ctrl, SlotState};
-use crate::table::raw::{NotRecovered, recover_slot};
-use crate::table::slot::{Slot, SlotLayout};
 #[cfg_attr(shmap_loom, allow(unused_imports))]
-use crate::table::{FLAG_UNDO, RecoveryAction, ShmHashTable};
-
-/// A hash table's slots as words, whatever its key and value types.
-pub(crate) struct ErasedTable<'a> {
-    pub(crate) words: &'a [AtomicU64],
-    pub(crate) capacity: usize,
-    pub(crate) layout: SlotLayout,
-    pub(crate) key_size: usize,
-    pub(crate) value_size: usize,
-    pub(crate) segment: &'a Segment,
-}
-
-impl<'a> ErasedTable<'a> {
-    /// The table in a hash-table segment opened without its types (for the `shmap` command).
-    #[cfg(not(shmap_loom))]
-    pub(crate) fn from_segment(segment: &'a Segment) -> Option<Self> {
-        let info = segment.info();
-        if info.kind != StructureKind::HashTable {
-            return None;
-        }
-        let layout = SlotLayout::new(
-            info.key.size as usize,
-            info.value.size as usize,
-            info.flags & FLAG_UNDO != 0,
-        );
-        let capacity = usize::try_from(info.capacity).ok()?;
-        let words = segment.body();
-        (layout.bytes() == info.slot_size && words.len() == capacity * layout.stride).then_some(
-            ErasedTable {
-                words,
-                capacity,
-                layout,
-                key_size: info.key.size as usize,
-                value_size: info.value.size as usize,
-                segment,
-            },
-        )
-    }
-
-    pub(crate) fn slot(&self, index: usize) -> Slot<'a> {
-        let start = index * self.layout.stride;
-        Slot::new(&self.words[start..start + self.layout.stride], self.layout)
-    }
-
-    pub(crate) fn ctrl(&self, index: usize) -> Ctrl {
-        // Acquire: pairs with the Release stores of the protocol, so a key published by the
-        // word we read (NEW or later) is visible to the copy that follows.
-        Ctrl(self.slot(index).ctrl.load(Ordering::Acquire))
-    }
-
-    /// The first `len` bytes of `words` (relaxed loads: a best-effort copy).
-    fn bytes(words: &[AtomicU64], len: usize) -> Vec<u8> {
-        let mut out: Vec<u8> =
-            words.iter().flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes()).collect();
-        out.truncate(len);
-        out
-    }
-}
+// used by `Monitor::for_segment`, not under loom
+use crate::segment::Segment;
+use crate::table::ctrl::{Ctrl, SlotState};
+use crate::table::erased::ErasedTable;
+use crate::table::raw::{NotRecovered, recover_slot};
+use crate::table::{RecoveryAction, ShmHashTable};
 
 /// A slot that has stayed locked for at least the threshold, or whose holder is dead.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -357,6 +299,7 @@ mod tests {
     use std::thread;
 
     use super::*;
+    use crate::sync::primitive::Ordering;
     use crate::{AccessMode, Backing, ShmKey, ShmValue, Wait};
 
     #[derive(ShmKey, Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,12 +14,12 @@ use std::fmt;
 
 use crate::error::OpenError;
 use crate::layout::ShmValue;
-use crate::primitive::{AtomicU64, Ordering, fence};
 use crate::process::Liveness;
 use crate::ring::cell::{Cell, CellState};
 use crate::ring::{RingCore, RingError, RingOptions, ctl};
 use crate::segment::{Backing, CreateMode, Segment, StructureKind};
-use crate::table::slot;
+use crate::sync::primitive::{AtomicU64, Ordering, fence};
+use crate::sync::words;
 
 /// How to create or open a [`ShmVector`] (capacity, permissions).
 pub type VectorOptions<T> = RingOptions<ShmVector<T>>;
@@ -114,7 +114,7 @@ impl<T: ShmValue> ShmVector<T> {
             if seq.compare_exchange(EMPTY, writing.0, Ordering::Relaxed, Ordering::Relaxed).is_ok()
             {
                 help(claimed, index);
-                slot::store(data, value);
+                words::store(data, value);
                 // Release: publishes the element; pairs with the Acquire loads in `get` and
                 // `advance_len`.
                 seq.store(published().0, Ordering::Release);
@@ -140,7 +140,7 @@ impl<T: ShmValue> ShmVector<T> {
         let (seq, data) = self.core.cell(index as u64);
         // Acquire: pairs with the pusher's Release store of PUBLISHED; the element never
         // changes after it.
-        (Cell(seq.load(Ordering::Acquire)) == published()).then(|| slot::load::<T>(data))
+        (Cell(seq.load(Ordering::Acquire)) == published()).then(|| words::load::<T>(data))
     }
 
     /// The length of the published prefix: every index below it is published (or was

@@ -29,7 +29,7 @@
 
 use std::time::Duration;
 
-use crate::primitive::{Ordering, fence};
+use crate::sync::primitive::{Ordering, fence};
 
 /// How long a sleeper without a working `membarrier` sleeps before it looks again.
 pub(crate) const FALLBACK_NAP: Duration = Duration::from_millis(1);

@@ -12,15 +12,15 @@
 
 use std::fmt;
 
-use crate::backoff::Wait;
 use crate::error::OpenError;
 use crate::layout::ShmValue;
-use crate::primitive::{Ordering, fence};
 use crate::ring::{
     Attempt, Claim, RingCore, RingError, RingOptions, RingRole, RingStats, ctl, ring_common,
 };
 use crate::segment::{Backing, CreateMode, Segment, StructureKind};
-use crate::table::slot;
+use crate::sync::backoff::Wait;
+use crate::sync::primitive::{Ordering, fence};
+use crate::sync::words;
 
 /// A broadcast ring buffer in shared memory: one producer, any number of [`Subscriber`]s in any
 /// number of processes, each of which reads every element in order at its own pace.
@@ -117,7 +117,7 @@ impl<T: ShmValue> BroadcastProducer<'_, T> {
         // Release fence: the odd word is visible before any of the new element's words (Boehm's
         // seqlock writer); pairs with the subscriber's fence(Acquire) before its second read.
         fence(Ordering::Release);
-        slot::store(data, value);
+        words::store(data, value);
         // Release: publishes the element; pairs with the subscriber's Acquire load of the word.
         seq.store(2 * position + 2, Ordering::Release);
         self.tail = position + 1;
@@ -201,7 +201,7 @@ impl<T: ShmValue> Subscriber<'_, T> {
             // our position, so it was published).
             return Err(self.lagged(tail.max(position + 1)));
         }
-        let value = slot::load::<T>(data);
+        let value = words::load::<T>(data);
         // Acquire fence: our copy happens before the second read (Boehm's seqlock reader);
         // pairs with the producer's fence(Release) after its odd store.
         fence(Ordering::Acquire);

@@ -24,8 +24,8 @@
 use std::time::Duration;
 
 use super::barrier;
-use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::process::OwnerId;
+use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering};
 
 /// Seats per event: how many sleepers can be announced at once. A sleeper that finds every
 /// seat taken does not announce itself and naps for at most [`barrier::FALLBACK_NAP`] instead.
@@ -215,7 +215,7 @@ impl Event<'_> {
     #[cfg(shmap_loom)]
     fn wait(&self, _: u32, _: Duration) {
         // Loom has no futex: let the model run another thread instead.
-        crate::primitive::yield_now();
+        crate::sync::primitive::yield_now();
     }
 }
 

@@ -89,12 +89,12 @@ pub use spsc::{SpscConsumer, SpscProducer, SpscRing};
 #[doc(hidden)]
 pub use event::LoomEvent as __LoomEvent;
 
-use crate::backoff::{Backoff, BackoffPolicy, Wait};
 use crate::error::OpenError;
 use crate::layout::{ShmValue, TypeLayout};
-use crate::primitive::{AtomicU32, AtomicU64, Ordering};
 use crate::process::{OwnerId, ProcessIdentity};
 use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, SegmentSpec, StructureKind};
+use crate::sync::backoff::{Backoff, Expired, Wait, Waiter};
+use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering};
 use event::{Event, Notified};
 use role::RoleWord;
 
@@ -439,7 +439,7 @@ unsafe impl<T> Sync for RingCore<T> {}
 
 impl<T: ShmValue> RingCore<T> {
     /// Words of an element.
-    const ELEMENT_WORDS: usize = crate::table::slot::words_for(size_of::<T>());
+    const ELEMENT_WORDS: usize = crate::sync::words::words_for(size_of::<T>());
 
     /// Words per cell: the sequence word (if any) and the element's words, and at least one,
     /// so that a ring of a zero-sized element (which has no sequence word: SPSC) still has
@@ -712,46 +712,29 @@ impl<T: ShmValue> RingCore<T> {
         for_space: bool,
         mut attempt: impl FnMut(StaleCheck) -> Attempt<R>,
     ) -> Result<R, RingError> {
-        let mut backoff = wait.backoff;
-        let mut started: Option<Instant> = None;
-        let mut last_check: Option<Instant> = None;
+        let mut waiter = Waiter::new(*wait);
         loop {
-            #[cfg(shmap_loom)]
-            let _ = &mut last_check;
-            // Under loom time does not pass: check liveness at every attempt after the first
-            // (as the table's waits do) and never time out; the model bounds the waits.
-            #[cfg(shmap_loom)]
-            let check = if started.is_some() { StaleCheck::Now } else { StaleCheck::NotYet };
-            #[cfg(not(shmap_loom))]
-            let check = match (started, last_check) {
-                (Some(start), last) => {
-                    let now = Instant::now();
-                    if now.saturating_duration_since(last.unwrap_or(start)) >= wait.stale_check {
-                        last_check = Some(now);
-                        StaleCheck::Now
-                    } else {
-                        StaleCheck::NotYet
-                    }
-                }
-                (None, _) => StaleCheck::NotYet,
+            // Under loom time does not pass: `stale_check_due` says yes at every attempt after
+            // the first, and the wait never expires (the model bounds it).
+            let check = if waiter.has_started() && waiter.stale_check_due() {
+                StaleCheck::Now
+            } else {
+                StaleCheck::NotYet
             };
             let busy = match attempt(check) {
                 Attempt::Done(r) => return r,
                 Attempt::NotYet => false,
                 Attempt::Busy => true,
             };
-            let start = *started.get_or_insert_with(Instant::now);
-            let waited = start.elapsed();
-            if waited >= wait.timeout && cfg!(not(shmap_loom)) {
-                return Err(RingError::Timeout { waited, for_space });
-            }
-            if !backoff.is_sleeping() {
-                backoff.snooze();
+            let waited = waiter
+                .elapsed()
+                .map_err(|Expired(waited)| RingError::Timeout { waited, for_space })?;
+            if waiter.spin_or_yield() {
                 continue;
             }
-            let mut nap = wait.timeout.saturating_sub(waited);
+            let mut nap = waiter.remaining(waited);
             if busy {
-                nap = nap.min(wait.stale_check);
+                nap = nap.min(waiter.stale_check_interval());
             }
             let mut ready = None;
             event.sleep(self.owner().ok(), nap, || match attempt(StaleCheck::NotYet) {

@@ -25,10 +25,8 @@
 
 use std::fmt;
 
-use crate::backoff::Wait;
 use crate::error::OpenError;
 use crate::layout::ShmValue;
-use crate::primitive::{AtomicU64, Ordering};
 use crate::process::{Liveness, OwnerId};
 use crate::ring::cell::{Cell, CellState, Lap};
 use crate::ring::{
@@ -36,7 +34,9 @@ use crate::ring::{
     ring_common,
 };
 use crate::segment::{Backing, CreateMode, Segment, StructureKind};
-use crate::table::slot;
+use crate::sync::backoff::Wait;
+use crate::sync::primitive::{AtomicU64, Ordering};
+use crate::sync::words;
 
 /// A multi-producer multi-consumer ring buffer in shared memory.
 ///
@@ -248,7 +248,7 @@ impl<T: ShmValue> SpmcProducer<'_, T> {
             let c = Cell(seq.load(Ordering::Acquire));
             match (c.against(lap), c.state()) {
                 (Lap::Same, CellState::Free) => {
-                    slot::store(data, value);
+                    words::store(data, value);
                     // Release: publishes the element; pairs with consumers' Acquire loads.
                     seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::Release);
                     self.advance();
@@ -329,7 +329,7 @@ fn push_shared<T: ShmValue>(
                     .is_ok()
                 {
                     help(tail, position);
-                    slot::store(data, value);
+                    words::store(data, value);
                     // Release: publishes the element; pairs with consumers' Acquire loads.
                     seq.store(Cell::new(lap, CellState::Full, None).0, Ordering::Release);
                     core.notify_items();
@@ -394,7 +394,7 @@ fn pop_attempt<T: ShmValue>(core: &RingCore<T>, me: OwnerId, check: StaleCheck) 
                     .is_ok()
                 {
                     help(head, position);
-                    let value = slot::load::<T>(data);
+                    let value = words::load::<T>(data);
                     // Release: frees the cell for the next lap; our copy happens before the next
                     // producer's writes, which Acquire this.
                     seq.store(Cell::new(lap + 1, CellState::Free, None).0, Ordering::Release);

@@ -20,10 +20,10 @@
 //! release    (n, me)    -> (n, 0)      CAS (a no-op if another claimant took over from us)
 //! ```
 
-use crate::primitive::{AtomicU64, Ordering};
 use crate::process::{Liveness, OwnerId};
 use crate::ring::{RingError, RingRole};
 use crate::segment::Segment;
+use crate::sync::primitive::{AtomicU64, Ordering};
 
 /// A role word in a ring's control block.
 #[derive(Clone, Copy)]

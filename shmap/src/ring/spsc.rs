@@ -13,15 +13,15 @@
 
 use std::fmt;
 
-use crate::backoff::Wait;
 use crate::error::OpenError;
 use crate::layout::ShmValue;
-use crate::primitive::Ordering;
 use crate::ring::{
     Attempt, Claim, RingCore, RingError, RingOptions, RingRole, RingStats, ctl, ring_common,
 };
 use crate::segment::{Backing, CreateMode, Segment, StructureKind};
-use crate::table::slot;
+use crate::sync::backoff::Wait;
+use crate::sync::primitive::Ordering;
+use crate::sync::words;
 
 /// A single-producer single-consumer ring buffer in shared memory.
 ///
@@ -162,7 +162,7 @@ impl<T: ShmValue> SpscProducer<'_, T> {
             }
         }
         let (_, data) = core.cell(self.tail);
-        slot::store(data, value);
+        words::store(data, value);
         self.tail += 1;
         // Release: publishes the element; pairs with the consumer's Acquire load of `tail`.
         core.control(ctl::TAIL).store(self.tail, Ordering::Release);
@@ -243,7 +243,7 @@ impl<T: ShmValue> SpscConsumer<'_, T> {
             }
         }
         let (_, data) = core.cell(self.head);
-        let value = slot::load::<T>(data);
+        let value = words::load::<T>(data);
         self.head += 1;
         // Release: frees the cell; pairs with the producer's Acquire load of `head`, so our
         // reads happen before its next writes.

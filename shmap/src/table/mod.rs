@@ -6,6 +6,7 @@
 //! [`Segment`], a [`ShmHasher`] and the caller's timeouts.
 
 pub(crate) mod ctrl;
+pub(crate) mod erased;
 mod error;
 pub(crate) mod raw;
 pub(crate) mod slot;
@@ -23,15 +24,16 @@ pub use visit::{
     Visited,
 };
 
-use crate::backoff::{Backoff, BackoffPolicy, Wait, Waiter};
 use crate::error::OpenError;
 use crate::hash::{DefaultHasher, ShmHasher};
 use crate::layout::{ShmKey, ShmValue, TypeLayout};
-use crate::primitive::AtomicU64;
 use crate::process::OwnerId;
 use crate::segment::{
     Backing, CreateMode, Segment, SegmentInfo, SegmentOptions, SegmentSpec, StructureKind,
 };
+use crate::sync::backoff::{Backoff, BackoffPolicy, Wait, Waiter};
+use crate::sync::primitive::AtomicU64;
+use erased::ErasedTable;
 use raw::{Host, RawError, RawTable, RawTravel};
 
 /// Marks the stored types without owning values of them (so the handle is `Send + Sync`).
@@ -374,8 +376,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     /// The slots as words, for the monitor.
-    pub(crate) fn erased(&self) -> crate::monitor::ErasedTable<'_> {
-        crate::monitor::ErasedTable {
+    pub(crate) fn erased(&self) -> ErasedTable<'_> {
+        ErasedTable {
             // SAFETY: as in `raw`.
             words: unsafe { self.words.as_ref() },
             capacity: self.capacity,
@@ -741,7 +743,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// current value saved in the undo record. Only for `tests/loom.rs`.
     #[doc(hidden)]
     pub fn __loom_plant_dead_write_back(&self, key: &K, torn: &V) {
-        use crate::primitive::Ordering;
+        use crate::sync::primitive::Ordering;
         let dead = crate::process::ProcessIdentity {
             pid: 0,
             ..crate::process::ProcessIdentity::current().unwrap()
@@ -753,7 +755,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         for (undo, value) in slot.undo.iter().zip(slot.value) {
             undo.store(value.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        slot::store(slot.value, torn);
+        crate::sync::words::store(slot.value, torn);
         let c = self.raw().ctrl(index);
         slot.ctrl.store(c.locked(SlotState::Writing, owner).0, Ordering::Release);
     }

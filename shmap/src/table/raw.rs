@@ -84,12 +84,13 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 use std::time::Duration;
 
-use crate::backoff::{BackoffPolicy, Expired, Wait, Waiter};
 use crate::layout::{ShmKey, ShmValue};
-use crate::primitive::{AtomicU64, Ordering, fence};
 use crate::process::{Liveness, OwnerId};
+use crate::sync::backoff::{BackoffPolicy, Expired, Wait, Waiter};
+use crate::sync::primitive::{AtomicU64, Ordering, fence};
+use crate::sync::words;
 use crate::table::ctrl::{Ctrl, SlotState};
-use crate::table::slot::{self, Slot, SlotLayout};
+use crate::table::slot::{Slot, SlotLayout};
 use crate::table::visit::{AccessMode, RecoveryAction, TravelControl, VisitResult, Visited};
 
 /// Why an operation could not finish.
@@ -203,8 +204,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
 
     /// Words of a key and of a value: constants of `K` and `V`, so slot addressing compiles to
     /// fixed offsets (only the stride depends on whether the table keeps undo records).
-    const KEY_WORDS: usize = slot::words_for(size_of::<K>());
-    const VALUE_WORDS: usize = slot::words_for(size_of::<V>());
+    const KEY_WORDS: usize = words::words_for(size_of::<K>());
+    const VALUE_WORDS: usize = words::words_for(size_of::<V>());
 
     #[inline(always)]
     pub(crate) fn slot(&self, index: usize) -> Slot<'_> {
@@ -274,7 +275,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             Seen::Skip
         } else if c.is(SlotState::Inserting) {
             Seen::Busy
-        } else if slot::equals(slot.key, key) {
+        } else if words::equals(slot.key, key) {
             Seen::Mine
         } else {
             Seen::Skip
@@ -355,7 +356,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 Seen::End => return FastGet::Absent,
                 Seen::Skip => {}
                 Seen::Mine if c.is_readable() => {
-                    let value = slot::load::<V>(slot.value);
+                    let value = words::load::<V>(slot.value);
                     // Acquire: pairs with the writer's fence(Release) before its value stores
                     // (Boehm's seqlock): if the copy saw any of them, the load below sees
                     // WRITING or a newer version.
@@ -403,7 +404,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     Seen::Mine => match c.state() {
                         SlotState::Tombstone | SlotState::New => return Ok(None),
                         SlotState::Ready | SlotState::Accessing => {
-                            let value = slot::load::<V>(slot.value);
+                            let value = words::load::<V>(slot.value);
                             // Acquire: as in `get`.
                             fence(Ordering::Acquire);
                             let again = Ctrl(slot.ctrl.load(Ordering::Relaxed));
@@ -426,9 +427,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     #[inline(always)]
     pub(crate) fn prefetch(&self, hash: u64) {
         let slot = self.slot(self.home(hash));
-        crate::primitive::prefetch(slot.ctrl);
+        crate::sync::primitive::prefetch(slot.ctrl);
         // A packed slot may straddle two cache lines.
-        crate::primitive::prefetch(slot.value.last().unwrap_or(slot.ctrl));
+        crate::sync::primitive::prefetch(slot.value.last().unwrap_or(slot.ctrl));
     }
 
     /// Locks `key`'s slot (inserting the key if `mode` allows), runs `visitor` on a copy of the
@@ -474,7 +475,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                             .compare_exchange(c.0, claimed.0, Ordering::Relaxed, Ordering::Relaxed)
                             .is_ok()
                         {
-                            slot::store(slot.key, key);
+                            words::store(slot.key, key);
                             let new = claimed.locked(SlotState::New, owner);
                             // Release: publishes the key; pairs with the Acquire loads of
                             // probers, which compare keys only in NEW or later states.
@@ -558,7 +559,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
-        let value = slot::load::<V>(slot.value);
+        let value = words::load::<V>(slot.value);
         let mut held = Held { slot, ctrl, value, commit_on_drop: !rollback, released: false };
         match visitor(index, &mut held.value, false).into_result() {
             Ok(()) => {
@@ -607,8 +608,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                         {
                             continue;
                         }
-                        let key = slot::load::<K>(slot.key);
-                        let value = slot::load::<V>(slot.value);
+                        let key = words::load::<K>(slot.key);
+                        let value = words::load::<V>(slot.value);
                         let mut held = Held {
                             slot,
                             ctrl: locked,
@@ -709,7 +710,7 @@ impl<V: ShmValue> NewEntry<'_, V> {
         // Release fence: orders the NEW state (taken above) before the value stores, for readers
         // still validating a copy from this slot's previous life; pairs with their fence(Acquire).
         fence(Ordering::Release);
-        slot::store(self.slot.value, &self.value);
+        words::store(self.slot.value, &self.value);
         // Release: commits the entry; pairs with the Acquire loads of readers and lockers.
         self.slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
         self.committed = true;
@@ -748,7 +749,7 @@ impl<V: ShmValue> Held<'_, V> {
             return;
         }
         let slot = self.slot;
-        if commit && !slot::equals(slot.value, &self.value) {
+        if commit && !words::equals(slot.value, &self.value) {
             // The undo record: the committed value, for a recoverer if we die mid-write-back.
             for (undo, value) in slot.undo.iter().zip(slot.value) {
                 undo.store(value.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -759,7 +760,7 @@ impl<V: ShmValue> Held<'_, V> {
             // Release fence: orders the WRITING store before the value stores (Boehm's seqlock
             // writer); pairs with the reader's fence(Acquire) in `get`.
             fence(Ordering::Release);
-            slot::store(slot.value, &self.value);
+            words::store(slot.value, &self.value);
         }
         // Release: publishes the new value (if any) and unlocks; pairs with the Acquire loads of
         // readers and the next locker's Acquire compare-and-swap. The version is bumped even

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::ctrl::Ctrl;
 use super::*;
-use crate::primitive::Ordering;
+use crate::sync::primitive::Ordering;
 
 type Table = ShmHashTable<u64, u64>;
 

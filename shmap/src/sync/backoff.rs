@@ -126,10 +126,10 @@ impl BackoffPolicy for Backoff {
     fn snooze(&mut self) {
         if self.step < self.spin_steps {
             for _ in 0..(1u32 << self.step) {
-                crate::primitive::spin_loop();
+                crate::sync::primitive::spin_loop();
             }
         } else if self.step < self.spin_steps + self.yield_steps {
-            crate::primitive::yield_now();
+            crate::sync::primitive::yield_now();
         } else {
             let doublings = (self.step - self.spin_steps - self.yield_steps).min(20);
             let sleep = self.min_sleep.saturating_mul(1 << doublings).min(self.max_sleep);
@@ -151,7 +151,7 @@ fn sleep_for(d: Duration) {
 #[cfg(shmap_loom)]
 fn sleep_for(_: Duration) {
     // Under loom, time does not pass: let the model schedule another thread instead.
-    crate::primitive::yield_now();
+    crate::sync::primitive::yield_now();
 }
 
 /// How long an operation may wait for a busy slot, and how it waits.
@@ -278,12 +278,53 @@ impl<B: BackoffPolicy> Waiter<B> {
         }
     }
 
+    /// Starts the timeout at the first call, and reports how long the wait has lasted, or
+    /// that it has run past its timeout (never under loom, where time does not pass). For
+    /// waits that sleep on their own (the rings' futex): see [`spin_or_yield`](Self::spin_or_yield).
+    pub(crate) fn elapsed(&mut self) -> Result<Duration, Expired> {
+        let now = Instant::now();
+        let started = *self.started.get_or_insert(now);
+        let waited = now.saturating_duration_since(started);
+        if waited >= self.timeout && cfg!(not(shmap_loom)) {
+            return Err(Expired(waited));
+        }
+        Ok(waited)
+    }
+
+    /// Whether the wait has begun (a pause or [`elapsed`](Self::elapsed) has been called).
+    pub(crate) fn has_started(&self) -> bool {
+        self.started.is_some()
+    }
+
+    /// What is left of the timeout after `waited`.
+    pub(crate) fn remaining(&self, waited: Duration) -> Duration {
+        self.timeout.saturating_sub(waited)
+    }
+
+    /// The stale-check interval.
+    pub(crate) fn stale_check_interval(&self) -> Duration {
+        self.stale_check
+    }
+
     /// Ends the current wait: the next `pause` starts a new timeout.
     pub(crate) fn reset(&mut self) {
         self.last_check = None;
         if self.started.take().is_some() {
             self.backoff.reset();
         }
+    }
+}
+
+impl Waiter<Backoff> {
+    /// Takes one spin or yield step of the backoff and returns true, or returns false once the
+    /// backoff has reached its sleeping steps (the caller then sleeps its own way: the rings
+    /// sleep in `futex(2)`).
+    pub(crate) fn spin_or_yield(&mut self) -> bool {
+        if self.backoff.is_sleeping() {
+            return false;
+        }
+        self.backoff.snooze();
+        true
     }
 }
 
