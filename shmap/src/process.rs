@@ -61,7 +61,9 @@ impl OwnerId {
 pub struct ProcessIdentity {
     /// The pid, in the registering process's pid namespace.
     pub pid: u32,
-    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22), 0 if unknown.
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22), in the time base of
+    /// the initial time namespace (the kernel shifts field 22 by the reader's boottime
+    /// offset; shmap subtracts its own), 0 if unknown.
     pub start_time: u64,
     /// A hash of the boot id, 0 if unknown.
     pub boot_id: u64,
@@ -123,12 +125,13 @@ impl ProcessIdentity {
     /// Whether this process is still alive, as far as the calling process can prove.
     ///
     /// [`Liveness::Dead`] only on proof: `kill(pid, 0)` fails with `ESRCH`; or the pid's start
-    /// time (`/proc/<pid>/stat`) differs from the recorded one; or the recorded boot id is not
-    /// this boot's; or `/proc/<pid>/task` shows only zombie threads (a process whose main
+    /// time (`/proc/<pid>/stat`) differs from the recorded one by more than a clock tick; or
+    /// `/proc/<pid>/task` shows only zombie threads (a process whose main
     /// thread called `pthread_exit` shows `Z` in `/proc/<pid>/stat` while its other threads
     /// run: it is alive). [`Liveness::Unknown`] when it cannot be told: another pid namespace,
-    /// `/proc` hidden (`hidepid`) or unreadable (`EACCES`, `EMFILE`, ...), or the calling
-    /// process's own identity unknown.
+    /// `/proc` hidden (`hidepid`) or unreadable (`EACCES`, `EMFILE`, ...), the calling
+    /// process's own identity unknown, or a process that runs with the recorded pid and start
+    /// time while the recorded boot id differs from this process's view of it.
     ///
     /// # Examples
     ///
@@ -145,22 +148,29 @@ impl ProcessIdentity {
         let Ok(me) = ProcessIdentity::current() else {
             return Liveness::Unknown;
         };
-        if self.boot_id != 0 && self.boot_id != me.boot_id {
-            return Liveness::Dead; // registered in an earlier boot
-        }
         if self.pid_namespace != me.pid_namespace {
-            return Liveness::Unknown; // its pid means nothing here
+            // Its pid means nothing here, whatever its boot id says (a boot id can be faked by
+            // a bind mount; a pid namespace's processes are checked from inside it).
+            return Liveness::Unknown;
         }
+        let other_boot = self.boot_id != 0 && self.boot_id != me.boot_id;
         if self.pid == me.pid {
-            // Our own start time is certain (read at our registration): a different one proves
-            // that the entry's process is gone and its pid is now ours.
+            // We hold this pid in this namespace now, and our own identity is certain (read at
+            // our registration): an entry that differs from it is another process that had
+            // our pid, so it is gone.
             return match self.start_time {
-                t if t == me.start_time => Liveness::Alive,
+                t if t == me.start_time && !other_boot => Liveness::Alive,
                 0 => Liveness::Unknown,
                 _ => Liveness::Dead,
             };
         }
-        self.liveness_of_other()
+        match self.liveness_of_other() {
+            // A process with its pid and start time runs, but the entry says another boot:
+            // either an unrelated process that happens to match, or a faked boot-id view.
+            // Neither is proof of anything.
+            Liveness::Alive if other_boot => Liveness::Unknown,
+            liveness => liveness,
+        }
     }
 
     #[cfg(miri)]
@@ -189,7 +199,11 @@ impl ProcessIdentity {
             }
             Err(_) => return Liveness::Unknown, // EMFILE, EACCES, EIO, ...
         };
-        if self.start_time != 0 && stat.start_time != self.start_time {
+        // Start times are in clock ticks, normalised to the initial time namespace; two
+        // readers in time namespaces whose boottime offsets are not whole ticks can round one
+        // tick apart, so only a larger difference proves that the pid names another process.
+        let start_time = own::normalised_start_time(stat.start_time);
+        if self.start_time != 0 && start_time.abs_diff(self.start_time) > 1 {
             return Liveness::Dead; // the pid now names another process
         }
         if is_exited(stat.state) {
@@ -230,7 +244,10 @@ fn live_threads(pid: u32) -> Liveness {
 
 #[cfg(not(miri))]
 struct Stat {
+    /// Field 1: the pid, as the `/proc` that was read numbers it.
+    pid: u32,
     state: char,
+    /// Field 22, as the reader's time namespace shifts it (see `own::normalised_start_time`).
     start_time: u64,
 }
 
@@ -242,29 +259,35 @@ fn read_stat(who: &str) -> Result<Stat, crate::sys::Errno> {
     let errno = |e: std::io::Error| crate::sys::Errno(e.raw_os_error().unwrap_or(libc::EIO));
     let text = std::fs::read_to_string(format!("/proc/{who}/stat")).map_err(errno)?;
     let parse = || {
+        let pid = text.split(' ').next()?.parse().ok()?;
         let after_comm = &text[text.rfind(')')? + 1..];
         let mut fields = after_comm.split_whitespace();
         let state = fields.next()?.chars().next()?;
         // `fields` now starts at field 4; field 22 is 18 further on.
         let start_time = fields.nth(18)?.parse().ok()?;
-        Some(Stat { state, start_time })
+        Some(Stat { pid, state, start_time })
     };
     parse().ok_or(crate::sys::Errno(libc::EIO))
 }
 
-/// The calling process's identity, read once per pid and kept in atomics (not a lock, which a
-/// `fork` child could inherit held).
+/// The calling process's identity, read once per process and kept in atomics (not a lock,
+/// which a `fork` child could inherit held). The `fork` child handler forgets it, so a child
+/// reads its own, even one that got its parent's pid number in a new pid namespace.
 mod own {
     use super::{IdentityError, ProcessIdentity};
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
     /// The pid the fields below were read for; 0 while nothing is cached.
-    static PID: AtomicU32 = AtomicU32::new(0);
+    pub(super) static PID: AtomicU32 = AtomicU32::new(0);
     static START_TIME: AtomicU64 = AtomicU64::new(0);
     static BOOT_ID: AtomicU64 = AtomicU64::new(0);
     static PID_NAMESPACE: AtomicU64 = AtomicU64::new(0);
+    /// This process's time namespace boottime offset, in clock ticks (an `i64`).
+    static BOOT_OFFSET_TICKS: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn identity() -> Result<ProcessIdentity, IdentityError> {
+        // Installs the `fork` child handler that forgets the cache, before anything is cached.
+        super::fork_generation();
         let pid = std::process::id();
         // Acquire: pairs with the Release store of `PID` below, after the fields it vouches for.
         if PID.load(Ordering::Acquire) == pid {
@@ -275,33 +298,50 @@ mod own {
                 pid_namespace: PID_NAMESPACE.load(Ordering::Relaxed),
             });
         }
-        let me = read(pid)?;
-        // Threads racing here store the same values (one process, one pid); a `fork` child
-        // finds another pid cached and reads its own.
+        let (me, offset) = read(pid)?;
+        // Threads racing here store the same values (one process, one identity).
         START_TIME.store(me.start_time, Ordering::Relaxed);
         BOOT_ID.store(me.boot_id, Ordering::Relaxed);
         PID_NAMESPACE.store(me.pid_namespace, Ordering::Relaxed);
+        BOOT_OFFSET_TICKS.store(offset as u64, Ordering::Relaxed);
         // Release: publishes the fields above; pairs with the Acquire load of `PID` above.
         PID.store(pid, Ordering::Release);
         Ok(me)
     }
 
+    /// A start time (field 22 of a `/proc/<pid>/stat` this process read) in the time base of
+    /// the initial time namespace: the kernel shifts it by the reader's boottime offset, so
+    /// processes in different time namespaces (CRIU restores, `unshare -T`) compare the same
+    /// values. Valid once [`identity`] has succeeded.
+    pub(super) fn normalised_start_time(raw: u64) -> u64 {
+        let offset = BOOT_OFFSET_TICKS.load(Ordering::Relaxed) as i64;
+        raw.wrapping_sub(offset as u64)
+    }
+
     /// Under Miri there is no `/proc`: a fixed identity (liveness of others is `Unknown`).
     #[cfg(miri)]
-    fn read(pid: u32) -> Result<ProcessIdentity, IdentityError> {
-        Ok(ProcessIdentity { pid, start_time: 1, boot_id: 1, pid_namespace: 1 })
+    fn read(pid: u32) -> Result<(ProcessIdentity, i64), IdentityError> {
+        Ok((ProcessIdentity { pid, start_time: 1, boot_id: 1, pid_namespace: 1 }, 0))
     }
 
     #[cfg(not(miri))]
-    fn read(pid: u32) -> Result<ProcessIdentity, IdentityError> {
+    fn read(pid: u32) -> Result<(ProcessIdentity, i64), IdentityError> {
         use crate::sys::Errno;
         let fail = |what, e: std::io::Error| IdentityError {
             what,
             source: Errno(e.raw_os_error().unwrap_or(libc::EIO)),
         };
-        let zero = |what| IdentityError { what, source: Errno(libc::EIO) };
+        let refuse = |what, errno| IdentityError { what, source: Errno(errno) };
         let stat = super::read_stat("self")
             .map_err(|source| IdentityError { what: "reading /proc/self/stat", source })?;
+        if stat.pid != pid {
+            // A pid namespace without a `/proc` of its own: every pid we would read there is
+            // another namespace's.
+            return Err(refuse(
+                "matching /proc/self to this process (/proc belongs to another pid namespace)",
+                libc::ESRCH,
+            ));
+        }
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
             .map_err(|e| fail("reading /proc/sys/kernel/random/boot_id", e))?;
         let boot_id = crate::layout::LayoutHasher::new().write_str(boot_id.trim()).finish().max(1);
@@ -311,13 +351,41 @@ mod own {
                 .map_err(|e| fail("reading /proc/self/ns/pid", e))?
                 .ino()
         };
-        if stat.start_time == 0 {
-            return Err(zero("the start time in /proc/self/stat (zero)"));
+        let offset =
+            boottime_offset_ticks().map_err(|e| fail("reading /proc/self/timens_offsets", e))?;
+        let start_time = stat.start_time.wrapping_sub(offset as u64);
+        if stat.start_time == 0 || start_time == 0 {
+            return Err(refuse("the start time in /proc/self/stat (zero)", libc::EIO));
         }
         if pid_namespace == 0 {
-            return Err(zero("the pid namespace inode of /proc/self/ns/pid (zero)"));
+            return Err(refuse("the pid namespace inode of /proc/self/ns/pid (zero)", libc::EIO));
         }
-        Ok(ProcessIdentity { pid, start_time: stat.start_time, boot_id, pid_namespace })
+        Ok((ProcessIdentity { pid, start_time, boot_id, pid_namespace }, offset))
+    }
+
+    /// The boottime offset of this process's time namespace, in clock ticks (rounded down):
+    /// `/proc/self/timens_offsets`, absent before Linux 5.6 (no time namespaces: 0).
+    #[cfg(not(miri))]
+    fn boottime_offset_ticks() -> std::io::Result<i64> {
+        let text = match std::fs::read_to_string("/proc/self/timens_offsets") {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let invalid = || std::io::Error::from_raw_os_error(libc::EIO);
+        let line = text.lines().find(|l| l.starts_with("boottime")).ok_or_else(invalid)?;
+        let mut fields = line.split_whitespace().skip(1);
+        let mut next = || -> std::io::Result<i128> {
+            fields.next().and_then(|f| f.parse().ok()).ok_or_else(invalid)
+        };
+        let (secs, nanos) = (next()?, next()?);
+        // SAFETY: `sysconf` has no preconditions.
+        let ticks_per_second = i128::from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) });
+        if ticks_per_second <= 0 {
+            return Err(invalid());
+        }
+        let offset_ns = secs * 1_000_000_000 + nanos;
+        Ok((offset_ns * ticks_per_second).div_euclid(1_000_000_000) as i64)
     }
 }
 
@@ -486,8 +554,11 @@ fn read_fields(entry: &ProcEntry) -> ProcessIdentity {
 static FORK_GENERATION: AtomicU32 = AtomicU32::new(0);
 
 extern "C" fn after_fork_in_child() {
-    // Only an atomic increment: async-signal-safe, as an atfork child handler must be.
+    // Only atomic operations: async-signal-safe, as an atfork child handler must be.
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    // The child is another process: it reads its own identity (its pid may even equal the
+    // parent's, as pid 1 of a new pid namespace).
+    own::PID.store(0, Ordering::Relaxed);
 }
 
 /// The current fork generation (installs the atfork handler on first call).

@@ -146,6 +146,11 @@ impl Worker {
         self.child.id()
     }
 
+    /// The next line the child prints, or `None` if it exits (closes its stdout) first.
+    pub fn try_line(&mut self) -> Option<String> {
+        self.lines.as_mut().and_then(Iterator::next).map(|l| l.expect("read the worker's output"))
+    }
+
     /// The next line the child prints; panics if it exits first.
     pub fn line(&mut self) -> String {
         match self.lines.as_mut().and_then(Iterator::next) {

@@ -20,6 +20,27 @@ macro_rules! liveness_worker {
     }};
 }
 
+/// The liveness worker started by `unshare UNSHARE_ARGS` (in other namespaces), and its first
+/// line; `None`, with a note, where this machine refuses those namespaces (not root, or a
+/// kernel without them).
+fn in_namespace(unshare_args: &[&str], worker_args: &[&str]) -> Option<(Worker, String)> {
+    let mut command = std::process::Command::new("unshare");
+    command.args(unshare_args).arg(env!("CARGO_BIN_EXE_liveness_worker")).args(worker_args);
+    let mut worker = Worker::spawn(command);
+    match worker.try_line() {
+        Some(line) => Some((worker, line)),
+        None => {
+            // SAFETY: `geteuid` has no preconditions.
+            let root = unsafe { libc::geteuid() } == 0;
+            eprintln!(
+                "skipped: `unshare {}` was refused here (root: {root})",
+                unshare_args.join(" ")
+            );
+            None
+        }
+    }
+}
+
 /// A table with key 1 → 0, writable by every uid (the `hidepid` test's waiter is `nobody`).
 fn table(name: &ShmName) -> Table {
     let t = Table::options().capacity(64).mode(0o666).open(&name.backing()).unwrap();
@@ -154,4 +175,104 @@ fn a_holder_killed_with_its_main_thread_gone_is_dead() {
     t.visit(&1, AccessMode::AccessExist, |_, v, _| *v += 1).unwrap();
     assert_eq!(t.get(&1).unwrap(), Some(42), "the value before the killed visit, plus ours");
     assert_eq!(t.segment().recoveries(), (1, 0));
+}
+
+/// Start times in `/proc/<pid>/stat` are shifted by the reader's time namespace: a waiter in
+/// a time namespace with another boottime offset (a CRIU restore, `unshare -T`) compares them
+/// in the initial namespace's time base, finds the holder alive, and times out.
+#[test]
+fn a_waiter_in_another_time_namespace_never_robs_a_live_holder() {
+    let name = ShmName::new("live-timens-waiter");
+    let t = table(&name);
+    let holder = holder(&name);
+    let args = ["-T", "--boottime", "1000", "-f"];
+    let Some((waiter, line)) = in_namespace(&args, &["visit", name.as_str(), "1"]) else {
+        return;
+    };
+    assert_eq!(line, "timeout");
+    waiter.finish();
+    release_and_check(&t, holder);
+}
+
+/// The same the other way round: a holder in a time namespace, a waiter (this process) outside.
+#[test]
+fn a_holder_in_another_time_namespace_is_alive() {
+    let name = ShmName::new("live-timens-holder");
+    let t = Table::options()
+        .capacity(64)
+        .timeout(Duration::from_millis(300))
+        .stale_check(Duration::from_millis(20))
+        .open(&name.backing())
+        .unwrap();
+    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 0).unwrap();
+    let mut command = std::process::Command::new("unshare");
+    command.args(["-T", "--boottime", "1000", "-f", env!("CARGO_BIN_EXE_worker")]);
+    command.args(["hold", name.as_str(), "1", "dirty"]);
+    let mut holder = Worker::spawn(command);
+    match holder.try_line() {
+        Some(line) => assert!(line.starts_with("inside"), "{line}"),
+        None => return eprintln!("skipped: `unshare -T` was refused here"),
+    }
+    match t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = 51) {
+        Err(VisitError::Table(TableError::Timeout { .. })) => {}
+        other => panic!("the holder was robbed: {other:?}"),
+    }
+    release_and_check(&t, holder);
+}
+
+/// A process in a pid namespace without a `/proc` of its own (`unshare -p -f` without
+/// `--mount-proc`) would read other processes' entries under its pids: it cannot tell who is
+/// who, so it refuses to register, with a typed error.
+#[test]
+fn a_process_whose_proc_is_another_pid_namespaces_refuses_to_register() {
+    let name = ShmName::new("live-foreign-proc");
+    let _t = table(&name);
+    let Some((w, line)) = in_namespace(&["-p", "-f"], &["open", name.as_str()]) else {
+        return;
+    };
+    assert!(line.starts_with("error IdentityUnavailable"), "{line}");
+    w.finish();
+}
+
+/// A `fork` child reads its own identity: pid 1 of a pid namespace forks a child into a new
+/// pid namespace (also pid 1 there, without a `/proc` of its own), which must not reuse its
+/// parent's cached identity, and refuses to register.
+#[test]
+fn a_fork_child_with_its_parents_pid_reads_its_own_identity() {
+    let name = ShmName::new("live-nested-pidns");
+    let _t = table(&name);
+    let args = ["-p", "-f", "--mount-proc"];
+    let Some((w, line)) = in_namespace(&args, &["nested", name.as_str()]) else {
+        return;
+    };
+    assert!(line.starts_with("child error IdentityUnavailable"), "{line}");
+    w.finish();
+}
+
+/// A waiter whose view of the boot id differs (a bind mount over
+/// `/proc/sys/kernel/random/boot_id`) sees a holder that runs with the recorded pid and start
+/// time: not proof of another boot, so it waits.
+#[test]
+fn a_waiter_with_another_boot_id_view_never_robs_a_live_holder() {
+    let name = ShmName::new("live-boot-id");
+    let dir = shmap_tests::TempDir::new("boot-id");
+    let fake = dir.path().join("boot_id");
+    std::fs::write(&fake, "11111111-2222-3333-4444-555555555555\n").unwrap();
+    let t = table(&name);
+    let holder = holder(&name);
+    let script = format!(
+        "mount --bind {} /proc/sys/kernel/random/boot_id && exec {} visit {} 1",
+        fake.display(),
+        env!("CARGO_BIN_EXE_liveness_worker"),
+        name.as_str()
+    );
+    let mut command = std::process::Command::new("unshare");
+    command.args(["-m", "sh", "-c", &script]);
+    let mut waiter = Worker::spawn(command);
+    let Some(line) = waiter.try_line() else {
+        return eprintln!("skipped: a private mount namespace was refused here");
+    };
+    assert_eq!(line, "timeout");
+    waiter.finish();
+    release_and_check(&t, holder);
 }

@@ -14,6 +14,12 @@
 //! liveness_worker visit-hidden NAME KEY UID    in a private mount namespace with /proc mounted
 //!                                              hidepid=2, as UID, visit KEY: "timeout",
 //!                                              "robbed", or "unsupported WHY"
+//! liveness_worker visit NAME KEY               visit KEY, which a live holder has: "timeout" or
+//!                                              "robbed" (run in other namespaces by the tests)
+//! liveness_worker open NAME                    open the table: "ok" or "error KIND"
+//! liveness_worker nested NAME                  register, then (pid 1 of a pid namespace) fork a
+//!                                              child into a new pid namespace that has no /proc
+//!                                              of its own: "child ok" or "child error KIND"
 //! liveness_worker zombie-main NAME KEY         a thread holds KEY until stdin closes, while
 //!                                              the main thread exits (exit(2), as pthread_exit does): "inside",
 //!                                              then "released"
@@ -78,6 +84,12 @@ fn main() {
             exhaust_file_descriptors();
             println!("{}", visit_report(&table, arg(&args, 2)));
         }
+        "visit" => println!("{}", visit_report(&open_impatient(&name), arg(&args, 2))),
+        "open" => match Table::open(&name) {
+            Ok(_) => println!("ok"),
+            Err(e) => println!("error {:?}", e.kind()),
+        },
+        "nested" => nested_pid_namespace(&name),
         "siblings-no-fds" => siblings_without_file_descriptors(&name, &args[2]),
         "visit-hidden" => {
             let (key, uid): (u64, u32) = (arg(&args, 2), arg(&args, 3));
@@ -155,6 +167,37 @@ fn siblings_without_file_descriptors(name: &str, ring_name: &str) {
         holder.join().unwrap();
     });
     println!("value {}", table.get(&1).unwrap().unwrap());
+}
+
+/// Registers (caching this process's identity), then forks a child into a new pid namespace
+/// without a `/proc` of its own: the child must read its own identity, find that `/proc` is
+/// not its namespace's, and refuse to register, rather than reuse the parent's identity (same
+/// pid number, 1) and misjudge every holder from there.
+fn nested_pid_namespace(name: &str) {
+    let table = Table::open(name).unwrap();
+    table.get(&1).unwrap();
+    let _ = table.segment().owner().unwrap();
+    // SAFETY: a plain system call; afterwards only our children are in the new namespace.
+    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWPID) }, 0, "unshare(CLONE_NEWPID)");
+    // SAFETY: the worker is single-threaded, so the child may do anything after `fork`.
+    match unsafe { libc::fork() } {
+        0 => {
+            match Table::open(name) {
+                Ok(t) => match t.segment().owner() {
+                    Ok(_) => println!("child ok"),
+                    Err(e) => println!("child error {e:?}"),
+                },
+                Err(e) => println!("child error {:?}", e.kind()),
+            }
+            std::process::exit(0);
+        }
+        -1 => panic!("fork failed"),
+        child => {
+            let mut status = 0;
+            // SAFETY: `child` is our child; `status` is a valid out-pointer.
+            unsafe { libc::waitpid(child, &mut status, 0) };
+        }
+    }
 }
 
 /// Enters a private mount namespace, mounts a `/proc` that hides other users' processes, and
