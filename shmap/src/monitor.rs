@@ -27,7 +27,7 @@ use crate::process::{Liveness, OwnerId, ProcessIdentity};
 use crate::segment::Segment;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::erased::ErasedTable;
-use crate::table::raw::{NotRecovered, recover_slot};
+use crate::table::recovery::{NotRecovered, recover_slot};
 use crate::table::{RecoveryAction, ShmHashTable};
 
 /// A slot that has stayed locked for at least the threshold, or whose holder is dead.

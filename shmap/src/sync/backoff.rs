@@ -305,14 +305,6 @@ impl<B: BackoffPolicy> Waiter<B> {
     pub(crate) fn stale_check_interval(&self) -> Duration {
         self.stale_check
     }
-
-    /// Ends the current wait: the next `pause` starts a new timeout.
-    pub(crate) fn reset(&mut self) {
-        self.last_check = None;
-        if self.started.take().is_some() {
-            self.backoff.reset();
-        }
-    }
 }
 
 impl Waiter<Backoff> {
@@ -379,16 +371,5 @@ mod tests {
         assert!(w.started.is_none());
         w.pause().unwrap();
         assert!(w.started.is_some());
-        w.reset();
-        assert!(w.started.is_none());
-    }
-
-    #[test]
-    fn reset_starts_a_new_timeout() {
-        let mut w = Waiter::new(Wait::timeout(Duration::from_millis(5)));
-        w.pause().unwrap();
-        std::thread::sleep(Duration::from_millis(6));
-        w.reset();
-        assert!(w.pause().is_ok(), "the timeout restarts after a reset");
     }
 }

@@ -8,7 +8,10 @@
 pub(crate) mod ctrl;
 pub(crate) mod erased;
 mod error;
+mod held;
+mod probe;
 pub(crate) mod raw;
+pub(crate) mod recovery;
 pub(crate) mod slot;
 mod visit;
 
@@ -31,10 +34,10 @@ use crate::process::OwnerId;
 use crate::segment::{
     Backing, CreateMode, Segment, SegmentInfo, SegmentOptions, SegmentSpec, StructureKind,
 };
-use crate::sync::backoff::{Backoff, BackoffPolicy, Wait, Waiter};
+use crate::sync::backoff::{Backoff, BackoffPolicy, Wait};
 use crate::sync::primitive::AtomicU64;
 use erased::ErasedTable;
-use raw::{Host, RawError, RawTable, RawTravel};
+use raw::{Host, Locker, RawError, RawTable, RawTravel, Waiting};
 
 /// Marks the stored types without owning values of them (so the handle is `Send + Sync`).
 type Types<K, V, H> = PhantomData<fn() -> (K, V, H)>;
@@ -584,7 +587,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
-        self.visit_with(key, mode, self.wait, visitor)
+        self.visit_waiting(key, mode, &self.wait, visitor)
     }
 
     /// [`visit`](Self::visit) with another timeout or backoff.
@@ -601,18 +604,26 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
-        let owner = self.owner()?;
-        let mut waiter = Waiter::new(wait);
-        match self.raw().visit(
-            key,
-            Self::hash(key),
-            mode,
-            owner,
-            self.rollback,
-            &mut waiter,
-            self,
-            visitor,
-        ) {
+        self.visit_waiting(key, mode, &wait, visitor)
+    }
+
+    /// [`visit_with`](Self::visit_with) with the wait borrowed (the handle's own, for `visit`).
+    #[inline(always)]
+    fn visit_waiting<B, F, R>(
+        &self,
+        key: &K,
+        mode: AccessMode,
+        wait: &Wait<B>,
+        visitor: F,
+    ) -> Result<Visited, VisitError<R::Error>>
+    where
+        B: BackoffPolicy,
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        let locker = Locker { owner: self.owner()?, rollback: self.rollback };
+        let mut waiting = Waiting::new(wait, self);
+        match self.raw().visit(key, Self::hash(key), mode, locker, &mut waiting, visitor) {
             Ok(Ok(visited)) => Ok(visited),
             Ok(Err(e)) => Err(VisitError::VisitorFailed(e)),
             Err(e) => Err(VisitError::Table(self.table_error(e))),
@@ -665,9 +676,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         F: FnMut(usize, &K, &mut V) -> R,
         R: TravelControl,
     {
-        let owner = self.owner()?;
-        let mut waiter = Waiter::new(wait);
-        Ok(match self.raw().travel(owner, self.rollback, &mut waiter, self, visitor) {
+        let locker = Locker { owner: self.owner()?, rollback: self.rollback };
+        let mut waiting = Waiting::new(&wait, self);
+        Ok(match self.raw().travel(locker, &mut waiting, visitor) {
             RawTravel::Completed { visited } => TravelOutcome::Completed { visited },
             RawTravel::Stopped { slot, visited } => TravelOutcome::Stopped { slot, visited },
             RawTravel::TimedOut { slot, visited, ctrl, waited } => TravelOutcome::TimedOut {

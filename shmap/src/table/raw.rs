@@ -48,23 +48,8 @@
 //!
 //! A process can die while it holds a slot. Every locked state names its holder, so a waiter
 //! that has waited longer than its stale-check interval asks the [`Host`] whether the holder is
-//! alive; if it is dead, the waiter releases the slot with a compare-and-swap from the exact
-//! word it observed, so that of several processes recovering at once exactly one succeeds:
-//!
-//! ```text
-//! INSERTING(t,v,dead)  -> DEAD(t,v+1,0)        the key was half-written: skip the slot for ever
-//! NEW(t,v,dead)        -> TOMBSTONE(t,v+1,0)   an insert that never committed: the key stays absent
-//! ACCESSING(t,v,dead)  -> READY(t,v+1,0)       the visitor worked on a copy: the value is untouched
-//! WRITING(t,v,dead)    -> WRITING(t,v,me)      with undo records: take the slot over, copy the undo
-//!                         -> READY(t,v+1,0)    record (the value before the visit) back, release
-//! WRITING(t,v,dead)    -> READY(t,v+1,0)       without: release as is (a multi-word value may mix
-//!                                              old and new words; counted as torn)
-//! ```
-//!
-//! A live holder is never robbed: liveness says `Dead` only on proof (the pid is gone, names
-//! another process, belongs to an earlier boot, or every thread of it is a zombie); a holder
-//! whose liveness cannot be told (another pid namespace, `/proc` unreadable) is `Unknown` and
-//! left alone.
+//! alive, and releases the slot if it is dead ([`recovery`](super::recovery) has the
+//! transitions).
 //!
 //! # Orderings
 //!
@@ -90,6 +75,9 @@ use crate::sync::backoff::{BackoffPolicy, Expired, Wait, Waiter};
 use crate::sync::primitive::{AtomicU64, Ordering, fence};
 use crate::sync::words;
 use crate::table::ctrl::{Ctrl, SlotState};
+use crate::table::held::{Held, NewEntry};
+use crate::table::probe::{Busy, ProbeWalk, Stop};
+use crate::table::recovery::{NotRecovered, recover_slot};
 use crate::table::slot::{Slot, SlotLayout};
 use crate::table::visit::{AccessMode, RecoveryAction, TravelControl, VisitResult, Visited};
 
@@ -120,34 +108,42 @@ pub(crate) trait Host {
     fn recovered(&self, action: RecoveryAction);
 }
 
-/// Why [`RawTable::recover`] did nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NotRecovered {
-    /// The slot no longer holds the observed word: its holder or another recoverer moved on.
-    Changed,
-    /// The observed word is not a locked state.
-    NotLocked,
-    /// Rolling back a write-back needs an owner id, and this process has none.
-    NoOwnerId,
+/// What a waiting operation carries: how it waits, the state of its wait (made only when a
+/// wait begins, so an operation that never waits builds nothing), and the host it asks about
+/// the holders of the slots it waits on.
+pub(crate) struct Waiting<'w, B, H: ?Sized> {
+    wait: &'w Wait<B>,
+    waiter: Option<Waiter<B>>,
+    host: &'w H,
 }
 
-/// What a probe makes of one slot.
-enum Seen {
-    /// EMPTY: the key is absent.
-    End,
-    /// Another key's slot (or a DEAD one).
-    Skip,
-    /// Being inserted with the same tag: wait.
-    Busy,
-    /// The key's own slot.
-    Mine,
+impl<'w, B: BackoffPolicy, H: ?Sized> Waiting<'w, B, H> {
+    #[inline(always)]
+    pub(crate) fn new(wait: &'w Wait<B>, host: &'w H) -> Self {
+        Waiting { wait, waiter: None, host }
+    }
+
+    /// Ends the current wait: the next one starts a new timeout.
+    #[inline]
+    pub(crate) fn reset(&mut self) {
+        self.waiter = None;
+    }
+}
+
+/// Who locks slots, and how their visits end.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Locker {
+    /// The owner id written into each lock.
+    pub(crate) owner: OwnerId,
+    /// Whether a failed visitor's changes are discarded.
+    pub(crate) rollback: bool,
 }
 
 /// A table's slot addressing, as locals.
 #[derive(Clone, Copy)]
-struct Geometry {
+pub(super) struct Geometry {
     base: *const AtomicU64,
-    mask: usize,
+    pub(super) mask: usize,
     stride: usize,
 }
 
@@ -227,7 +223,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// # Safety
     /// `g` must be this table's geometry and `index <= g.mask`.
     #[inline(always)]
-    unsafe fn slot_at(&self, g: Geometry, index: usize) -> Slot<'_> {
+    pub(super) unsafe fn slot_at(&self, g: Geometry, index: usize) -> Slot<'_> {
         let (kw, vw) = (Self::KEY_WORDS, Self::VALUE_WORDS);
         debug_assert!(index <= g.mask && g.stride >= 1 + kw + vw);
         let part = |offset: usize, len: usize| {
@@ -265,34 +261,18 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         (hash >> 48) as u16
     }
 
-    /// What a probe for `key` (with `tag`) makes of a slot whose control word is `c`. Tests of
-    /// the state bits, in the order a probe most often needs them.
-    #[inline(always)]
-    fn classify(c: Ctrl, tag: u16, slot: Slot<'_>, key: &K) -> Seen {
-        if c.is(SlotState::Empty) {
-            Seen::End
-        } else if c.tag() != tag || c.is(SlotState::Dead) {
-            Seen::Skip
-        } else if c.is(SlotState::Inserting) {
-            Seen::Busy
-        } else if words::equals(slot.key, key) {
-            Seen::Mine
-        } else {
-            Seen::Skip
-        }
-    }
-
     /// Waits once for slot `index`, last seen as `observed`; first, if the wait has lasted a
     /// stale-check interval, checks whether the holder is alive and recovers the slot if it is
     /// not (then the caller re-reads the slot at once).
     #[cold]
-    fn wait_on<B: BackoffPolicy, H: Host + ?Sized>(
+    pub(super) fn wait_on<B: BackoffPolicy, H: Host + ?Sized>(
         &self,
-        waiter: &mut Waiter<B>,
-        host: &H,
+        waiting: &mut Waiting<'_, B, H>,
         index: usize,
         observed: Ctrl,
     ) -> Result<(), RawError> {
+        let (wait, host) = (waiting.wait, waiting.host);
+        let waiter = waiting.waiter.get_or_insert_with(|| Waiter::new(wait.clone()));
         if let Some(owner) = observed.owner() {
             if waiter.stale_check_due() && host.liveness(owner) == Liveness::Dead {
                 if let Ok(action) = self.recover(index, observed, host.me()) {
@@ -319,6 +299,25 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         recover_slot(self.slot(index), observed, me)
     }
 
+    /// The walk along `key`'s probe chain (see [`ProbeWalk`]).
+    #[inline(always)]
+    fn probe<'k>(&self, key: &'k K, hash: u64) -> ProbeWalk<'_, 'k, K, V> {
+        ProbeWalk::new(self, self.geometry(), key, hash)
+    }
+
+    /// Copies the committed value of `slot`, seen as `c` (READY or ACCESSING), and checks that
+    /// no write-back overlapped the copy (Boehm's seqlock reader): the value, or the word that
+    /// shows the overlap.
+    #[inline(always)]
+    fn read_validated(slot: Slot<'_>, c: Ctrl) -> Result<V, Ctrl> {
+        let value = words::load::<V>(slot.value);
+        // Acquire: pairs with the writer's fence(Release) before its value stores (Boehm's
+        // seqlock): if the copy saw any of them, the load below sees WRITING or a newer version.
+        fence(Ordering::Acquire);
+        let again = Ctrl(slot.ctrl.load(Ordering::Relaxed));
+        if again.is_readable() && again.version() == c.version() { Ok(value) } else { Err(again) }
+    }
+
     /// A lock-free read of `key`'s committed value and its slot.
     #[inline(always)]
     pub(crate) fn get<B: BackoffPolicy, H: Host + ?Sized>(
@@ -343,39 +342,22 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// `Slow`.
     #[inline(always)]
     pub(crate) fn get_fast(&self, key: &K, hash: u64) -> FastGet<V> {
-        let g = self.geometry();
-        let tag = Self::tag(hash);
-        let mut index = hash as usize & g.mask;
-        for _ in 0..=g.mask {
-            // SAFETY: `index` is masked with `g.mask`, this table's.
-            let slot = unsafe { self.slot_at(g, index) };
-            // Acquire: pairs with the Release stores that publish a key (NEW) and commit a
-            // value (READY), so the key and value words read below are those stores'.
-            let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
-            match Self::classify(c, tag, slot, key) {
-                Seen::End => return FastGet::Absent,
-                Seen::Skip => {}
-                Seen::Mine if c.is_readable() => {
-                    let value = words::load::<V>(slot.value);
-                    // Acquire: pairs with the writer's fence(Release) before its value stores
-                    // (Boehm's seqlock): if the copy saw any of them, the load below sees
-                    // WRITING or a newer version.
-                    fence(Ordering::Acquire);
-                    let again = Ctrl(slot.ctrl.load(Ordering::Relaxed));
-                    if again.is_readable() && again.version() == c.version() {
-                        return FastGet::Found(index, value);
-                    }
-                    return FastGet::Slow;
+        match self.probe(key, hash).step() {
+            Ok(Stop::Empty { .. } | Stop::Exhausted) => FastGet::Absent,
+            Ok(Stop::Mine { index, slot, ctrl }) if ctrl.is_readable() => {
+                match Self::read_validated(slot, ctrl) {
+                    Ok(value) => FastGet::Found(index, value),
+                    Err(_) => FastGet::Slow,
                 }
-                Seen::Mine if c.is(SlotState::Tombstone) || c.is(SlotState::New) => {
-                    return FastGet::Absent;
-                }
-                // Being inserted with our tag, or being written back: wait.
-                Seen::Busy | Seen::Mine => return FastGet::Slow,
             }
-            index = (index + 1) & g.mask;
+            Ok(Stop::Mine { ctrl, .. })
+                if ctrl.is(SlotState::Tombstone) || ctrl.is(SlotState::New) =>
+            {
+                FastGet::Absent
+            }
+            // Being inserted with our tag, or being written back: wait.
+            Err(Busy { .. }) | Ok(Stop::Mine { .. }) => FastGet::Slow,
         }
-        FastGet::Absent
     }
 
     /// [`get`](Self::get) when it has to wait: probes again from the home slot, waiting on busy
@@ -389,38 +371,23 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         wait: &Wait<B>,
         host: &H,
     ) -> Result<Option<(usize, V)>, RawError> {
-        let mut waiter = Waiter::new(wait.clone());
-        let tag = Self::tag(hash);
-        let mut index = self.home(hash);
-        for _ in 0..self.capacity() {
-            let slot = self.slot(index);
-            loop {
-                // Acquire: as in `get`.
-                let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
-                match Self::classify(c, tag, slot, key) {
-                    Seen::End => return Ok(None),
-                    Seen::Skip => break,
-                    Seen::Busy => self.wait_on(&mut waiter, host, index, c)?,
-                    Seen::Mine => match c.state() {
-                        SlotState::Tombstone | SlotState::New => return Ok(None),
-                        SlotState::Ready | SlotState::Accessing => {
-                            let value = words::load::<V>(slot.value);
-                            // Acquire: as in `get`.
-                            fence(Ordering::Acquire);
-                            let again = Ctrl(slot.ctrl.load(Ordering::Relaxed));
-                            if again.is_readable() && again.version() == c.version() {
-                                return Ok(Some((index, value)));
-                            }
-                            // A write-back overlapped the copy: retry.
-                            self.wait_on(&mut waiter, host, index, again)?;
-                        }
-                        _ => self.wait_on(&mut waiter, host, index, c)?, // WRITING
-                    },
-                }
+        let mut waiting = Waiting::new(wait, host);
+        let mut walk = self.probe(key, hash);
+        loop {
+            let (index, slot, c) = match walk.next(&mut waiting)? {
+                Stop::Mine { index, slot, ctrl } => (index, slot, ctrl),
+                _ => return Ok(None),
+            };
+            match c.state() {
+                SlotState::Tombstone | SlotState::New => return Ok(None),
+                SlotState::Ready | SlotState::Accessing => match Self::read_validated(slot, c) {
+                    Ok(value) => return Ok(Some((index, value))),
+                    // A write-back overlapped the copy: wait, then read the slot again.
+                    Err(again) => self.wait_on(&mut waiting, index, again)?,
+                },
+                _ => self.wait_on(&mut waiting, index, c)?, // WRITING
             }
-            index = (index + 1) & self.mask;
         }
-        Ok(None)
     }
 
     /// Starts loading the slot that `hash` lands on into the cache.
@@ -435,16 +402,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// Locks `key`'s slot (inserting the key if `mode` allows), runs `visitor` on a copy of the
     /// value, and commits or rolls back. The outer error is the table's, the inner the visitor's.
     #[inline]
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn visit<B, H, F, R>(
         &self,
         key: &K,
         hash: u64,
         mode: AccessMode,
-        owner: OwnerId,
-        rollback: bool,
-        waiter: &mut Waiter<B>,
-        host: &H,
+        locker: Locker,
+        waiting: &mut Waiting<'_, B, H>,
         visitor: F,
     ) -> Result<Result<Visited, R::Error>, RawError>
     where
@@ -453,80 +417,69 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
-        let tag = Self::tag(hash);
-        let mut index = self.home(hash);
-        for _ in 0..self.capacity() {
-            let slot = self.slot(index);
-            loop {
-                // Acquire: as in `get`.
-                let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
-                match Self::classify(c, tag, slot, key) {
-                    Seen::Skip => break,
-                    Seen::Busy => self.wait_on(waiter, host, index, c)?,
-                    Seen::End if mode == AccessMode::AccessExist => {
+        let Locker { owner, rollback } = locker;
+        let mut walk = self.probe(key, hash);
+        loop {
+            let (index, slot, c) = match walk.next(waiting)? {
+                Stop::Empty { index, slot, ctrl } => {
+                    if mode == AccessMode::AccessExist {
                         return Ok(Ok(Visited::NotFound));
                     }
-                    Seen::End => {
-                        let claimed = Ctrl::new(SlotState::Inserting, tag, 0, Some(owner));
-                        // Relaxed: nothing was ever written to an EMPTY slot, and nobody reads
-                        // our key before the Release store of NEW below.
-                        if slot
-                            .ctrl
-                            .compare_exchange(c.0, claimed.0, Ordering::Relaxed, Ordering::Relaxed)
-                            .is_ok()
-                        {
-                            words::store(slot.key, key);
-                            let new = claimed.locked(SlotState::New, owner);
-                            // Release: publishes the key; pairs with the Acquire loads of
-                            // probers, which compare keys only in NEW or later states.
-                            slot.ctrl.store(new.0, Ordering::Release);
-                            return Ok(Self::run_new(index, slot, new, visitor));
-                        }
+                    let claimed = Ctrl::new(SlotState::Inserting, walk.tag(), 0, Some(owner));
+                    // Relaxed: nothing was ever written to an EMPTY slot, and nobody reads our
+                    // key before the Release store of NEW below.
+                    if slot
+                        .ctrl
+                        .compare_exchange(ctrl.0, claimed.0, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        words::store(slot.key, key);
+                        let new = claimed.locked(SlotState::New, owner);
+                        // Release: publishes the key; pairs with the Acquire loads of probers,
+                        // which compare keys only in NEW or later states.
+                        slot.ctrl.store(new.0, Ordering::Release);
+                        return Ok(Self::run_new(index, slot, new, visitor));
                     }
-                    Seen::Mine => match c.state() {
-                        SlotState::Tombstone if mode == AccessMode::AccessExist => {
-                            return Ok(Ok(Visited::NotFound));
-                        }
-                        SlotState::Tombstone => {
-                            let new = c.locked(SlotState::New, owner);
-                            // Acquire: pairs with the Release store that made the tombstone.
-                            if slot
-                                .ctrl
-                                .compare_exchange(c.0, new.0, Ordering::Acquire, Ordering::Relaxed)
-                                .is_ok()
-                            {
-                                return Ok(Self::run_new(index, slot, new, visitor));
-                            }
-                        }
-                        SlotState::Ready => {
-                            let locked = c.locked(SlotState::Accessing, owner);
-                            // Acquire: pairs with the Release store of READY, so the value we
-                            // copy is the committed one.
-                            if slot
-                                .ctrl
-                                .compare_exchange(
-                                    c.0,
-                                    locked.0,
-                                    Ordering::Acquire,
-                                    Ordering::Relaxed,
-                                )
-                                .is_ok()
-                            {
-                                return Ok(Self::run_existing(
-                                    index, slot, locked, rollback, visitor,
-                                ));
-                            }
-                        }
-                        // NEW, ACCESSING or WRITING: another visit holds the slot.
-                        _ => self.wait_on(waiter, host, index, c)?,
-                    },
+                    continue; // another inserter claimed it: the walk reads the slot again
                 }
+                Stop::Mine { index, slot, ctrl } => (index, slot, ctrl),
+                Stop::Exhausted => {
+                    return match mode {
+                        AccessMode::AccessExist => Ok(Ok(Visited::NotFound)),
+                        AccessMode::CreateIfMiss => Err(RawError::Full),
+                    };
+                }
+            };
+            match c.state() {
+                SlotState::Tombstone if mode == AccessMode::AccessExist => {
+                    return Ok(Ok(Visited::NotFound));
+                }
+                SlotState::Tombstone => {
+                    let new = c.locked(SlotState::New, owner);
+                    // Acquire: pairs with the Release store that made the tombstone.
+                    if slot
+                        .ctrl
+                        .compare_exchange(c.0, new.0, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Ok(Self::run_new(index, slot, new, visitor));
+                    }
+                }
+                SlotState::Ready => {
+                    let locked = c.locked(SlotState::Accessing, owner);
+                    // Acquire: pairs with the Release store of READY, so the value we copy is
+                    // the committed one.
+                    if slot
+                        .ctrl
+                        .compare_exchange(c.0, locked.0, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        return Ok(Self::run_existing(index, slot, locked, rollback, visitor));
+                    }
+                }
+                // NEW, ACCESSING or WRITING: another visit holds the slot.
+                _ => self.wait_on(waiting, index, c)?,
             }
-            index = (index + 1) & self.mask;
-        }
-        match mode {
-            AccessMode::AccessExist => Ok(Ok(Visited::NotFound)),
-            AccessMode::CreateIfMiss => Err(RawError::Full),
         }
     }
 
@@ -577,10 +530,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// wait on each locked slot (it is reset after each slot).
     pub(crate) fn travel<B, H, F, R>(
         &self,
-        owner: OwnerId,
-        rollback: bool,
-        waiter: &mut Waiter<B>,
-        host: &H,
+        locker: Locker,
+        waiting: &mut Waiting<'_, B, H>,
         mut visitor: F,
     ) -> RawTravel
     where
@@ -589,10 +540,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         F: FnMut(usize, &K, &mut V) -> R,
         R: TravelControl,
     {
+        let Locker { owner, rollback } = locker;
         let mut visited = 0;
         for index in 0..self.capacity() {
             let slot = self.slot(index);
-            waiter.reset();
+            waiting.reset();
             loop {
                 // Acquire: pairs with the Release store of READY (the committed value).
                 let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
@@ -627,8 +579,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     }
                     // Locked by an insert or a visit: wait for it.
                     _ => {
-                        if let Err(RawError::Busy { waited, .. }) =
-                            self.wait_on(waiter, host, index, c)
+                        if let Err(RawError::Busy { waited, .. }) = self.wait_on(waiting, index, c)
                         {
                             return RawTravel::TimedOut { slot: index, visited, ctrl: c, waited };
                         }
@@ -643,135 +594,5 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     #[cfg_attr(shmap_loom, allow(dead_code))] // under loom the slots are not in the segment
     pub(crate) fn references_owner(&self, owner: OwnerId) -> bool {
         (0..self.capacity()).any(|i| self.ctrl(i).owner() == Some(owner))
-    }
-}
-
-/// Releases `slot`, observed as `observed` (locked by a process the caller found dead), as its
-/// state requires (see the module documentation). A compare-and-swap from `observed` makes
-/// exactly one of several concurrent recoverers succeed; `me` is needed only to roll a
-/// write-back back. Works on any table: it needs only the slot's words.
-pub(crate) fn recover_slot(
-    slot: Slot<'_>,
-    observed: Ctrl,
-    me: Option<OwnerId>,
-) -> Result<RecoveryAction, NotRecovered> {
-    // AcqRel: acquires the dead holder's Release stores (its undo record, before WRITING), and
-    // releases the slot to the next locker, whose Acquire compare-and-swap pairs with it.
-    let swap = |new: Ctrl| {
-        slot.ctrl
-            .compare_exchange(observed.0, new.0, Ordering::AcqRel, Ordering::Relaxed)
-            .map(|_| ())
-            .map_err(|_| NotRecovered::Changed)
-    };
-    match observed.state() {
-        SlotState::Inserting => {
-            swap(observed.unlocked(SlotState::Dead).bumped()).map(|()| RecoveryAction::Abandoned)
-        }
-        SlotState::New => swap(observed.unlocked(SlotState::Tombstone).bumped())
-            .map(|()| RecoveryAction::Tombstoned),
-        SlotState::Accessing => {
-            swap(observed.unlocked(SlotState::Ready).bumped()).map(|()| RecoveryAction::Unlocked)
-        }
-        SlotState::Writing if slot.undo.is_empty() => {
-            swap(observed.unlocked(SlotState::Ready).bumped())
-                .map(|()| RecoveryAction::ReleasedTorn)
-        }
-        SlotState::Writing => {
-            let me = me.ok_or(NotRecovered::NoOwnerId)?;
-            let ours = observed.locked(SlotState::Writing, me);
-            swap(ours)?;
-            // Release fence: orders our takeover before the value stores below, for readers still
-            // validating a copy (Boehm's seqlock writer); pairs with their fence(Acquire).
-            fence(Ordering::Release);
-            for (value, undo) in slot.value.iter().zip(slot.undo) {
-                value.store(undo.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-            // Release: publishes the restored value; pairs with readers' and lockers' Acquire.
-            slot.ctrl.store(ours.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
-            Ok(RecoveryAction::RolledBack)
-        }
-        _ => Err(NotRecovered::NotLocked),
-    }
-}
-
-/// A slot this thread holds in NEW. Dropped without [`commit`](Self::commit) (a failed or
-/// panicking visitor), it becomes a TOMBSTONE that keeps the key: never EMPTY again, which
-/// would cut the probe chains of keys inserted after it.
-struct NewEntry<'a, V: ShmValue> {
-    slot: Slot<'a>,
-    ctrl: Ctrl,
-    value: V,
-    committed: bool,
-}
-
-impl<V: ShmValue> NewEntry<'_, V> {
-    #[inline]
-    fn commit(&mut self) {
-        // Release fence: orders the NEW state (taken above) before the value stores, for readers
-        // still validating a copy from this slot's previous life; pairs with their fence(Acquire).
-        fence(Ordering::Release);
-        words::store(self.slot.value, &self.value);
-        // Release: commits the entry; pairs with the Acquire loads of readers and lockers.
-        self.slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
-        self.committed = true;
-    }
-}
-
-impl<V: ShmValue> Drop for NewEntry<'_, V> {
-    #[inline]
-    fn drop(&mut self) {
-        if !self.committed {
-            // Release: hands the tombstone (and its key) to the next inserter of this key, whose
-            // Acquire compare-and-swap pairs with it. Bumped like every unlock, so that this
-            // episode's NEW word is never seen again (by a monitor, or by a recoverer's CAS).
-            self.slot
-                .ctrl
-                .store(self.ctrl.unlocked(SlotState::Tombstone).bumped().0, Ordering::Release);
-        }
-    }
-}
-
-/// A committed slot this thread holds in ACCESSING, with the visitor's copy of its value.
-/// Dropped during a panic, it commits the copy only if the table has no rollback.
-struct Held<'a, V: ShmValue> {
-    slot: Slot<'a>,
-    ctrl: Ctrl,
-    value: V,
-    commit_on_drop: bool,
-    released: bool,
-}
-
-impl<V: ShmValue> Held<'_, V> {
-    /// Unlocks the slot, first writing the copy back if `commit` and it differs.
-    #[inline(always)]
-    fn release(&mut self, commit: bool) {
-        if std::mem::replace(&mut self.released, true) {
-            return;
-        }
-        let slot = self.slot;
-        if commit && !words::equals(slot.value, &self.value) {
-            // The undo record: the committed value, for a recoverer if we die mid-write-back.
-            for (undo, value) in slot.undo.iter().zip(slot.value) {
-                undo.store(value.load(Ordering::Relaxed), Ordering::Relaxed);
-            }
-            // Release: publishes the undo record to a recoverer (whose AcqRel compare-and-swap in
-            // `recover` pairs with it), and keeps the key published for probers.
-            slot.ctrl.store(self.ctrl.with_state(SlotState::Writing).0, Ordering::Release);
-            // Release fence: orders the WRITING store before the value stores (Boehm's seqlock
-            // writer); pairs with the reader's fence(Acquire) in `get`.
-            fence(Ordering::Release);
-            words::store(slot.value, &self.value);
-        }
-        // Release: publishes the new value (if any) and unlocks; pairs with the Acquire loads of
-        // readers and the next locker's Acquire compare-and-swap. The version is bumped even
-        // without a write, so that a monitor can tell two lock episodes apart.
-        slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
-    }
-}
-
-impl<V: ShmValue> Drop for Held<'_, V> {
-    #[inline]
-    fn drop(&mut self) {
-        self.release(self.commit_on_drop);
     }
 }

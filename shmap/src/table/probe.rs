@@ -1,0 +1,131 @@
+//! The one walk along a key's probe chain, which every operation of the slot protocol uses:
+//! linear probing (Knuth, TAOCP vol. 3, 6.4, algorithm L) from the key's home slot, reading one
+//! control word at a time, skipping slots of other keys without reading them (their hash tag
+//! differs) and DEAD slots, and stopping where an operation acts: the end of the chain (EMPTY),
+//! the key's own slot, or a slot whose key is not yet comparable (INSERTING, with the key's
+//! tag), on which [`ProbeWalk::next`] waits.
+
+use crate::layout::{ShmKey, ShmValue};
+use crate::sync::backoff::BackoffPolicy;
+use crate::sync::primitive::Ordering;
+use crate::sync::words;
+use crate::table::ctrl::{Ctrl, SlotState};
+use crate::table::raw::{Geometry, Host, RawError, RawTable, Waiting};
+use crate::table::slot::Slot;
+
+/// Where a walk along a probe chain stops.
+pub(super) enum Stop<'t> {
+    /// EMPTY: the chain ends here, so the key is absent (an insert claims this slot).
+    Empty { index: usize, slot: Slot<'t>, ctrl: Ctrl },
+    /// The key's own slot, in any state but INSERTING (TOMBSTONE, NEW, READY, locked).
+    Mine { index: usize, slot: Slot<'t>, ctrl: Ctrl },
+    /// Every slot was looked at: a full table without the key.
+    Exhausted,
+}
+
+/// A slot being inserted with the key's tag, whose key is not yet comparable: the walk must
+/// wait on it (it may become the key's slot).
+pub(super) struct Busy {
+    index: usize,
+    ctrl: Ctrl,
+}
+
+/// The one walk along a key's probe chain, shared by every operation (lookups, visits, and
+/// the removal and slot reuse that build on them): linear probing from the home slot, one
+/// control word at a time, skipping DEAD slots and slots of other tags or keys.
+///
+/// A walk stops *on* a slot (it does not move past a stop), so a caller whose
+/// compare-and-swap on the stop failed calls it again to read the same slot anew. It holds the
+/// table's geometry in locals, so a lookup inlined into a loop keeps it in registers.
+pub(super) struct ProbeWalk<'t, 'k, K, V> {
+    table: &'t RawTable<K, V>,
+    g: Geometry,
+    key: &'k K,
+    tag: u16,
+    index: usize,
+    /// Slots not yet passed: the walk ends after a whole lap.
+    left: usize,
+}
+
+impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
+    /// A walk along the chain of `key` (whose hash is `hash`) in `table`, of geometry `g`.
+    #[inline(always)]
+    pub(super) fn new(table: &'t RawTable<K, V>, g: Geometry, key: &'k K, hash: u64) -> Self {
+        let tag = RawTable::<K, V>::tag(hash);
+        ProbeWalk { table, g, key, tag, index: hash as usize & g.mask, left: g.mask + 1 }
+    }
+
+    /// The key's hash tag.
+    #[inline(always)]
+    pub(super) fn tag(&self) -> u16 {
+        self.tag
+    }
+
+    /// Moves to the next stop without waiting: a slot being inserted with the key's tag is
+    /// returned as `Busy`.
+    #[inline(always)]
+    pub(super) fn step(&mut self) -> Result<Stop<'t>, Busy> {
+        while self.left > 0 {
+            // SAFETY: `index` is masked with `g.mask`, the table's own.
+            let slot = unsafe { self.table.slot_at(self.g, self.index) };
+            // Acquire: pairs with the Release stores that publish a key (NEW) and commit a
+            // value (READY), so the key and value words read after it are those stores'.
+            let ctrl = Ctrl(slot.ctrl.load(Ordering::Acquire));
+            let index = self.index;
+            match classify(ctrl, self.tag, slot, self.key) {
+                Seen::End => return Ok(Stop::Empty { index, slot, ctrl }),
+                Seen::Mine => return Ok(Stop::Mine { index, slot, ctrl }),
+                Seen::Busy => return Err(Busy { index, ctrl }),
+                Seen::Skip => {
+                    self.index = (self.index + 1) & self.g.mask;
+                    self.left -= 1;
+                }
+            }
+        }
+        Ok(Stop::Exhausted)
+    }
+
+    /// Moves to the next stop, waiting (under `waiting`, recovering dead holders) on slots
+    /// being inserted with the key's tag.
+    #[inline(always)]
+    pub(super) fn next<B: BackoffPolicy, H: Host + ?Sized>(
+        &mut self,
+        waiting: &mut Waiting<'_, B, H>,
+    ) -> Result<Stop<'t>, RawError> {
+        loop {
+            match self.step() {
+                Ok(stop) => return Ok(stop),
+                Err(Busy { index, ctrl }) => self.table.wait_on(waiting, index, ctrl)?,
+            }
+        }
+    }
+}
+
+/// What a probe makes of one slot.
+enum Seen {
+    /// EMPTY: the key is absent.
+    End,
+    /// Another key's slot (or a DEAD one).
+    Skip,
+    /// Being inserted with the same tag: wait.
+    Busy,
+    /// The key's own slot.
+    Mine,
+}
+
+/// What a probe for `key` (with `tag`) makes of a slot whose control word is `c`. Tests of
+/// the state bits, in the order a probe most often needs them.
+#[inline(always)]
+fn classify<K: ShmKey>(c: Ctrl, tag: u16, slot: Slot<'_>, key: &K) -> Seen {
+    if c.is(SlotState::Empty) {
+        Seen::End
+    } else if c.tag() != tag || c.is(SlotState::Dead) {
+        Seen::Skip
+    } else if c.is(SlotState::Inserting) {
+        Seen::Busy
+    } else if words::equals(slot.key, key) {
+        Seen::Mine
+    } else {
+        Seen::Skip
+    }
+}
