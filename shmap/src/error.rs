@@ -29,11 +29,25 @@ pub struct OpenError {
     pub segment: String,
     /// What went wrong.
     pub kind: OpenErrorKind,
+    /// What was being done: opening (or creating) the segment, or removing its name.
+    action: Action,
+}
+
+/// What a failed [`OpenError`] was doing, for its message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Open,
+    Remove,
 }
 
 impl OpenError {
     pub(crate) fn new(segment: impl fmt::Display, kind: OpenErrorKind) -> Self {
-        OpenError { segment: segment.to_string(), kind }
+        OpenError { segment: segment.to_string(), kind, action: Action::Open }
+    }
+
+    /// A failure to remove a segment's name ([`Segment::unlink`](crate::Segment::unlink)).
+    pub(crate) fn removing(segment: impl fmt::Display, kind: OpenErrorKind) -> Self {
+        OpenError { segment: segment.to_string(), kind, action: Action::Remove }
     }
 
     /// What went wrong.
@@ -44,16 +58,20 @@ impl OpenError {
 
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot open shared-memory segment {}: {}", self.segment, self.kind)
+        let verb = match self.action {
+            Action::Open => "open",
+            Action::Remove => "remove",
+        };
+        write!(f, "cannot {verb} shared-memory segment {}: {}", self.segment, self.kind)
     }
 }
 
 impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match &self.kind {
-            OpenErrorKind::Os { source, .. } | OpenErrorKind::NoSpace { source, .. } => {
-                Some(source)
-            }
+            OpenErrorKind::Os { source, .. }
+            | OpenErrorKind::NoSpace { source, .. }
+            | OpenErrorKind::FileTooLarge { source, .. } => Some(source),
             _ => None,
         }
     }
@@ -199,13 +217,30 @@ pub enum OpenErrorKind {
         /// Who created it.
         creator_pid: u32,
     },
-    /// No space to reserve the segment (`posix_fallocate` failed: a full tmpfs or disk).
-    #[error("cannot reserve {needed} bytes: {source}")]
+    /// The filesystem has no room for the segment (`ENOSPC` or `EDQUOT` while creating, sizing
+    /// or reserving it: a full tmpfs or disk, or a quota).
+    #[error("cannot reserve {needed} bytes: {source} (the filesystem is full or over quota)")]
     NoSpace {
+        /// The bytes that were to be reserved (the segment's total size).
+        needed: u64,
+        /// The error of the system call.
+        source: Errno,
+    },
+    /// The segment would be larger than a file may be here (`EFBIG`: the filesystem's limit or
+    /// the process's `RLIMIT_FSIZE`).
+    #[error("a segment of {size} bytes is larger than a file may be here: {source}")]
+    FileTooLarge {
+        /// The segment's total size.
+        size: u64,
+        /// The error of `ftruncate` or `posix_fallocate`.
+        source: Errno,
+    },
+    /// There is no memory for the segment (a heap allocation failed, or `ENOMEM` while
+    /// reserving it).
+    #[error("out of memory for a segment of {needed} bytes")]
+    OutOfMemory {
         /// The segment's total size.
         needed: u64,
-        /// The error of `posix_fallocate`.
-        source: Errno,
     },
     /// Every entry of the segment's process table is held by a live process.
     #[error("too many processes attached (the process table holds {max})")]
