@@ -242,12 +242,9 @@ pub enum OpenErrorKind {
         /// The segment's total size.
         needed: u64,
     },
-    /// Every entry of the segment's process table is held by a live process.
-    #[error("too many processes attached (the process table holds {max})")]
-    TooManyProcesses {
-        /// The table's size.
-        max: usize,
-    },
+    /// The process could not register in the segment's process table.
+    #[error("cannot register this process in the segment: {0}")]
+    Register(crate::process::RegisterError),
     /// The segment kept appearing and disappearing (created and destroyed by others) for
     /// longer than the open timeout.
     #[error("gave up after {waited:?}: the segment was repeatedly removed while opening")]
@@ -255,15 +252,6 @@ pub enum OpenErrorKind {
         /// How long the open tried.
         waited: Duration,
     },
-    /// This process cannot read its own identity (pid, start time, boot id, pid namespace)
-    /// from `/proc`, so it cannot register: its locks could not be told from a dead
-    /// process's. Mount `/proc`, or give the process a free file descriptor.
-    #[error("cannot register this process in the segment: {0}")]
-    IdentityUnavailable(crate::process::IdentityError),
-    /// The handle was opened by [`Segment::inspect`](crate::Segment::inspect): it holds no
-    /// process-table entry and cannot lock or release slots.
-    #[error("this handle only inspects the segment (read-only, not registered)")]
-    ReadOnly,
     /// A system call failed.
     #[error("{call} failed: {source}")]
     Os {

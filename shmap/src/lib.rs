@@ -104,6 +104,7 @@ mod private;
 mod process;
 pub mod ring;
 pub mod segment;
+mod structure;
 mod sync;
 mod sys;
 mod table;
@@ -117,7 +118,9 @@ pub use layout::{
     DESC_CAPACITY, LayoutDesc, LayoutHasher, ShmKey, ShmLayout, ShmValue, TypeLayout,
 };
 pub use monitor::{HolderMayBeRunning, Monitor, RecoverError, StuckSlot};
-pub use process::{IdentityError, Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity};
+pub use process::{
+    IdentityError, Liveness, MAX_PROCESSES, OwnerId, ProcessIdentity, RegisterError,
+};
 pub use segment::{Backing, CreateMode, HugePages, Segment, SegmentInfo, StructureKind};
 /// # Examples
 ///

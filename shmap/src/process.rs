@@ -99,6 +99,40 @@ pub struct IdentityError {
     pub source: crate::sys::Errno,
 }
 
+/// A process could not register in a segment's process table, so it cannot lock anything
+/// there (every lock names its holder's entry). The same for every structure.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{Backing, RegisterError, Segment, ShmHashTable};
+///
+/// # let name = format!("/shmap-doc-register-{}", std::process::id());
+/// let table = ShmHashTable::<u64, u64>::open_or_create(&name, 16)?;
+/// let inspector = Segment::inspect(&Backing::shm(&name))?;
+/// assert_eq!(inspector.owner(), Err(RegisterError::ReadOnly));
+/// # table.destroy()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// Every entry is held by a live process, or by one not provably dead.
+    #[error("all {max} process-table entries are taken by live (or not provably dead) processes")]
+    TooManyProcesses {
+        /// The table's size.
+        max: usize,
+    },
+    /// This process cannot read its own identity from `/proc`: its locks could not be told
+    /// from a dead process's. Mount `/proc` (of this pid namespace), or free a file descriptor.
+    #[error(transparent)]
+    IdentityUnavailable(IdentityError),
+    /// The handle was opened by [`Segment::inspect`](crate::Segment::inspect): it holds no
+    /// process-table entry and cannot lock or release anything.
+    #[error("this handle only inspects the segment (read-only, not registered)")]
+    ReadOnly,
+}
+
 impl ProcessIdentity {
     /// The identity of the calling process: read from `/proc` once per process (again in a
     /// `fork` child, whose pid differs), then served from memory, so that it stays known when
@@ -417,7 +451,7 @@ pub(crate) struct ProcessTable<'a> {
 
 /// Registration failed: every entry is held by a live (or not provably dead) process.
 #[derive(Debug)]
-pub(crate) struct TableFull;
+pub(crate) struct ProcessTableFull;
 
 impl<'a> ProcessTable<'a> {
     pub(crate) fn new(entries: &'a [ProcEntry]) -> Self {
@@ -432,7 +466,7 @@ impl<'a> ProcessTable<'a> {
         &self,
         me: &ProcessIdentity,
         is_referenced: &dyn Fn(OwnerId) -> bool,
-    ) -> Result<OwnerId, TableFull> {
+    ) -> Result<OwnerId, ProcessTableFull> {
         let n = self.entries.len();
         let start = me.pid as usize % n;
         for i in (start..n).chain(0..start) {
@@ -453,7 +487,7 @@ impl<'a> ProcessTable<'a> {
                 return Ok(id);
             }
         }
-        Err(TableFull)
+        Err(ProcessTableFull)
     }
 
     fn try_reclaim(

@@ -11,18 +11,82 @@
 //! still leave a contiguous, readable prefix.
 
 use std::fmt;
+use std::marker::PhantomData;
 
 use crate::error::OpenError;
 use crate::layout::ShmValue;
 use crate::process::Liveness;
 use crate::ring::cell::{Cell, CellState};
-use crate::ring::{RingCore, RingError, RingOptions, ctl};
-use crate::segment::{Backing, CreateMode, Segment, StructureKind};
+use crate::ring::{RingCore, RingOptions};
+use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, StructureKind};
 use crate::sync::primitive::{AtomicU64, Ordering, fence};
 use crate::sync::words;
 
-/// How to create or open a [`ShmVector`] (capacity, permissions).
-pub type VectorOptions<T> = RingOptions<ShmVector<T>>;
+/// How to create or open a [`ShmVector`]: capacity and permissions. (A push never waits, so,
+/// unlike the rings' options, there is no timeout to set.)
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{Backing, ShmVector};
+///
+/// # let name = format!("/shmap-doc-vector-options-{}", std::process::id());
+/// let v = ShmVector::<u64>::options().capacity(100).mode(0o640).open(&Backing::shm(&name))?;
+/// assert_eq!(v.capacity(), 128);
+/// # v.destroy()?;
+/// # Ok::<(), shmap::OpenError>(())
+/// ```
+pub struct VectorOptions<T> {
+    capacity: Option<usize>,
+    segment: SegmentOptions,
+    _elements: PhantomData<fn() -> T>,
+}
+
+impl<T> Default for VectorOptions<T> {
+    fn default() -> Self {
+        VectorOptions { capacity: None, segment: SegmentOptions::default(), _elements: PhantomData }
+    }
+}
+
+impl<T> Clone for VectorOptions<T> {
+    fn clone(&self) -> Self {
+        VectorOptions {
+            capacity: self.capacity,
+            segment: self.segment.clone(),
+            _elements: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for VectorOptions<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VectorOptions")
+            .field("capacity", &self.capacity)
+            .field("segment", &self.segment)
+            .finish()
+    }
+}
+
+impl<T: ShmValue> VectorOptions<T> {
+    /// The number of elements, rounded up to a power of two. Required to create a vector; when
+    /// opening an existing one it must match (after rounding), and without it an open adopts
+    /// the vector's capacity.
+    pub fn capacity(mut self, elements: usize) -> Self {
+        self.capacity = Some(elements);
+        self
+    }
+
+    crate::structure::segment_setters!("vector");
+
+    /// Creates or opens the vector at `backing`.
+    pub fn open(self, backing: &Backing) -> Result<ShmVector<T>, OpenError> {
+        let core = RingOptions::<ShmVector<T>>::default()
+            .capacity_option(self.capacity)
+            .segment_options(self.segment)
+            .open_core(backing, StructureKind::Vector, true)?;
+        Ok(ShmVector { core })
+    }
+}
 
 /// What a push onto a [`ShmVector`] can fail with.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -34,16 +98,23 @@ pub enum VectorError {
         /// The vector's capacity.
         capacity: usize,
     },
-    /// The segment's process table is full, so this process cannot be named as a pusher.
-    #[error("too many processes attached (the process table holds {max})")]
-    TooManyProcesses {
-        /// The table's size.
-        max: usize,
-    },
-    /// This process cannot read its own identity from `/proc` (see
-    /// [`IdentityError`](crate::IdentityError)), so it cannot register in the segment.
+    /// This process could not register in the vector's process table, so it cannot be named
+    /// as a pusher.
     #[error("cannot register this process in the segment: {0}")]
-    IdentityUnavailable(crate::IdentityError),
+    Register(#[from] crate::RegisterError),
+}
+
+/// The vector's words in the control block of its [`RingCore`] (whose layout is the rings'),
+/// under the vector's own names.
+mod vctl {
+    use crate::ring::ctl;
+
+    /// The next index to claim: a push takes its index from it.
+    pub(super) const CLAIMED: usize = ctl::TAIL;
+    /// The published prefix: every index below it is published or abandoned.
+    pub(super) const LEN: usize = ctl::HEAD;
+    /// How many pushes were abandoned by pushers that died before publishing.
+    pub(super) const ABANDONED: usize = ctl::DROPPED_PUSHES;
 }
 
 const EMPTY: u64 = 0;
@@ -96,12 +167,9 @@ impl<T: ShmValue> ShmVector<T> {
     /// ```
     pub fn push(&self, value: &T) -> Result<usize, VectorError> {
         let core = &self.core;
-        let me = core.owner().map_err(|e| match e {
-            RingError::IdentityUnavailable(e) => VectorError::IdentityUnavailable(e),
-            _ => VectorError::TooManyProcesses { max: crate::MAX_PROCESSES },
-        })?;
+        let me = core.segment.owner()?;
         let capacity = core.capacity() as u64;
-        let claimed = core.control(ctl::TAIL);
+        let claimed = core.control(vctl::CLAIMED);
         loop {
             let index = claimed.load(Ordering::Relaxed);
             if index >= capacity {
@@ -148,7 +216,7 @@ impl<T: ShmValue> ShmVector<T> {
     /// writing, and published elements after them, are not counted until those pushes finish.
     pub fn len(&self) -> usize {
         // Acquire: pairs with the Release compare-and-swap that advanced it.
-        self.core.control(ctl::HEAD).load(Ordering::Acquire) as usize
+        self.core.control(vctl::LEN).load(Ordering::Acquire) as usize
     }
 
     /// Whether nothing has been published yet.
@@ -158,7 +226,7 @@ impl<T: ShmValue> ShmVector<T> {
 
     /// How many indexes pushes have taken (published, being written, or abandoned).
     pub fn claimed(&self) -> usize {
-        let claimed = self.core.control(ctl::TAIL).load(Ordering::Relaxed);
+        let claimed = self.core.control(vctl::CLAIMED).load(Ordering::Relaxed);
         claimed.min(self.core.capacity() as u64) as usize
     }
 
@@ -188,7 +256,7 @@ impl<T: ShmValue> ShmVector<T> {
                     .is_ok()
             {
                 recovered += 1;
-                self.core.count(ctl::DROPPED_PUSHES);
+                self.core.count(vctl::ABANDONED);
             }
         }
         // SeqCst fence: as after a push's publication.
@@ -199,7 +267,7 @@ impl<T: ShmValue> ShmVector<T> {
 
     /// Moves `len` past every settled cell after it.
     fn advance_len(&self) {
-        let len = self.core.control(ctl::HEAD);
+        let len = self.core.control(vctl::LEN);
         loop {
             // Acquire: pairs with the Release half of the compare-and-swap below (by any
             // pusher), whose prefix we then read.
@@ -227,6 +295,13 @@ fn help(word: &AtomicU64, index: u64) {
 }
 
 crate::ring::core_handle!(ShmVector, StructureKind::Vector, true, "vector");
+
+impl<T: ShmValue> ShmVector<T> {
+    /// Options to create or open a vector with another backing, capacity or mode.
+    pub fn options() -> VectorOptions<T> {
+        VectorOptions::default()
+    }
+}
 
 impl<T: ShmValue> fmt::Debug for ShmVector<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

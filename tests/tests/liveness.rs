@@ -230,7 +230,7 @@ fn a_process_whose_proc_is_another_pid_namespaces_refuses_to_register() {
     let Some((w, line)) = in_namespace(&["-p", "-f"], &["open", name.as_str()]) else {
         return;
     };
-    assert!(line.starts_with("error IdentityUnavailable"), "{line}");
+    assert!(line.starts_with("error Register(IdentityUnavailable"), "{line}");
     w.finish();
 }
 
@@ -245,7 +245,7 @@ fn a_fork_child_with_its_parents_pid_reads_its_own_identity() {
     let Some((w, line)) = in_namespace(&args, &["nested", name.as_str()]) else {
         return;
     };
-    assert!(line.starts_with("child error IdentityUnavailable"), "{line}");
+    assert!(line.starts_with("child error Register(IdentityUnavailable"), "{line}");
     w.finish();
 }
 

@@ -92,8 +92,9 @@ pub use event::LoomEvent as __LoomEvent;
 use crate::error::OpenError;
 use crate::layout::{ShmValue, TypeLayout};
 use crate::process::{OwnerId, ProcessIdentity};
-use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, SegmentSpec, StructureKind};
-use crate::sync::backoff::{Backoff, Expired, Wait, Waiter};
+use crate::segment::{Backing, Segment, SegmentOptions, SegmentSpec, StructureKind};
+use crate::structure::round_capacity;
+use crate::sync::backoff::{Expired, Wait, Waiter};
 use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering};
 use event::{Event, Notified};
 use role::RoleWord;
@@ -172,17 +173,10 @@ pub enum RingError {
         /// The role the handle held.
         role: RingRole,
     },
-    /// The ring's process table is full, so this process cannot be named as a role holder or
-    /// an element's claimant.
-    #[error("too many processes attached (the process table holds {max})")]
-    TooManyProcesses {
-        /// The table's size.
-        max: usize,
-    },
-    /// This process cannot read its own identity from `/proc` (see
-    /// [`IdentityError`](crate::IdentityError)), so it cannot register in the segment.
+    /// This process could not register in the ring's process table, so it cannot be named
+    /// as a role holder or an element's claimant.
     #[error("cannot register this process in the segment: {0}")]
-    IdentityUnavailable(crate::IdentityError),
+    Register(#[from] crate::RegisterError),
 }
 
 fn awaited(for_space: &bool) -> &'static str {
@@ -297,47 +291,18 @@ impl<R> RingOptions<R> {
         self
     }
 
-    /// How long the blocking forms of this handle's operations wait (default 5 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.wait.timeout = timeout;
+    crate::structure::wait_setters!("a cell claimed by another process");
+    crate::structure::segment_setters!("ring");
+
+    /// The capacity as an option (for the vector's options, which build on these).
+    pub(crate) fn capacity_option(mut self, elements: Option<usize>) -> Self {
+        self.capacity = elements;
         self
     }
 
-    /// How the blocking forms wait before they sleep: spin and yield steps (the sleep steps
-    /// are replaced by a futex sleep).
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.wait.backoff = backoff;
-        self
-    }
-
-    /// How long a blocking operation waits on a cell claimed by another process before it
-    /// checks whether that process is alive (default 100 ms).
-    pub fn stale_check(mut self, interval: Duration) -> Self {
-        self.wait.stale_check = interval;
-        self
-    }
-
-    /// The permission bits of a new segment (default `0o600`), applied exactly.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.segment.mode = mode;
-        self
-    }
-
-    /// Whether the open may create the ring, must create it, or must find it.
-    pub fn create(mut self, create: CreateMode) -> Self {
-        self.segment.create = create;
-        self
-    }
-
-    /// Fault the whole ring in when it is opened.
-    pub fn prefault(mut self, prefault: bool) -> Self {
-        self.segment.prefault = prefault;
-        self
-    }
-
-    /// How long an open keeps retrying while other processes create and remove the same name.
-    pub fn open_timeout(mut self, timeout: Duration) -> Self {
-        self.segment.open_timeout = timeout;
+    /// All the segment options at once (as above).
+    pub(crate) fn segment_options(mut self, segment: SegmentOptions) -> Self {
+        self.segment = segment;
         self
     }
 
@@ -349,21 +314,15 @@ impl<R> RingOptions<R> {
     ) -> Result<RingCore<T>, OpenError> {
         let capacity = match self.capacity {
             None => None,
-            Some(n) => Some(round_capacity(n).map_err(|kind| OpenError::new(backing, kind))?),
+            Some(n) => Some(
+                round_capacity(n, &kind.to_string(), "element")
+                    .map_err(|kind| OpenError::new(backing, kind))?,
+            ),
         };
         let spec = RingCore::<T>::spec(kind, seq, capacity);
         let segment = Segment::open(backing, &spec, &self.segment)?;
         Ok(RingCore::new(segment, seq, self.wait))
     }
-}
-
-fn round_capacity(n: usize) -> Result<u64, crate::OpenErrorKind> {
-    let invalid = |why: &str| crate::OpenErrorKind::InvalidOptions(format!("capacity {n}: {why}"));
-    if n == 0 {
-        return Err(invalid("a ring needs at least one element"));
-    }
-    let rounded = n.checked_next_power_of_two().ok_or_else(|| invalid("too large"))?;
-    u64::try_from(rounded).map_err(|_| invalid("too large"))
 }
 
 /// Word offsets in a ring's control block, which follows the cells (cache-line aligned). The
@@ -632,10 +591,7 @@ impl<T: ShmValue> RingCore<T> {
     }
 
     pub(crate) fn owner(&self) -> Result<OwnerId, RingError> {
-        self.segment.owner().map_err(|kind| match kind {
-            crate::OpenErrorKind::IdentityUnavailable(e) => RingError::IdentityUnavailable(e),
-            _ => RingError::TooManyProcesses { max: crate::MAX_PROCESSES },
-        })
+        Ok(self.segment.owner()?)
     }
 
     /// Claims `role` for this process.
@@ -827,7 +783,8 @@ impl RingView<'_> {
 }
 
 /// The constructors and accessors of every structure built on a [`RingCore`] (the rings and
-/// `ShmVector`); `$what` names the structure in their documentation.
+/// `ShmVector`); `$what` names the structure in their documentation. Each structure defines
+/// its own `options()` (rings: [`RingOptions`], the vector: `VectorOptions`).
 macro_rules! core_handle {
     ($ty:ident, $kind:expr, $seq:expr, $what:literal) => {
         impl<T: ShmValue> $ty<T> {
@@ -855,11 +812,6 @@ macro_rules! core_handle {
                 Self::options().capacity(capacity).open(&Backing::Heap)
             }
 
-            #[doc = concat!("Options to create or open a ", $what, " with another backing, timeout or mode.")]
-            pub fn options() -> RingOptions<Self> {
-                RingOptions::default()
-            }
-
             #[doc = concat!("The number of elements the ", $what, " holds when full.")]
             pub fn capacity(&self) -> usize {
                 self.core.capacity()
@@ -882,12 +834,6 @@ macro_rules! core_handle {
             }
         }
 
-        impl<T: ShmValue> RingOptions<$ty<T>> {
-            #[doc = concat!("Creates or opens the ", $what, " at `backing`.")]
-            pub fn open(self, backing: &Backing) -> Result<$ty<T>, OpenError> {
-                Ok($ty { core: self.open_core(backing, $kind, $seq)? })
-            }
-        }
     };
 }
 pub(crate) use core_handle;
@@ -897,7 +843,19 @@ macro_rules! ring_common {
     ($ring:ident, $kind:expr, $seq:expr) => {
         $crate::ring::core_handle!($ring, $kind, $seq, "ring");
 
+        impl<T: ShmValue> RingOptions<$ring<T>> {
+            /// Creates or opens the ring at `backing`.
+            pub fn open(self, backing: &Backing) -> Result<$ring<T>, OpenError> {
+                Ok($ring { core: self.open_core(backing, $kind, $seq)? })
+            }
+        }
+
         impl<T: ShmValue> $ring<T> {
+            /// Options to create or open a ring with another backing, timeout or mode.
+            pub fn options() -> RingOptions<Self> {
+                RingOptions::default()
+            }
+
             /// The recovery counters, and how many threads sleep in a blocking operation now.
             pub fn stats(&self) -> RingStats {
                 self.core.stats()

@@ -129,7 +129,7 @@ impl Segment {
             Some(location) => Self::open_named(backing, &location, spec, options),
         }
         .map_err(fail)?;
-        segment.register().map_err(fail)?;
+        segment.register().map_err(|e| fail(OpenErrorKind::Register(e)))?;
         segment.apply_memory_options(options);
         Ok(segment)
     }

@@ -4,8 +4,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::error::OpenErrorKind;
-use crate::process::{self, MAX_PROCESSES, OwnerId, ProcessIdentity, ProcessTable};
+use crate::process::{self, MAX_PROCESSES, OwnerId, ProcessIdentity, ProcessTable, RegisterError};
 use crate::segment::Segment;
 
 impl Segment {
@@ -53,9 +52,9 @@ impl Segment {
     /// This handle's owner id, registering the process first if the handle was inherited
     /// across `fork`. Costs two relaxed loads when registered.
     #[inline]
-    pub fn owner(&self) -> Result<OwnerId, OpenErrorKind> {
+    pub fn owner(&self) -> Result<OwnerId, RegisterError> {
         if self.read_only {
-            return Err(OpenErrorKind::ReadOnly);
+            return Err(RegisterError::ReadOnly);
         }
         let registration = self.registration.load(Ordering::Relaxed);
         let generation = process::current_fork_generation();
@@ -68,7 +67,7 @@ impl Segment {
     }
 
     #[cold]
-    pub(crate) fn register(&self) -> Result<OwnerId, OpenErrorKind> {
+    pub(crate) fn register(&self) -> Result<OwnerId, RegisterError> {
         let generation = process::fork_generation();
         let current = self.registration.load(Ordering::Relaxed);
         if current >> 16 == u64::from(generation) {
@@ -76,12 +75,12 @@ impl Segment {
                 return Ok(owner); // another thread registered first
             }
         }
-        let me = ProcessIdentity::current().map_err(OpenErrorKind::IdentityUnavailable)?;
+        let me = ProcessIdentity::current().map_err(RegisterError::IdentityUnavailable)?;
         let referenced = |owner| (self.references_owner)(self, owner);
         let owner = self
             .processes()
             .register(&me, &referenced)
-            .map_err(|_| OpenErrorKind::TooManyProcesses { max: MAX_PROCESSES })?;
+            .map_err(|_| RegisterError::TooManyProcesses { max: MAX_PROCESSES })?;
         let new = (u64::from(generation) << 16) | u64::from(owner.get());
         match self.registration.compare_exchange(current, new, Ordering::Relaxed, Ordering::Relaxed)
         {
@@ -90,7 +89,7 @@ impl Segment {
                 // Another thread of this process registered concurrently: use its entry.
                 self.processes().release(owner);
                 OwnerId::from_bits(winner & 0xffff)
-                    .ok_or(OpenErrorKind::TooManyProcesses { max: MAX_PROCESSES })
+                    .ok_or(RegisterError::TooManyProcesses { max: MAX_PROCESSES })
             }
         }
     }

@@ -41,18 +41,9 @@ pub enum TableError {
         /// The table's capacity.
         capacity: usize,
     },
-    /// The process (a `fork` child) could not register in the segment's process table.
-    #[error(
-        "cannot register this process in the segment: all {max} process-table entries are taken"
-    )]
-    TooManyProcesses {
-        /// The table's size.
-        max: usize,
-    },
-    /// This process cannot read its own identity from `/proc` (see
-    /// [`IdentityError`](crate::IdentityError)), so it cannot register in the segment.
+    /// The process (a `fork` child, say) could not register in the segment's process table.
     #[error("cannot register this process in the segment: {0}")]
-    IdentityUnavailable(crate::IdentityError),
+    Register(#[from] crate::RegisterError),
 }
 
 struct HolderText<'a>(&'a Option<LockHolder>);

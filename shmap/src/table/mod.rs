@@ -34,7 +34,8 @@ use crate::process::OwnerId;
 use crate::segment::{
     Backing, CreateMode, Segment, SegmentInfo, SegmentOptions, SegmentSpec, StructureKind,
 };
-use crate::sync::backoff::{Backoff, BackoffPolicy, Wait};
+use crate::structure::round_capacity;
+use crate::sync::backoff::{BackoffPolicy, Wait};
 use crate::sync::primitive::AtomicU64;
 use erased::ErasedTable;
 use raw::{Host, Locker, RawError, RawTable, RawTravel, Waiting};
@@ -206,61 +207,16 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
         self
     }
 
-    /// The default timeout of this handle's operations (default 5 s).
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.wait.timeout = timeout;
-        self
-    }
-
-    /// The default backoff policy of this handle's operations.
-    pub fn backoff(mut self, backoff: Backoff) -> Self {
-        self.wait.backoff = backoff;
-        self
-    }
-
-    /// How long this handle's operations wait on a locked slot before checking whether its
-    /// holder is alive, and recovering the slot if it is not (default 100 ms).
-    pub fn stale_check(mut self, interval: Duration) -> Self {
-        self.wait.stale_check = interval;
-        self
-    }
-
-    /// The permission bits of a new segment (default `0o600`), applied exactly.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.segment.mode = mode;
-        self
-    }
-
-    /// Whether the open may create the table, must create it, or must find it.
-    pub fn create(mut self, create: CreateMode) -> Self {
-        self.segment.create = create;
-        self
-    }
-
-    /// Fault the whole table in when it is opened (see [`SegmentOptions::prefault`]).
-    pub fn prefault(mut self, prefault: bool) -> Self {
-        self.segment.prefault = prefault;
-        self
-    }
-
-    /// Ask for transparent huge pages (see [`SegmentOptions::huge_pages`]); falls back
-    /// silently, and [`Segment::huge_pages`] reports what happened.
-    pub fn huge_pages(mut self, huge_pages: bool) -> Self {
-        self.segment.huge_pages = huge_pages;
-        self
-    }
-
-    /// How long an open keeps retrying while other processes create and remove the same name.
-    pub fn open_timeout(mut self, timeout: Duration) -> Self {
-        self.segment.open_timeout = timeout;
-        self
-    }
+    crate::structure::wait_setters!("a locked slot");
+    crate::structure::segment_setters!("table");
 
     /// Creates or opens the table at `backing`.
     pub fn open(self, backing: &Backing) -> Result<ShmHashTable<K, V, H>, OpenError> {
         let capacity = match self.capacity {
             None => None,
-            Some(n) => Some(round_capacity(n).map_err(|kind| OpenError::new(backing, kind))?),
+            Some(n) => Some(
+                round_capacity(n, "table", "slot").map_err(|kind| OpenError::new(backing, kind))?,
+            ),
         };
         let flags = self.undo.map(|undo| if undo { FLAG_UNDO } else { 0 });
         let spec = ShmHashTable::<K, V, H>::spec(capacity, flags);
@@ -271,15 +227,6 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
 
 /// Segment flag: each slot has an undo record.
 pub(crate) const FLAG_UNDO: u64 = 1;
-
-fn round_capacity(n: usize) -> Result<u64, crate::OpenErrorKind> {
-    let invalid = |why: &str| crate::OpenErrorKind::InvalidOptions(format!("capacity {n}: {why}"));
-    if n == 0 {
-        return Err(invalid("a table needs at least one slot"));
-    }
-    let rounded = n.checked_next_power_of_two().ok_or_else(|| invalid("too large"))?;
-    u64::try_from(rounded).map_err(|_| invalid("too large"))
-}
 
 impl<K: ShmKey, V: ShmValue> ShmHashTable<K, V, DefaultHasher> {
     /// Opens the POSIX shared-memory table `name` (`/name`), creating it with `capacity` slots
@@ -398,10 +345,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
     #[inline]
     fn owner(&self) -> Result<OwnerId, TableError> {
-        self.segment.owner().map_err(|kind| match kind {
-            crate::OpenErrorKind::IdentityUnavailable(e) => TableError::IdentityUnavailable(e),
-            _ => TableError::TooManyProcesses { max: crate::process::MAX_PROCESSES },
-        })
+        Ok(self.segment.owner()?)
     }
 
     #[cold]
@@ -734,9 +678,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         self.wait.timeout
     }
 
-    /// Removes the table's name (POSIX shm or file) and closes this handle. Processes that
-    /// have it open keep using it; the memory is freed when the last of them closes it.
-    pub fn destroy(self) -> Result<(), OpenError> {
+    /// Removes the table's name (POSIX shm or file). This handle, and every process that has
+    /// the table open, keeps using it; the memory is freed when the last of them closes it.
+    /// (The same as the rings' and the vector's `destroy`.)
+    pub fn destroy(&self) -> Result<(), OpenError> {
         Segment::unlink(self.segment.backing())
     }
 
