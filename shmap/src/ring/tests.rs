@@ -5,7 +5,11 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::process::OwnerId;
 use crate::ring::cell::{Cell, CellState};
+use crate::segment::{Backing, Segment};
+use crate::sync::backoff::Wait;
+use crate::sync::primitive::Ordering;
 
 fn quick() -> Wait {
     Wait::timeout(Duration::from_millis(30)).with_stale_check(Duration::from_millis(5))

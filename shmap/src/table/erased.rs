@@ -4,8 +4,11 @@
 //! It addresses slots with the same [`SlotLayout`] as the typed table, from the geometry the
 //! segment header records (validated at open), so the two never disagree on where a slot is.
 
-use crate::segment::{Segment, StructureKind};
+use crate::segment::Segment;
+#[cfg(not(shmap_loom))] // `from_segment` is not built under loom
+use crate::segment::StructureKind;
 use crate::sync::primitive::{AtomicU64, Ordering};
+#[cfg(not(shmap_loom))]
 use crate::table::FLAG_UNDO;
 use crate::table::ctrl::Ctrl;
 use crate::table::slot::{Slot, SlotLayout};

@@ -1,0 +1,161 @@
+//! The process table in a segment's header: where each attached handle registers, so that a
+//! lock can name its holder in 12 bits, and where a dead process's entry is reclaimed once
+//! nothing names it.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use crate::process::{Liveness, OwnerId, ProcessIdentity};
+
+/// Entry states.
+pub(super) const FREE: u32 = 0;
+/// Being filled in (by a registration) or checked (by a reclaim); others skip it.
+const CLAIMED: u32 = 1;
+/// Filled in: the fields describe a registered process.
+const ACTIVE: u32 = 2;
+
+/// One registered process. Fields are written while the entry is CLAIMED and published by the
+/// Release store of ACTIVE; readers load `state` with Acquire before reading them.
+#[repr(C)]
+pub(crate) struct ProcEntry {
+    pub(super) state: AtomicU32,
+    pub(super) pid: AtomicU32,
+    pub(super) start_time: AtomicU64,
+    pub(super) boot_id: AtomicU64,
+    pub(super) pid_namespace: AtomicU64,
+}
+
+/// The process table of a segment, over memory in its header.
+pub(crate) struct ProcessTable<'a> {
+    entries: &'a [ProcEntry],
+}
+
+/// Registration failed: every entry is held by a live (or not provably dead) process.
+#[derive(Debug)]
+pub(crate) struct ProcessTableFull;
+
+impl<'a> ProcessTable<'a> {
+    pub(crate) fn new(entries: &'a [ProcEntry]) -> Self {
+        ProcessTable { entries }
+    }
+
+    /// Registers `me` and returns its id.
+    ///
+    /// Takes a free entry if there is one; otherwise reclaims the entry of a dead process that
+    /// `is_referenced` says no slot still names.
+    pub(crate) fn register(
+        &self,
+        me: &ProcessIdentity,
+        is_referenced: &dyn Fn(OwnerId) -> bool,
+    ) -> Result<OwnerId, ProcessTableFull> {
+        let n = self.entries.len();
+        let start = me.pid as usize % n;
+        for i in (start..n).chain(0..start) {
+            let entry = &self.entries[i];
+            // Acquire on success: pairs with the Release store of FREE in `release`, so the
+            // previous holder's writes to the entry are ordered before ours.
+            if entry
+                .state
+                .compare_exchange(FREE, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                fill(entry, me);
+                return Ok(OwnerId::from_index(i));
+            }
+        }
+        for i in 0..n {
+            if let Some(id) = self.try_reclaim(i, me, is_referenced) {
+                return Ok(id);
+            }
+        }
+        Err(ProcessTableFull)
+    }
+
+    fn try_reclaim(
+        &self,
+        i: usize,
+        me: &ProcessIdentity,
+        is_referenced: &dyn Fn(OwnerId) -> bool,
+    ) -> Option<OwnerId> {
+        let entry = &self.entries[i];
+        // Acquire: pairs with the Release store of ACTIVE in `fill`, making the fields readable.
+        if entry.state.load(Ordering::Acquire) != ACTIVE {
+            return None;
+        }
+        let old = read_fields(entry);
+        if old.liveness() != Liveness::Dead {
+            return None;
+        }
+        // Acquire: as above; the CAS makes us the only reclaimer of this entry.
+        if entry
+            .state
+            .compare_exchange(ACTIVE, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        let id = OwnerId::from_index(i);
+        if read_fields(entry) != old || is_referenced(id) {
+            // Someone re-registered in between, or a slot still names the dead process: leave
+            // the entry to recovery. Release: pairs with the Acquire loads of readers.
+            entry.state.store(ACTIVE, Ordering::Release);
+            return None;
+        }
+        fill(entry, me);
+        Some(id)
+    }
+
+    /// Fills `id`'s entry with `who`, as a registration that reclaimed it would: for the loom
+    /// model of owner-id reuse.
+    #[cfg(shmap_loom)]
+    pub(crate) fn __loom_refill(&self, id: OwnerId, who: &ProcessIdentity) {
+        fill(&self.entries[id.index()], who);
+    }
+
+    /// Releases `id`'s entry (its process holds no lock any more).
+    pub(crate) fn release(&self, id: OwnerId) {
+        let entry = &self.entries[id.index()];
+        fill_fields(
+            entry,
+            &ProcessIdentity { pid: 0, start_time: 0, boot_id: 0, pid_namespace: 0 },
+        );
+        // Release: pairs with the Acquire CAS in `register`, which reuses the entry.
+        entry.state.store(FREE, Ordering::Release);
+    }
+
+    /// The identity registered under `id`, if the entry is active.
+    pub(crate) fn lookup(&self, id: OwnerId) -> Option<ProcessIdentity> {
+        let entry = self.entries.get(id.index())?;
+        // Acquire: pairs with the Release store of ACTIVE in `fill`.
+        (entry.state.load(Ordering::Acquire) == ACTIVE).then(|| read_fields(entry))
+    }
+
+    /// Every active entry, for the monitor and `inspect`.
+    pub(crate) fn active(&self) -> impl Iterator<Item = (OwnerId, ProcessIdentity)> + '_ {
+        (0..self.entries.len()).filter_map(|i| {
+            let id = OwnerId::from_index(i);
+            self.lookup(id).map(|who| (id, who))
+        })
+    }
+}
+
+fn fill(entry: &ProcEntry, me: &ProcessIdentity) {
+    fill_fields(entry, me);
+    // Release: publishes the fields above; pairs with the Acquire loads in `lookup`.
+    entry.state.store(ACTIVE, Ordering::Release);
+}
+
+fn fill_fields(entry: &ProcEntry, me: &ProcessIdentity) {
+    entry.pid.store(me.pid, Ordering::Relaxed);
+    entry.start_time.store(me.start_time, Ordering::Relaxed);
+    entry.boot_id.store(me.boot_id, Ordering::Relaxed);
+    entry.pid_namespace.store(me.pid_namespace, Ordering::Relaxed);
+}
+
+fn read_fields(entry: &ProcEntry) -> ProcessIdentity {
+    ProcessIdentity {
+        pid: entry.pid.load(Ordering::Relaxed),
+        start_time: entry.start_time.load(Ordering::Relaxed),
+        boot_id: entry.boot_id.load(Ordering::Relaxed),
+        pid_namespace: entry.pid_namespace.load(Ordering::Relaxed),
+    }
+}
