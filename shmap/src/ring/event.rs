@@ -192,6 +192,7 @@ impl Event<'_> {
 
     /// Whether a seat names `owner`, as a sleeper or as a recoverer (before its process-table
     /// entry is reused).
+    #[cfg_attr(shmap_loom, allow(dead_code))] // the owner-reference scan is not built under loom
     pub(crate) fn seats_name(seats: &[AtomicU64], owner: OwnerId) -> bool {
         seats.iter().any(|seat| {
             let bits = seat.load(Ordering::Relaxed) & SEAT_OWNER & !RECOVERING;

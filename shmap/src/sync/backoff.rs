@@ -225,6 +225,7 @@ pub(crate) struct Waiter<B> {
     started: Option<Instant>,
     #[cfg_attr(shmap_loom, allow(dead_code))] // under loom, every pause checks
     stale_check: Duration,
+    #[cfg_attr(shmap_loom, allow(dead_code))] // under loom, every pause checks
     last_check: Option<Instant>,
 }
 
