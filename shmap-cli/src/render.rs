@@ -3,15 +3,11 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use shmap::monitor::liveness_word;
 use shmap::{
     Liveness, Monitor, Segment, SegmentInfo, SlotState, StructureKind, StuckSlot, TypeLayout,
 };
 
 use crate::json::Json;
-
-/// Segment flag bit for undo records (shmap's `TableOptions::undo_records`).
-const FLAG_UNDO: u64 = 1;
 
 /// `2026-11-23 08:55:33 UTC`.
 pub(crate) fn utc(time: SystemTime) -> String {
@@ -63,7 +59,7 @@ fn slot_counts(segment: &Segment) -> Option<[(SlotState, usize); 8]> {
 /// `shmap inspect`.
 pub(crate) fn inspect(segment: &Segment, json: bool) -> String {
     let info = segment.info();
-    let (recoveries, torn) = segment.recoveries();
+    let shmap::segment::Recoveries { total: recoveries, torn } = segment.recoveries();
     let processes: Vec<_> = segment
         .attached_processes()
         .into_iter()
@@ -74,7 +70,7 @@ pub(crate) fn inspect(segment: &Segment, json: bool) -> String {
         return inspect_json(&info, recoveries, torn, &processes, counts);
     }
     let mut out = String::new();
-    let undo = if info.flags & FLAG_UNDO != 0 { ", undo records" } else { "" };
+    let undo = if info.undo_records() { ", undo records" } else { "" };
     let _ = writeln!(out, "segment      {}", info.backing);
     let _ = writeln!(out, "kind         {}", info.kind);
     let _ = writeln!(out, "capacity     {} slots x {} bytes{undo}", info.capacity, info.slot_size);
@@ -97,7 +93,7 @@ pub(crate) fn inspect(segment: &Segment, json: bool) -> String {
     }
     let _ = writeln!(out, "processes    {} attached", processes.len());
     for (owner, pid, liveness) in &processes {
-        let _ = writeln!(out, "  owner {owner:<5} pid {pid:<8} {}", liveness_word(*liveness));
+        let _ = writeln!(out, "  owner {owner:<5} pid {pid:<8} {liveness}");
     }
     out
 }
@@ -115,7 +111,7 @@ fn inspect_json(
         ("kind", Json::Str(info.kind.to_string())),
         ("capacity", Json::Int(info.capacity)),
         ("slot_size", Json::Int(info.slot_size)),
-        ("undo_records", Json::Bool(info.flags & FLAG_UNDO != 0)),
+        ("undo_records", Json::Bool(info.undo_records())),
         ("total_size", Json::Int(info.total_size)),
         ("header_size", Json::Int(info.header_size)),
         ("key", layout_json(&info.key)),
@@ -143,7 +139,7 @@ fn inspect_json(
                     Json::Object(vec![
                         ("owner", Json::Int((*owner).into())),
                         ("pid", Json::Int((*pid).into())),
-                        ("liveness", Json::Str(liveness_word(*liveness).into())),
+                        ("liveness", Json::Str(liveness.to_string())),
                     ])
                 })
                 .collect(),
@@ -184,7 +180,7 @@ fn stuck_json(r: &StuckSlot) -> Json {
         ("state", Json::Str(r.state.name().into())),
         ("owner", r.owner.map_or(Json::Null, |o| Json::Int(o.get().into()))),
         ("pid", r.process.map_or(Json::Null, |p| Json::Int(p.pid.into()))),
-        ("liveness", Json::Str(liveness_word(r.liveness).into())),
+        ("liveness", Json::Str(r.liveness.to_string())),
         ("locked_for_ms", Json::Num((r.locked_for.as_secs_f64() * 1e3).round())),
         ("key_hex", Json::Str(hex(&r.key).replace(' ', ""))),
         ("key_complete", Json::Bool(r.key_complete)),

@@ -8,6 +8,7 @@
 use std::path::Path;
 use std::process::Command;
 
+use shmap::segment::Recoveries;
 use shmap::{AccessMode, Backing, ShmHashTable};
 
 fn shmap(args: &[&str]) -> (i32, String, String) {
@@ -184,7 +185,7 @@ fn run(name: &str) {
 
     // The CLI never wrote: the dead holder's slot is still locked, and the next visit recovers
     // it (rolling the child's copy back: it was never written).
-    assert_eq!(table.segment().recoveries(), (0, 0));
+    assert_eq!(table.segment().recoveries(), Recoveries { total: 0, torn: 0 });
     table.visit(&2, AccessMode::AccessExist, |_, v, _| *v += 1).unwrap();
     assert_eq!(table.get(&2).unwrap(), Some(21));
     let (code, out, _) = shmap(&["stuck", name, "--threshold", "0s"]);

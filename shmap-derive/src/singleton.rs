@@ -14,9 +14,11 @@ use crate::Stored;
 use crate::check;
 use crate::ctxt::Ctxt;
 
-/// The largest capacity the runtime accepts (2^40 slots or elements).
+/// The largest capacity the runtime accepts (2^40 slots or elements): a copy of
+/// `shmap::segment::MAX_CAPACITY` (this crate cannot depend on the runtime), pinned to it by
+/// the tests below.
 const MAX_CAPACITY: u64 = 1 << 40;
-/// `NAME_MAX` on Linux.
+/// `NAME_MAX` on Linux: a copy of `shmap::segment::NAME_MAX`, pinned likewise.
 const NAME_MAX: usize = 255;
 
 /// Which macro is being expanded, for its messages.
@@ -228,7 +230,17 @@ pub(crate) fn string(ctxt: &Ctxt, value: &syn::Expr, key: &str) -> Option<String
 
 /// The rules of `shmap::Backing::Shm` (and of `shm_open(3)` on Linux), checked at compile time.
 fn shm_name_ok(ctxt: &Ctxt, value: &syn::Expr, path: &str) -> bool {
-    let problem = match path.strip_prefix('/') {
+    let problem = shm_name_problem(path);
+    if let Some(problem) = problem {
+        ctxt.error_spanned_by(value, format!("invalid `path` {path:?}: {problem}"));
+    }
+    problem.is_none()
+}
+
+/// What is wrong with `path` as a POSIX shared-memory name, if anything (the runtime's
+/// `Backing::check` applies the same rules; the tests below pin the two together).
+fn shm_name_problem(path: &str) -> Option<&'static str> {
+    match path.strip_prefix('/') {
         None => Some("a POSIX shared-memory name starts with '/', such as \"/players\""),
         Some("") => Some("the name after '/' is empty"),
         Some(rest) if rest.contains('/') => Some(
@@ -240,11 +252,7 @@ fn shm_name_ok(ctxt: &Ctxt, value: &syn::Expr, path: &str) -> bool {
         Some("." | "..") => Some("'.' and '..' are not object names"),
         Some(rest) if rest.contains('\0') => Some("the name contains a NUL byte"),
         Some(_) => None,
-    };
-    if let Some(problem) = problem {
-        ctxt.error_spanned_by(value, format!("invalid `path` {path:?}: {problem}"));
     }
-    problem.is_none()
 }
 
 fn file_ok(ctxt: &Ctxt, value: &syn::Expr, file: &str) -> bool {
@@ -374,6 +382,36 @@ pub(crate) fn accessors(
         #[doc = #destroy_doc]
         pub fn destroy() -> ::core::result::Result<(), ::shmap::OpenError> {
             ::shmap::Segment::unlink(&Self::backing())
+        }
+    }
+}
+
+/// The derive cannot depend on the runtime, so its copies of the runtime's limits and name
+/// rules are pinned here, where the runtime is a dev-dependency.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_the_runtimes() {
+        assert_eq!(MAX_CAPACITY, shmap::segment::MAX_CAPACITY);
+        assert_eq!(NAME_MAX, shmap::segment::NAME_MAX);
+    }
+
+    #[test]
+    fn shm_name_rules_are_the_runtimes() {
+        let longest = format!("/{}", "x".repeat(NAME_MAX));
+        let too_long = format!("/{}", "x".repeat(NAME_MAX + 1));
+        let names = [
+            "/players", "players", "/", "/a/b", "/.", "/..", "/...", "/a\0b", "//", "/a b",
+            &longest, &too_long,
+        ];
+        for name in names {
+            assert_eq!(
+                shm_name_problem(name).is_none(),
+                shmap::Backing::shm(name).check().is_ok(),
+                "the derive and the runtime disagree on {name:?}"
+            );
         }
     }
 }

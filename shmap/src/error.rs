@@ -255,7 +255,7 @@ pub enum OpenErrorKind {
     /// A system call failed.
     #[error("{call} failed: {source}")]
     Os {
-        /// The call (`shm_open`, `mmap`, …).
+        /// The call (`open`, `mmap`, `ftruncate`, …).
         call: &'static str,
         /// Its error.
         source: Errno,

@@ -94,16 +94,7 @@ impl fmt::Display for StuckSlot {
             (Some(owner), None) => write!(f, ", held by owner {} (not registered)", owner.get())?,
             (None, _) => {}
         }
-        write!(f, " [{}]", liveness_word(self.liveness))
-    }
-}
-
-/// `alive`, `dead` or `unknown`.
-pub fn liveness_word(liveness: Liveness) -> &'static str {
-    match liveness {
-        Liveness::Alive => "alive",
-        Liveness::Dead => "dead",
-        Liveness::Unknown => "unknown",
+        write!(f, " [{}]", self.liveness)
     }
 }
 
@@ -279,17 +270,7 @@ impl<'t> Monitor<'t> {
         for index in 0..self.table.capacity {
             counts[self.table.ctrl(index).state() as usize] += 1;
         }
-        let states = [
-            SlotState::Empty,
-            SlotState::Inserting,
-            SlotState::New,
-            SlotState::Ready,
-            SlotState::Accessing,
-            SlotState::Writing,
-            SlotState::Tombstone,
-            SlotState::Dead,
-        ];
-        std::array::from_fn(|i| (states[i], counts[i]))
+        std::array::from_fn(|i| (SlotState::ALL[i], counts[i]))
     }
 }
 
@@ -299,6 +280,7 @@ mod tests {
     use std::thread;
 
     use super::*;
+    use crate::segment::Recoveries;
     use crate::sync::primitive::Ordering;
     use crate::{AccessMode, Backing, ShmKey, ShmValue, Wait};
 
@@ -440,7 +422,7 @@ mod tests {
         assert_eq!(monitor.recover(s), Ok(RecoveryAction::RolledBack));
         assert_eq!(monitor.recover(s), Err(RecoverError::Changed), "only once");
         assert_eq!(t.get(&key).unwrap().unwrap().points, 1);
-        assert_eq!(t.segment().recoveries(), (1, 0));
+        assert_eq!(t.segment().recoveries(), Recoveries { total: 1, torn: 0 });
         assert!(monitor.poll(Duration::ZERO).is_empty());
     }
 

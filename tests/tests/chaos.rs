@@ -105,7 +105,7 @@ fn a_hundred_random_kills_lose_no_committed_increment() {
                 "round {round}: key {k} lost or doubled increments"
             );
         }
-        let (recovered, torn) = table.segment().recoveries();
+        let shmap::segment::Recoveries { total: recovered, torn } = table.segment().recoveries();
         assert_eq!(torn, 0, "undo records: nothing is ever torn");
         recoveries += recovered;
     }

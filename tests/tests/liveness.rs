@@ -7,6 +7,7 @@
 
 use std::time::Duration;
 
+use shmap::segment::Recoveries;
 use shmap::{AccessMode, Liveness, ShmHashTable, TableError, VisitError};
 use shmap_tests::{ShmName, Worker, worker};
 
@@ -63,7 +64,7 @@ fn release_and_check(t: &Table, mut holder: Worker) {
     holder.expect("released");
     holder.finish();
     assert_eq!(t.get(&1).unwrap(), Some(1_000_000), "the holder's committed update");
-    assert_eq!(t.segment().recoveries(), (0, 0), "no lock was recovered");
+    assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 }, "no lock was recovered");
 }
 
 /// A waiter with no free file descriptor (`EMFILE` on every `/proc` read) finds a live holder
@@ -95,7 +96,7 @@ fn a_thread_out_of_file_descriptors_never_robs_its_sibling() {
     assert!(w.line().starts_with("recover refused"), "the monitor robbed a live holder");
     assert_eq!(w.line(), "value 1", "the sibling's increment, alone");
     w.finish();
-    assert_eq!(t.segment().recoveries(), (0, 0));
+    assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 });
 }
 
 /// With `/proc` mounted `hidepid=2`, a waiter of another uid can neither signal the holder
@@ -146,7 +147,7 @@ fn a_holder_whose_main_thread_exited_is_alive() {
     match t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = 51) {
         Err(VisitError::Table(TableError::Timeout { holder: Some(h), .. })) => {
             assert_eq!(h.process.map(|p| p.pid), Some(holder.pid()));
-            assert_eq!(t.owner_alive(h.owner), Liveness::Alive);
+            assert_eq!(t.owner_liveness(h.owner), Liveness::Alive);
         }
         other => panic!("the holder was robbed: {other:?}"),
     }
@@ -154,7 +155,7 @@ fn a_holder_whose_main_thread_exited_is_alive() {
     holder.expect("released");
     holder.finish();
     assert_eq!(t.get(&1).unwrap(), Some(42), "the holder's increment");
-    assert_eq!(t.segment().recoveries(), (0, 0));
+    assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 });
 }
 
 /// Once every thread of that process has exited, it is dead, and a waiter recovers its slot.
@@ -174,7 +175,7 @@ fn a_holder_killed_with_its_main_thread_gone_is_dead() {
     std::thread::sleep(Duration::from_millis(50));
     t.visit(&1, AccessMode::AccessExist, |_, v, _| *v += 1).unwrap();
     assert_eq!(t.get(&1).unwrap(), Some(42), "the value before the killed visit, plus ours");
-    assert_eq!(t.segment().recoveries(), (1, 0));
+    assert_eq!(t.segment().recoveries(), Recoveries { total: 1, torn: 0 });
 }
 
 /// Start times in `/proc/<pid>/stat` are shifted by the reader's time namespace: a waiter in

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use shmap::segment::Recoveries;
 use shmap::{
     AccessMode, DefaultHasher, Liveness, Monitor, RecoverError, ShmHashTable, ShmHasher, SlotState,
     TableError, VisitError, Visited, Wait,
@@ -44,7 +45,11 @@ fn a_visitor_killed_inside_its_visit_is_recovered_by_the_next_visitor() {
     let recovered_after = killed.elapsed();
     assert_eq!(r, Visited::Found);
     assert_eq!(table.get(&5).unwrap(), Some(51), "the pre-visit value (the dead copy was 999999)");
-    assert_eq!(table.segment().recoveries(), (1, 0), "one recovery, nothing torn");
+    assert_eq!(
+        table.segment().recoveries(),
+        Recoveries { total: 1, torn: 0 },
+        "one recovery, nothing torn"
+    );
     assert!(recovered_after >= STALE, "recovered only after the stale-check interval");
     eprintln!("kill to recovered visit: {recovered_after:?} (stale-check interval {STALE:?})");
 }
@@ -85,7 +90,7 @@ fn a_process_killed_while_inserting_leaves_the_key_insertable_and_the_chain_inta
             "key {k} behind the dead insert is still found"
         );
     }
-    assert_eq!(table.segment().recoveries(), (1, 0));
+    assert_eq!(table.segment().recoveries(), Recoveries { total: 1, torn: 0 });
 }
 
 #[test]
@@ -114,7 +119,11 @@ fn a_stopped_holder_is_reported_alive_and_never_robbed() {
         Wait::timeout(Duration::from_millis(300)).with_stale_check(Duration::from_millis(20));
     let r = table.visit_with(&3, AccessMode::AccessExist, wait, |_, v, _| *v = 0);
     assert!(matches!(r, Err(VisitError::Table(TableError::Timeout { .. }))), "{r:?}");
-    assert_eq!(table.segment().recoveries(), (0, 0), "nobody stole the lock");
+    assert_eq!(
+        table.segment().recoveries(),
+        Recoveries { total: 0, torn: 0 },
+        "nobody stole the lock"
+    );
 
     holder.signal(libc::SIGCONT);
     holder.close_stdin();

@@ -33,6 +33,17 @@ pub enum Liveness {
     Unknown,
 }
 
+impl std::fmt::Display for Liveness {
+    /// `alive`, `dead` or `unknown`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Liveness::Alive => "alive",
+            Liveness::Dead => "dead",
+            Liveness::Unknown => "unknown",
+        })
+    }
+}
+
 /// This process could not read its own identity, so it cannot register in a segment: its
 /// locks could not be told apart from those of a dead process that had its pid.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]

@@ -13,8 +13,9 @@ use crate::error::OpenErrorKind;
 /// objects other programs reach through `shm_open(3)` and remove with `shm_unlink(3)`.
 pub const SHM_DIR: &str = "/dev/shm";
 
-/// The longest file name Linux accepts (`NAME_MAX`).
-const NAME_MAX: usize = 255;
+/// The longest file name Linux accepts (`NAME_MAX`): the longest POSIX shared-memory name after
+/// its `/`. (`shmap-derive` checks `path = ...` against a copy, pinned to this by its tests.)
+pub const NAME_MAX: usize = 255;
 
 /// Where a segment lives.
 ///
@@ -49,6 +50,23 @@ impl Backing {
     /// A file path.
     pub fn file(path: impl Into<PathBuf>) -> Backing {
         Backing::File(path.into())
+    }
+
+    /// Checks the name or path without touching the filesystem: the rules of [`Backing::Shm`]
+    /// (a `/`, then 1 to [`NAME_MAX`] bytes without `/` or NUL, not `.` or `..`) and of
+    /// [`Backing::File`] (a path ending in a file name of at most `NAME_MAX` bytes).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, OpenErrorKind};
+    ///
+    /// assert!(Backing::shm("/players").check().is_ok());
+    /// let err = Backing::shm("players").check().unwrap_err();
+    /// assert!(matches!(err, OpenErrorKind::InvalidName { .. }));
+    /// ```
+    pub fn check(&self) -> Result<(), OpenErrorKind> {
+        self.location().map(drop)
     }
 
     /// The directory and file name this backing's object lives under, validated.

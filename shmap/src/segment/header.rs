@@ -35,8 +35,9 @@ pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 pub(crate) const PAGE: u64 = 4096;
 /// The largest header a valid segment may declare (room for later, larger formats).
 const MAX_HEADER_SIZE: u64 = 2 << 20;
-/// The largest capacity a segment may declare (2^40 slots).
-pub(crate) const MAX_CAPACITY: u64 = 1 << 40;
+/// The largest capacity a segment may declare: 2^40 slots or elements. (`shmap-derive` checks
+/// `#[shm_table]`/`#[shm_ring]` capacities against a copy, pinned to this by its tests.)
+pub const MAX_CAPACITY: u64 = 1 << 40;
 
 /// What the header records about a stored type.
 #[derive(Clone, Copy, FromBytes, IntoBytes, Immutable, KnownLayout)]

@@ -65,10 +65,11 @@ use std::time::{Duration, SystemTime};
 
 use zerocopy::FromZeros;
 
-pub use backing::{Backing, SHM_DIR};
+pub use backing::{Backing, NAME_MAX, SHM_DIR};
 pub use create::TEMP_PREFIX;
+pub use header::MAX_CAPACITY;
 pub use kind::StructureKind;
-pub use options::{CreateMode, HugePages, SegmentInfo, SegmentOptions, SegmentSpec};
+pub use options::{CreateMode, HugePages, Recoveries, SegmentInfo, SegmentOptions, SegmentSpec};
 
 use crate::error::{OpenError, OpenErrorKind};
 use crate::process::{MAX_PROCESSES, OwnerId};

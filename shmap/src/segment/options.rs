@@ -143,6 +143,27 @@ pub enum HugePages {
     },
 }
 
+/// How many locks of dead holders a segment's users have recovered (counted in its header).
+///
+/// # Examples
+///
+/// ```
+/// use shmap::ShmHashTable;
+/// use shmap::segment::Recoveries;
+///
+/// let t = ShmHashTable::<u64, u64>::heap(8)?;
+/// assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 });
+/// # Ok::<(), shmap::OpenError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Recoveries {
+    /// Locks released because their holder was dead.
+    pub total: u64,
+    /// Of those, write-backs released without an undo record: the value may mix old and new
+    /// words.
+    pub torn: u64,
+}
+
 /// What a segment's header says, for logs and monitors.
 #[derive(Clone, Debug)]
 pub struct SegmentInfo {
@@ -176,4 +197,12 @@ pub struct SegmentInfo {
     pub segment_id: u64,
     /// Whether this handle created the segment (rather than opening an existing one).
     pub created_by_this_handle: bool,
+}
+
+impl SegmentInfo {
+    /// Whether the segment holds a hash table whose slots keep undo records (see
+    /// [`TableOptions::undo_records`](crate::TableOptions::undo_records)).
+    pub fn undo_records(&self) -> bool {
+        self.kind == StructureKind::HashTable && self.flags & crate::table::FLAG_UNDO != 0
+    }
 }

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::process::{self, MAX_PROCESSES, OwnerId, ProcessIdentity, ProcessTable, RegisterError};
-use crate::segment::Segment;
+use crate::segment::{Recoveries, Segment};
 
 impl Segment {
     /// The segment's process table.
@@ -30,9 +30,12 @@ impl Segment {
 
     /// How many locks of dead holders have been recovered, and how many of those were
     /// write-backs released without an undo record (values possibly torn).
-    pub fn recoveries(&self) -> (u64, u64) {
+    pub fn recoveries(&self) -> Recoveries {
         let c = &self.header().counters;
-        (c.recoveries.load(Ordering::Relaxed), c.torn_recoveries.load(Ordering::Relaxed))
+        Recoveries {
+            total: c.recoveries.load(Ordering::Relaxed),
+            torn: c.torn_recoveries.load(Ordering::Relaxed),
+        }
     }
 
     /// Counts a recovery in the header.

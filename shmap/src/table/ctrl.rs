@@ -78,8 +78,8 @@ pub enum SlotState {
 }
 
 impl SlotState {
-    #[cfg(test)]
-    const ALL: [SlotState; 8] = [
+    /// Every state, in the order of their codes (`SlotState::ALL[s as usize] == s`).
+    pub const ALL: [SlotState; 8] = [
         SlotState::Empty,
         SlotState::Inserting,
         SlotState::New,

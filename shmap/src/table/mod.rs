@@ -526,7 +526,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// another pid namespace.
     ///
     /// [`Liveness::Unknown`]: crate::Liveness::Unknown
-    pub fn owner_alive(&self, owner: OwnerId) -> crate::Liveness {
+    pub fn owner_liveness(&self, owner: OwnerId) -> crate::Liveness {
         self.segment.owner_liveness(owner)
     }
 

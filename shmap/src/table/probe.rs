@@ -10,7 +10,7 @@ use crate::sync::backoff::BackoffPolicy;
 use crate::sync::primitive::Ordering;
 use crate::sync::words;
 use crate::table::ctrl::{Ctrl, SlotState};
-use crate::table::raw::{Geometry, Host, RawError, RawTable, Waiting};
+use crate::table::raw::{Addressing, Host, RawError, RawTable, Waiting};
 use crate::table::slot::Slot;
 
 /// Where a walk along a probe chain stops.
@@ -39,7 +39,7 @@ pub(super) struct Busy {
 /// table's geometry in locals, so a lookup inlined into a loop keeps it in registers.
 pub(super) struct ProbeWalk<'t, 'k, K, V> {
     table: &'t RawTable<K, V>,
-    g: Geometry,
+    g: Addressing,
     key: &'k K,
     tag: u16,
     index: usize,
@@ -50,7 +50,7 @@ pub(super) struct ProbeWalk<'t, 'k, K, V> {
 impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
     /// A walk along the chain of `key` (whose hash is `hash`) in `table`, of geometry `g`.
     #[inline(always)]
-    pub(super) fn new(table: &'t RawTable<K, V>, g: Geometry, key: &'k K, hash: u64) -> Self {
+    pub(super) fn new(table: &'t RawTable<K, V>, g: Addressing, key: &'k K, hash: u64) -> Self {
         let tag = RawTable::<K, V>::tag(hash);
         ProbeWalk { table, g, key, tag, index: hash as usize & g.mask, left: g.mask + 1 }
     }

@@ -141,7 +141,7 @@ pub(crate) struct Locker {
 
 /// A table's slot addressing, as locals.
 #[derive(Clone, Copy)]
-pub(super) struct Geometry {
+pub(super) struct Addressing {
     base: *const AtomicU64,
     pub(super) mask: usize,
     stride: usize,
@@ -207,15 +207,15 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     pub(crate) fn slot(&self, index: usize) -> Slot<'_> {
         assert!(index <= self.mask, "slot {index} out of range");
         // SAFETY: checked just above.
-        unsafe { self.slot_at(self.geometry(), index) }
+        unsafe { self.slot_at(self.addressing(), index) }
     }
 
     /// The fields a probe loop needs, copied into locals: LLVM cannot keep `self`'s fields in
     /// registers across the Acquire loads of a probe, and reloading them costs a load and a
     /// bounds check per slot.
     #[inline(always)]
-    fn geometry(&self) -> Geometry {
-        Geometry { base: self.words.as_ptr(), mask: self.mask, stride: self.layout.stride }
+    fn addressing(&self) -> Addressing {
+        Addressing { base: self.words.as_ptr(), mask: self.mask, stride: self.layout.stride }
     }
 
     /// Slot `index` of a table with geometry `g`.
@@ -223,7 +223,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// # Safety
     /// `g` must be this table's geometry and `index <= g.mask`.
     #[inline(always)]
-    pub(super) unsafe fn slot_at(&self, g: Geometry, index: usize) -> Slot<'_> {
+    pub(super) unsafe fn slot_at(&self, g: Addressing, index: usize) -> Slot<'_> {
         let (kw, vw) = (Self::KEY_WORDS, Self::VALUE_WORDS);
         debug_assert!(index <= g.mask && g.stride >= 1 + kw + vw);
         let part = |offset: usize, len: usize| {
@@ -302,7 +302,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// The walk along `key`'s probe chain (see [`ProbeWalk`]).
     #[inline(always)]
     fn probe<'k>(&self, key: &'k K, hash: u64) -> ProbeWalk<'_, 'k, K, V> {
-        ProbeWalk::new(self, self.geometry(), key, hash)
+        ProbeWalk::new(self, self.addressing(), key, hash)
     }
 
     /// Copies the committed value of `slot`, seen as `c` (READY or ACCESSING), and checks that

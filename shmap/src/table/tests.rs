@@ -459,6 +459,7 @@ fn concurrent_inserts_of_one_key_create_it_once() {
 mod recovery {
     use super::*;
     use crate::process::{Liveness, ProcessIdentity};
+    use crate::segment::Recoveries;
 
     const STALE: Duration = Duration::from_millis(10);
 
@@ -473,7 +474,7 @@ mod recovery {
         child.wait().unwrap();
         let dead = ProcessIdentity { pid, ..ProcessIdentity::current().unwrap() };
         let owner = t.segment().processes().register(&dead, &|_| false).unwrap();
-        assert_eq!(t.owner_alive(owner), Liveness::Dead);
+        assert_eq!(t.owner_liveness(owner), Liveness::Dead);
         owner
     }
 
@@ -495,7 +496,7 @@ mod recovery {
         assert_eq!(r.unwrap(), Visited::Found);
         assert!(start.elapsed() >= STALE, "recovered only after the stale-check interval");
         assert_eq!(t.get(&1).unwrap(), Some(11), "the dead visitor's copy was never written");
-        assert_eq!(t.segment().recoveries(), (1, 0));
+        assert_eq!(t.segment().recoveries(), Recoveries { total: 1, torn: 0 });
     }
 
     #[test]
@@ -515,7 +516,7 @@ mod recovery {
         words.value[0].store(2, Ordering::Relaxed);
         plant(&t, slot, SlotState::Writing, dead);
         assert_eq!(t.get_with(&1, quick()).unwrap(), Some([1, 1]), "a reader recovers it too");
-        assert_eq!(t.segment().recoveries(), (1, 0));
+        assert_eq!(t.segment().recoveries(), Recoveries { total: 1, torn: 0 });
         assert_eq!(t.slot_state(slot), SlotState::Ready);
     }
 
@@ -528,7 +529,11 @@ mod recovery {
         t.raw().slot(slot).value[0].store(2, Ordering::Relaxed);
         plant(&t, slot, SlotState::Writing, dead);
         assert_eq!(t.get_with(&1, quick()).unwrap(), Some([2, 1]), "released as it was");
-        assert_eq!(t.segment().recoveries(), (1, 1), "and counted as torn");
+        assert_eq!(
+            t.segment().recoveries(),
+            Recoveries { total: 1, torn: 1 },
+            "and counted as torn"
+        );
     }
 
     #[test]
@@ -556,7 +561,7 @@ mod recovery {
         });
         assert_eq!(r.unwrap(), Visited::Created);
         assert_eq!((t.get(&a).unwrap(), t.get(&b).unwrap()), (Some(3), Some(2)));
-        assert_eq!(t.segment().recoveries().0, 1);
+        assert_eq!(t.segment().recoveries().total, 1);
     }
 
     #[test]
@@ -596,7 +601,7 @@ mod recovery {
         release.send(()).unwrap();
         handle.join().unwrap();
         assert_eq!(t.get(&1).unwrap(), Some(11), "the holder's write-back went through");
-        assert_eq!(t.segment().recoveries(), (0, 0));
+        assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 });
     }
 
     /// A holder in another pid namespace cannot be judged from here: never recovered.
@@ -608,14 +613,14 @@ mod recovery {
         let me = ProcessIdentity::current().unwrap();
         let foreign = ProcessIdentity { pid: 1, pid_namespace: me.pid_namespace ^ 1, ..me };
         let owner = t.segment().processes().register(&foreign, &|_| false).unwrap();
-        assert_eq!(t.owner_alive(owner), Liveness::Unknown);
+        assert_eq!(t.owner_liveness(owner), Liveness::Unknown);
         plant(&t, slot, SlotState::Accessing, owner);
         let wait =
             Wait::timeout(Duration::from_millis(40)).with_stale_check(Duration::from_millis(1));
         assert!(t.get_with(&1, wait).unwrap() == Some(10), "readers still read it");
         let r = t.visit_with(&1, AccessMode::AccessExist, wait, |_, _, _| {});
         assert!(matches!(r, Err(VisitError::Table(TableError::Timeout { .. }))));
-        assert_eq!(t.segment().recoveries(), (0, 0));
+        assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 });
     }
 
     /// Several waiters find the same dead holder: exactly one recovers the slot.
@@ -647,6 +652,10 @@ mod recovery {
             h.join().unwrap();
         }
         assert_eq!(t.get(&1).unwrap(), Some([5, 1]));
-        assert_eq!(t.segment().recoveries(), (1, 0), "one recovery, whoever did it");
+        assert_eq!(
+            t.segment().recoveries(),
+            Recoveries { total: 1, torn: 0 },
+            "one recovery, whoever did it"
+        );
     }
 }
