@@ -14,6 +14,7 @@
 //! a `ctxt::Ctxt`, and `expand` (or `table`, `ring`) generates code inside `const _: () = { … };`.
 
 mod ast;
+mod attr;
 mod check;
 mod ctxt;
 mod expand;

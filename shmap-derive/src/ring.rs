@@ -9,6 +9,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::Stored;
+use crate::attr::{self, Args, CAPACITY, FILE, KIND, MODE, PATH, TIMEOUT_MS};
 use crate::ctxt::Ctxt;
 use crate::singleton::{self, Location, Macro};
 
@@ -17,7 +18,7 @@ const SHM_RING: Macro = Macro {
     structure: "ring",
     unit: "element",
     a_unit: "an element",
-    keys: &["capacity", "path", "file", "kind", "timeout_ms", "mode"],
+    keys: &[CAPACITY, PATH, FILE, KIND, TIMEOUT_MS, MODE],
 };
 
 /// The `kind` values and the ring type each names.
@@ -28,60 +29,34 @@ const KINDS: [(&str, &str); 4] = [
     ("broadcast", "BroadcastRing"),
 ];
 
-/// The parsed arguments (see `table::Args` for the `Option<Option<_>>`).
-#[derive(Default)]
-struct Args {
-    capacity: Option<u64>,
-    path: Option<Option<String>>,
-    file: Option<Option<String>>,
-    /// The ring type that `kind` names (`SpmcRing`, ...).
-    ring_type: Option<Option<&'static str>>,
-    timeout_ms: Option<u64>,
-    mode: Option<u32>,
-}
-
 /// Parses, checks and expands the attribute.
 pub(crate) fn expand(args: TokenStream, item: &syn::DeriveInput) -> syn::Result<TokenStream> {
     let ctxt = Ctxt::new();
-    let parsed = parse_args(&ctxt, args);
+    let parsed = attr::parse(&ctxt, SHM_RING, args);
     let element = parse_item(&ctxt, item);
     if let Some(element) = element {
         singleton::check_stored(&ctxt, element, Stored::Value, "element");
     }
-    let location = singleton::location(&ctxt, SHM_RING, &parsed.path, &parsed.file);
-    if parsed.ring_type.is_none() && !ctxt.has_errors() {
+    let location = singleton::location(&ctxt, SHM_RING, &parsed);
+    if parsed.kind.is_absent() && !ctxt.has_errors() {
         ctxt.error_at(
             proc_macro2::Span::call_site(),
             "`#[shm_ring]` needs `kind = \"...\"`, one of: spsc, spmc, mpmc, broadcast",
         );
     }
-    singleton::require_capacity(&ctxt, SHM_RING, parsed.capacity);
+    singleton::require_capacity(&ctxt, SHM_RING, &parsed.capacity);
     ctxt.check()?;
-    let (Some(element), Some(location), Some(capacity), Some(Some(ring_type))) =
-        (element, location, parsed.capacity, parsed.ring_type)
+    let (Some(element), Some(location), Some(&capacity), Some(&ring_type)) =
+        (element, location, parsed.capacity.valid(), parsed.kind.valid())
     else {
         unreachable!("every missing part was reported");
     };
     Ok(generate(item, element, &location, capacity, ring_type, &parsed))
 }
 
-fn parse_args(ctxt: &Ctxt, args: TokenStream) -> Args {
-    let mut out = Args::default();
-    singleton::parse_keys(ctxt, SHM_RING, args, |key, value| match key {
-        "capacity" => out.capacity = singleton::capacity(ctxt, SHM_RING, value),
-        "path" => out.path = singleton::path(ctxt, value),
-        "file" => out.file = singleton::file(ctxt, value),
-        "kind" => out.ring_type = Some(ring_type(ctxt, value)),
-        "timeout_ms" => out.timeout_ms = singleton::timeout_ms(ctxt, value),
-        "mode" => out.mode = singleton::mode(ctxt, value),
-        _ => unreachable!("checked against the keys"),
-    });
-    out
-}
-
 /// The ring type that `kind = "..."` names.
-fn ring_type(ctxt: &Ctxt, value: &syn::Expr) -> Option<&'static str> {
-    let given = singleton::string(ctxt, value, "kind")?;
+pub(crate) fn ring_type(ctxt: &Ctxt, value: &syn::Expr) -> Option<&'static str> {
+    let given = singleton::string(ctxt, value, KIND)?;
     let found = KINDS.iter().find(|(name, _)| *name == given).map(|(_, ty)| *ty);
     if found.is_none() {
         ctxt.error_spanned_by(
@@ -114,9 +89,11 @@ fn generate(
     let vis = &item.vis;
     let ident = &item.ident;
     let capacity = capacity as usize;
-    let timeout =
-        args.timeout_ms.map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
-    let mode = args.mode.map(|m| quote!(.mode(#m)));
+    let timeout = args
+        .timeout_ms
+        .valid()
+        .map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
+    let mode = args.mode.valid().map(|m| quote!(.mode(#m)));
     let ring_ident = format_ident!("{}", ring_type);
     let ring = quote!(::shmap::ring::#ring_ident<#element>);
     let accessors = singleton::accessors(

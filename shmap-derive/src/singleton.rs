@@ -8,9 +8,9 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::parse::Parser;
 
 use crate::Stored;
+use crate::attr::{Arg, Args, FILE, MODE, PATH, Symbol, TIMEOUT_MS};
 use crate::check;
 use crate::ctxt::Ctxt;
 
@@ -32,8 +32,8 @@ pub(crate) struct Macro {
     pub(crate) unit: &'static str,
     /// `a slot`.
     pub(crate) a_unit: &'static str,
-    /// The argument names, in the order the documentation lists them.
-    pub(crate) keys: &'static [&'static str],
+    /// The arguments it takes, in the order the documentation lists them.
+    pub(crate) keys: &'static [Symbol],
 }
 
 /// Where the structure lives.
@@ -42,52 +42,11 @@ pub(crate) enum Location {
     File(String),
 }
 
-/// Parses `key = value, …`, reporting unknown and duplicate keys; `on_key` gets each known key
-/// once, with its value.
-pub(crate) fn parse_keys(
-    ctxt: &Ctxt,
-    mac: Macro,
-    args: TokenStream,
-    mut on_key: impl FnMut(&str, &syn::Expr),
-) {
-    let mut seen: Vec<String> = Vec::new();
-    let parser = syn::meta::parser(|meta| {
-        let name = meta.path.get_ident().map(ToString::to_string).unwrap_or_default();
-        let value: syn::Expr = meta.value()?.parse()?;
-        if !mac.keys.contains(&name.as_str()) {
-            ctxt.error_spanned_by(
-                &meta.path,
-                format!(
-                    "unknown `#[{}]` key `{name}`; expected one of: {}",
-                    mac.name,
-                    mac.keys.join(", ")
-                ),
-            );
-            return Ok(());
-        }
-        if seen.contains(&name) {
-            ctxt.error_spanned_by(&meta.path, format!("duplicate `#[{}]` key `{name}`", mac.name));
-            return Ok(());
-        }
-        seen.push(name.clone());
-        on_key(&name, &value);
-        Ok(())
-    });
-    if let Err(e) = parser.parse2(args) {
-        ctxt.push(e);
-    }
-}
-
-/// `path` or `file`, exactly one of them; each is `Some(None)` when given but invalid (already
-/// reported), so that its absence is not reported too.
-pub(crate) fn location(
-    ctxt: &Ctxt,
-    mac: Macro,
-    path: &Option<Option<String>>,
-    file: &Option<Option<String>>,
-) -> Option<Location> {
-    match (path, file) {
-        (Some(_), Some(_)) => {
+/// `path` or `file`, exactly one of them (an invalid one was reported already, and counts as
+/// given).
+pub(crate) fn location(ctxt: &Ctxt, mac: Macro, args: &Args) -> Option<Location> {
+    match (&args.path, &args.file) {
+        (path, file) if !path.is_absent() && !file.is_absent() => {
             ctxt.error_at(
                 Span::call_site(),
                 format!(
@@ -98,9 +57,10 @@ pub(crate) fn location(
             );
             None
         }
-        (Some(p), None) => p.clone().map(Location::Shm),
-        (None, Some(f)) => f.clone().map(Location::File),
-        (None, None) => {
+        (Arg::Valid(path), _) => Some(Location::Shm(path.clone())),
+        (_, Arg::Valid(file)) => Some(Location::File(file.clone())),
+        (Arg::Invalid, _) | (_, Arg::Invalid) => None,
+        (Arg::Absent, Arg::Absent) => {
             ctxt.error_at(
                 Span::call_site(),
                 format!(
@@ -115,8 +75,8 @@ pub(crate) fn location(
 }
 
 /// Reports a missing `capacity` (unless something else was already wrong).
-pub(crate) fn require_capacity(ctxt: &Ctxt, mac: Macro, capacity: Option<u64>) {
-    if capacity.is_none() && !ctxt.has_errors() {
+pub(crate) fn require_capacity(ctxt: &Ctxt, mac: Macro, capacity: &Arg<u64>) {
+    if capacity.valid().is_none() && !ctxt.has_errors() {
         ctxt.error_at(
             Span::call_site(),
             format!(
@@ -128,23 +88,23 @@ pub(crate) fn require_capacity(ctxt: &Ctxt, mac: Macro, capacity: Option<u64>) {
 }
 
 /// A `path = "/name"` value, checked.
-pub(crate) fn path(ctxt: &Ctxt, value: &syn::Expr) -> Option<Option<String>> {
-    Some(string(ctxt, value, "path").filter(|p| shm_name_ok(ctxt, value, p)))
+pub(crate) fn path(ctxt: &Ctxt, value: &syn::Expr) -> Option<String> {
+    string(ctxt, value, PATH).filter(|p| shm_name_ok(ctxt, value, p))
 }
 
 /// A `file = "…"` value, checked.
-pub(crate) fn file(ctxt: &Ctxt, value: &syn::Expr) -> Option<Option<String>> {
-    Some(string(ctxt, value, "file").filter(|f| file_ok(ctxt, value, f)))
+pub(crate) fn file(ctxt: &Ctxt, value: &syn::Expr) -> Option<String> {
+    string(ctxt, value, FILE).filter(|f| file_ok(ctxt, value, f))
 }
 
 /// A `mode = 0o…` value.
 pub(crate) fn mode(ctxt: &Ctxt, value: &syn::Expr) -> Option<u32> {
-    integer(ctxt, value, "mode", 0, 0o7777).map(|m| m as u32)
+    integer(ctxt, value, MODE, 0, 0o7777).map(|m| m as u32)
 }
 
 /// A `timeout_ms = N` value.
 pub(crate) fn timeout_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
-    integer(ctxt, value, "timeout_ms", 1, u64::MAX)
+    integer(ctxt, value, TIMEOUT_MS, 1, u64::MAX)
 }
 
 fn int_literal(value: &syn::Expr) -> Option<&syn::LitInt> {
@@ -192,7 +152,7 @@ pub(crate) fn capacity(ctxt: &Ctxt, mac: Macro, value: &syn::Expr) -> Option<u64
 pub(crate) fn integer(
     ctxt: &Ctxt,
     value: &syn::Expr,
-    key: &str,
+    key: Symbol,
     min: u64,
     max: u64,
 ) -> Option<u64> {
@@ -208,7 +168,7 @@ pub(crate) fn integer(
     }
 }
 
-pub(crate) fn boolean(ctxt: &Ctxt, value: &syn::Expr, key: &str) -> Option<bool> {
+pub(crate) fn boolean(ctxt: &Ctxt, value: &syn::Expr, key: Symbol) -> Option<bool> {
     match value {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Bool(b), .. }) => Some(b.value),
         _ => {
@@ -218,7 +178,7 @@ pub(crate) fn boolean(ctxt: &Ctxt, value: &syn::Expr, key: &str) -> Option<bool>
     }
 }
 
-pub(crate) fn string(ctxt: &Ctxt, value: &syn::Expr, key: &str) -> Option<String> {
+pub(crate) fn string(ctxt: &Ctxt, value: &syn::Expr, key: Symbol) -> Option<String> {
     match value {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),
         _ => {

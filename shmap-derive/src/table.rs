@@ -7,6 +7,7 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::Stored;
+use crate::attr::{self, Args, CAPACITY, FILE, MODE, PATH, ROLLBACK, TIMEOUT_MS};
 use crate::ctxt::Ctxt;
 use crate::singleton::{self, Location, Macro};
 
@@ -15,52 +16,27 @@ const SHM_TABLE: Macro = Macro {
     structure: "table",
     unit: "slot",
     a_unit: "a slot",
-    keys: &["capacity", "path", "file", "rollback", "timeout_ms", "mode"],
+    keys: &[CAPACITY, PATH, FILE, ROLLBACK, TIMEOUT_MS, MODE],
 };
-
-/// The parsed arguments; `path` and `file` are `Some(None)` when given but invalid (already
-/// reported), so that their absence is not reported too.
-#[derive(Default)]
-struct Args {
-    capacity: Option<u64>,
-    path: Option<Option<String>>,
-    file: Option<Option<String>>,
-    rollback: Option<bool>,
-    timeout_ms: Option<u64>,
-    mode: Option<u32>,
-}
 
 /// Parses, checks and expands the attribute.
 pub(crate) fn expand(args: TokenStream, item: &syn::DeriveInput) -> syn::Result<TokenStream> {
     let ctxt = Ctxt::new();
-    let parsed = parse_args(&ctxt, args);
+    let parsed = attr::parse(&ctxt, SHM_TABLE, args);
     let types = parse_item(&ctxt, item);
     if let Some((key, value)) = types {
         singleton::check_stored(&ctxt, key, Stored::Key, "key");
         singleton::check_stored(&ctxt, value, Stored::Value, "value");
     }
-    let location = singleton::location(&ctxt, SHM_TABLE, &parsed.path, &parsed.file);
-    singleton::require_capacity(&ctxt, SHM_TABLE, parsed.capacity);
+    let location = singleton::location(&ctxt, SHM_TABLE, &parsed);
+    singleton::require_capacity(&ctxt, SHM_TABLE, &parsed.capacity);
     ctxt.check()?;
-    let (Some((key, value)), Some(location), Some(capacity)) = (types, location, parsed.capacity)
+    let (Some((key, value)), Some(location), Some(&capacity)) =
+        (types, location, parsed.capacity.valid())
     else {
         unreachable!("every missing part was reported");
     };
     Ok(generate(item, key, value, &location, capacity, &parsed))
-}
-
-fn parse_args(ctxt: &Ctxt, args: TokenStream) -> Args {
-    let mut out = Args::default();
-    singleton::parse_keys(ctxt, SHM_TABLE, args, |key, value| match key {
-        "capacity" => out.capacity = singleton::capacity(ctxt, SHM_TABLE, value),
-        "path" => out.path = singleton::path(ctxt, value),
-        "file" => out.file = singleton::file(ctxt, value),
-        "rollback" => out.rollback = singleton::boolean(ctxt, value, "rollback"),
-        "timeout_ms" => out.timeout_ms = singleton::timeout_ms(ctxt, value),
-        "mode" => out.mode = singleton::mode(ctxt, value),
-        _ => unreachable!("checked against the keys"),
-    });
-    out
 }
 
 /// The key and value types of `struct Name(Key, Value);`.
@@ -85,10 +61,12 @@ fn generate(
     let vis = &item.vis;
     let ident = &item.ident;
     let capacity = capacity as usize;
-    let rollback = args.rollback.map(|r| quote!(.rollback(#r)));
-    let timeout =
-        args.timeout_ms.map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
-    let mode = args.mode.map(|m| quote!(.mode(#m)));
+    let rollback = args.rollback.valid().map(|r| quote!(.rollback(#r)));
+    let timeout = args
+        .timeout_ms
+        .valid()
+        .map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
+    let mode = args.mode.valid().map(|m| quote!(.mode(#m)));
     let table = quote!(::shmap::ShmHashTable<#key, #value>);
     let accessors = singleton::accessors(
         SHM_TABLE,
