@@ -94,6 +94,8 @@ mod error;
 mod fixed_string;
 mod hash;
 mod layout;
+#[cfg(all(test, shmap_loom))]
+mod loom_support;
 pub mod monitor;
 #[doc(hidden)]
 pub mod __private {

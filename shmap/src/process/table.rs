@@ -106,8 +106,8 @@ impl<'a> ProcessTable<'a> {
 
     /// Fills `id`'s entry with `who`, as a registration that reclaimed it would: for the loom
     /// model of owner-id reuse.
-    #[cfg(shmap_loom)]
-    pub(crate) fn __loom_refill(&self, id: OwnerId, who: &ProcessIdentity) {
+    #[cfg(all(test, shmap_loom))]
+    pub(crate) fn loom_refill(&self, id: OwnerId, who: &ProcessIdentity) {
         fill(&self.entries[id.index()], who);
     }
 

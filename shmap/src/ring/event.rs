@@ -221,19 +221,18 @@ impl Event<'_> {
 }
 
 /// An event count over words of its own, for the loom models of the wake-up protocol and of
-/// seat recovery in `tests/loom_rings.rs`. Owners are given as plain ids (1..=4095).
-#[cfg(shmap_loom)]
-#[doc(hidden)]
-pub struct LoomEvent {
+/// seat recovery in `ring/loom_tests.rs`. Owners are given as plain ids (1..=4095).
+#[cfg(all(test, shmap_loom))]
+pub(crate) struct LoomEvent {
     /// As [`Event::seq`].
-    pub seq: AtomicU32,
+    pub(crate) seq: AtomicU32,
     /// As [`Event::sleepers`].
-    pub sleepers: AtomicU64,
+    pub(crate) sleepers: AtomicU64,
     /// As [`Event::seats`] (a few: the models use the first ones).
-    pub seats: [AtomicU64; 4],
+    pub(crate) seats: [AtomicU64; 4],
 }
 
-#[cfg(shmap_loom)]
+#[cfg(all(test, shmap_loom))]
 impl Default for LoomEvent {
     fn default() -> Self {
         LoomEvent {
@@ -245,12 +244,11 @@ impl Default for LoomEvent {
 }
 
 /// A seat taken by [`LoomEvent::announce_and_check`].
-#[cfg(shmap_loom)]
-#[doc(hidden)]
+#[cfg(all(test, shmap_loom))]
 #[derive(Clone, Copy, Debug)]
-pub struct LoomSeat(Option<(usize, u64)>);
+pub(crate) struct LoomSeat(Option<(usize, u64)>);
 
-#[cfg(shmap_loom)]
+#[cfg(all(test, shmap_loom))]
 impl LoomEvent {
     fn event(&self) -> Event<'_> {
         Event { seq: &self.seq, sleepers: &self.sleepers, seats: &self.seats }
@@ -261,14 +259,14 @@ impl LoomEvent {
     }
 
     /// [`Event::notify`].
-    pub fn notify(&self) {
+    pub(crate) fn notify(&self) {
         self.event().notify();
     }
 
     /// The first half of [`Event::sleep`] for owner `me`: announces a sleeper and checks
     /// `ready()`; returns what it returned, the `seq` the sleeper would wait on, and its seat,
     /// still announced (as a sleeper in `futex_wait` would be) until [`leave`](Self::leave).
-    pub fn announce_and_check(
+    pub(crate) fn announce_and_check(
         &self,
         me: u16,
         ready: impl FnOnce() -> bool,
@@ -278,7 +276,7 @@ impl LoomEvent {
     }
 
     /// The end of [`Event::sleep`].
-    pub fn leave(&self, seat: LoomSeat) {
+    pub(crate) fn leave(&self, seat: LoomSeat) {
         if let Some(seat) = seat.0 {
             self.event().leave(seat);
         }
@@ -286,12 +284,12 @@ impl LoomEvent {
 
     /// [`Event::recover_seats`] by owner `me`, with the owners for which `is_dead` holds
     /// proven dead.
-    pub fn recover_seats(&self, me: u16, is_dead: impl Fn(u16) -> bool) -> usize {
+    pub(crate) fn recover_seats(&self, me: u16, is_dead: impl Fn(u16) -> bool) -> usize {
         self.event().recover_seats(Self::owner(me), |o| is_dead(o.get()))
     }
 
     /// Whether `seat` is taken and its bit set.
-    pub fn is_announced(&self, seat: LoomSeat) -> bool {
+    pub(crate) fn is_announced(&self, seat: LoomSeat) -> bool {
         seat.0.is_some_and(|(index, taken)| {
             // Acquire: as the loads of `recover_seats`.
             self.seats[index].load(Ordering::Acquire) == taken

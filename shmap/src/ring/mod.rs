@@ -86,10 +86,6 @@ pub use queue::{MpmcRing, SpmcProducer, SpmcRing};
 pub(crate) use ring_core::{Attempt, Claim, RingCore, StaleCheck, ctl};
 pub use spsc::{SpscConsumer, SpscProducer, SpscRing};
 
-#[cfg(shmap_loom)]
-#[doc(hidden)]
-pub use event::LoomEvent as __LoomEvent;
-
 /// The constructors and accessors of every structure built on a [`RingCore`] (the rings and
 /// `ShmVector`); `$what` names the structure in their documentation. Each structure defines
 /// its own `options()` (rings: [`RingOptions`], the vector: `VectorOptions`).
@@ -192,5 +188,7 @@ macro_rules! ring_common {
 }
 use ring_common;
 
+#[cfg(all(test, shmap_loom))]
+mod loom_tests;
 #[cfg(all(test, not(shmap_loom)))]
 mod tests;

@@ -130,10 +130,9 @@ impl<T: ShmValue> MpmcRing<T> {
 
     /// Makes the cell of `position` look claimed by a dead process (pid 0), as a producer
     /// (`writing`) or a consumer killed mid-operation, and moves the matching hint past it.
-    /// Only for `tests/loom_rings.rs`.
-    #[cfg(shmap_loom)]
-    #[doc(hidden)]
-    pub fn __loom_plant_dead_claim(&self, position: u64, writing: bool) {
+    /// Only for `ring/loom_tests.rs`.
+    #[cfg(all(test, shmap_loom))]
+    pub(crate) fn loom_plant_dead_claim(&self, position: u64, writing: bool) {
         let dead = crate::process::ProcessIdentity {
             pid: 0,
             ..crate::process::ProcessIdentity::current().unwrap()

@@ -49,13 +49,12 @@ pub struct SpscRing<T: ShmValue> {
 
 ring_common!(SpscRing, StructureKind::SpscRing, false);
 
-/// Model-checking support for the role words: only in loom builds (`tests/loom_rings.rs`).
-#[cfg(shmap_loom)]
+/// Model-checking support for the role words: only in loom builds (`ring/loom_tests.rs`).
+#[cfg(all(test, shmap_loom))]
 impl<T: ShmValue> SpscRing<T> {
     /// Makes the producer role look held by a process that died holding it (pid 0); returns
     /// that holder's owner id.
-    #[doc(hidden)]
-    pub fn __loom_plant_dead_producer(&self) -> u16 {
+    pub(crate) fn loom_plant_dead_producer(&self) -> u16 {
         let dead = crate::process::ProcessIdentity {
             pid: 0,
             ..crate::process::ProcessIdentity::current().unwrap()
@@ -69,17 +68,15 @@ impl<T: ShmValue> SpscRing<T> {
     /// As a new process that was given the dead `owner`'s id (once nothing named it) would:
     /// registers this process under that id and claims the producer role with it, keeping it.
     /// Returns whether the claim succeeded.
-    #[doc(hidden)]
-    pub fn __loom_reuse_owner_and_claim(&self, owner: u16) -> bool {
+    pub(crate) fn loom_reuse_owner_and_claim(&self, owner: u16) -> bool {
         let owner = crate::process::OwnerId::from_bits(u64::from(owner)).expect("an owner id");
         let me = crate::process::ProcessIdentity::current().unwrap();
-        self.core.segment.processes().__loom_refill(owner, &me);
+        self.core.segment.processes().loom_refill(owner, &me);
         self.core.role(RingRole::Producer).claim(&self.core.segment, owner).is_ok()
     }
 
     /// The producer role's holder, as the owner id in its word.
-    #[doc(hidden)]
-    pub fn __loom_producer_holder(&self) -> Option<u16> {
+    pub(crate) fn loom_producer_holder(&self) -> Option<u16> {
         // Acquire: pairs with the claims' and releases' read-modify-writes of the word.
         let word = self.core.control(ctl::PRODUCER).load(Ordering::Acquire);
         super::role::holder_of(word).map(|o| o.get())

@@ -198,11 +198,3 @@ pub struct SegmentInfo {
     /// Whether this handle created the segment (rather than opening an existing one).
     pub created_by_this_handle: bool,
 }
-
-impl SegmentInfo {
-    /// Whether the segment holds a hash table whose slots keep undo records (see
-    /// [`TableOptions::undo_records`](crate::TableOptions::undo_records)).
-    pub fn undo_records(&self) -> bool {
-        self.kind == StructureKind::HashTable && self.flags & crate::table::FLAG_UNDO != 0
-    }
-}

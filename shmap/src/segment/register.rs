@@ -111,7 +111,7 @@ impl Drop for Segment {
     }
 }
 
-#[cfg(all(test, not(miri)))]
+#[cfg(all(test, not(miri), not(shmap_loom)))]
 impl Segment {
     /// A registered owner id whose process has exited: a child that was spawned, reaped, and
     /// then registered under its pid, as if it had attached and been killed.

@@ -2,7 +2,7 @@
 //!
 //! Following `crossbeam-utils/src/lib.rs`, the protocol code imports its atomics from here
 //! instead of `core`, so that `RUSTFLAGS="--cfg shmap_loom"` swaps them for
-//! [loom](https://docs.rs/loom)'s model-checked versions and `tests/loom.rs` can explore every
+//! [loom](https://docs.rs/loom)'s model-checked versions and the loom models (`table/loom_tests.rs`, `ring/loom_tests.rs`) can explore every
 //! interleaving of the protocol over a heap-backed table. Code that is not part of the modelled
 //! protocol (the segment header, the process table) uses `core::sync::atomic` directly.
 

@@ -568,13 +568,12 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 }
 
 /// Model-checking support: only in loom builds.
-#[cfg(shmap_loom)]
+#[cfg(all(test, shmap_loom))]
 impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// Makes `key`'s slot (which must hold a committed entry) look as if a process had died
     /// while writing `torn` back over it: WRITING, held by a dead owner (pid 0), with the
-    /// current value saved in the undo record. Only for `tests/loom.rs`.
-    #[doc(hidden)]
-    pub fn __loom_plant_dead_write_back(&self, key: &K, torn: &V) {
+    /// current value saved in the undo record. Only for `table/loom_tests.rs`.
+    pub(crate) fn loom_plant_dead_write_back(&self, key: &K, torn: &V) {
         use crate::sync::primitive::Ordering;
         let dead = crate::process::ProcessIdentity {
             pid: 0,
@@ -592,9 +591,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         slot.ctrl.store(c.locked(SlotState::Writing, owner).0, Ordering::Release);
     }
 
-    /// The control word of `key`'s home slot, as a monitor samples it. Only for `tests/loom.rs`.
-    #[doc(hidden)]
-    pub fn __loom_home_ctrl(&self, key: &K) -> u64 {
+    /// The control word of `key`'s home slot, as a monitor samples it. Only for `table/loom_tests.rs`.
+    pub(crate) fn loom_home_ctrl(&self, key: &K) -> u64 {
         let raw = self.raw();
         raw.ctrl(raw.home(Self::hash(key))).0
     }
@@ -614,5 +612,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Host for ShmHashTable<K, V, H> {
     }
 }
 
+#[cfg(all(test, shmap_loom))]
+mod loom_tests;
 #[cfg(all(test, not(shmap_loom)))]
 mod tests;

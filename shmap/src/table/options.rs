@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use crate::error::OpenError;
 use crate::hash::{DefaultHasher, ShmHasher};
 use crate::layout::{ShmKey, ShmValue};
-use crate::segment::{Backing, Segment, SegmentOptions};
+use crate::segment::{Backing, Segment, SegmentInfo, SegmentOptions, StructureKind};
 use crate::structure::round_capacity;
 use crate::sync::backoff::Wait;
 use crate::table::{ShmHashTable, Types};
@@ -134,3 +134,12 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
 
 /// Segment flag: each slot has an undo record.
 pub(crate) const FLAG_UNDO: u64 = 1;
+
+/// What the header says about a table, for readers without its types (the `shmap` command).
+impl SegmentInfo {
+    /// Whether the segment holds a hash table whose slots keep undo records (see
+    /// [`TableOptions::undo_records`](crate::TableOptions::undo_records)).
+    pub fn undo_records(&self) -> bool {
+        self.kind == StructureKind::HashTable && self.flags & FLAG_UNDO != 0
+    }
+}

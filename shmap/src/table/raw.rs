@@ -1,6 +1,6 @@
 //! The slot protocol: linear probing over packed slots, locking visits, and seqlock reads.
 //!
-//! This is the part of the table that loom model-checks (`tests/loom.rs`) and Miri runs: it
+//! This is the part of the table that loom model-checks (`table/loom_tests.rs`) and Miri runs: it
 //! works on any slice of atomics, whether it lies in a segment or on the heap.
 //!
 //! # Probing

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg shmap_loom" LOOM_MAX_PREEMPTIONS=3 \
-//!     cargo test -p shmap --test loom_rings --release --target-dir target/loom
+//!     cargo test -p shmap --lib --release --target-dir target/loom -- loom_tests
 //! ```
 //!
 //! Elements are pairs of equal words, so that a copy torn between two writes shows. Each model
@@ -12,15 +12,13 @@
 //! yield under loom (and the timeouts never expire), so those models cover what the rings
 //! promise about data; `publish_vs_sleep` models the wake-up protocol itself, with the
 //! symmetric barrier that the asymmetric one (`src/ring/barrier.rs`) refines.
-#![cfg(shmap_loom)]
-
-mod loom_support;
-
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicBool, Ordering};
-use loom_support::race;
-use shmap::ring::{__LoomEvent, BroadcastRing, MpmcRing, RingError, SpmcRing, SpscRing};
-use shmap::{Backing, ShmVector, Wait};
+
+use crate::loom_support::race;
+use crate::ring::event::LoomEvent;
+use crate::ring::{BroadcastRing, MpmcRing, RingError, SpmcRing, SpscRing};
+use crate::{Backing, ShmVector, Wait};
 
 type Pair = [u64; 2];
 
@@ -148,7 +146,7 @@ fn racing_recoveries_of_a_dead_consumers_claim() {
             let r = mpmc(2);
             r.try_push(&pair(10)).unwrap();
             r.try_push(&pair(11)).unwrap();
-            r.__loom_plant_dead_claim(0, false); // 10 was being popped by a process now dead
+            r.loom_plant_dead_claim(0, false); // 10 was being popped by a process now dead
             assert_eq!(r.try_pop().map(untorn).unwrap(), 11);
             r
         },
@@ -171,7 +169,7 @@ fn a_dead_producers_claim_is_skipped_once() {
     race(
         || {
             let r = mpmc(2);
-            r.__loom_plant_dead_claim(0, true);
+            r.loom_plant_dead_claim(0, true);
             r.try_push(&pair(5)).unwrap(); // position 1
             r
         },
@@ -263,7 +261,7 @@ fn vector_push_vs_read() {
 #[test]
 fn publish_vs_sleep() {
     loom::model(|| {
-        let event = Arc::new(__LoomEvent::default());
+        let event = Arc::new(LoomEvent::default());
         let flag = Arc::new(AtomicBool::new(false));
         let publisher = {
             let (event, flag) = (Arc::clone(&event), Arc::clone(&flag));
@@ -293,7 +291,7 @@ fn a_stale_takeover_never_robs_a_holder_that_reused_the_id() {
     race(
         || {
             let r = spsc(2);
-            let dead = r.__loom_plant_dead_producer();
+            let dead = r.loom_plant_dead_producer();
             (r, dead)
         },
         |(r, _)| {
@@ -302,11 +300,11 @@ fn a_stale_takeover_never_robs_a_holder_that_reused_the_id() {
         },
         |(r, dead)| {
             drop(r.producer()); // takes over from the dead holder (or finds A holding)
-            r.__loom_reuse_owner_and_claim(*dead)
+            r.loom_reuse_owner_and_claim(*dead)
         },
         |(r, dead), _, reused| {
             if reused {
-                assert_eq!(r.__loom_producer_holder(), Some(*dead), "the new holder was robbed");
+                assert_eq!(r.loom_producer_holder(), Some(*dead), "the new holder was robbed");
             }
         },
     );
@@ -322,7 +320,7 @@ fn a_stale_takeover_never_robs_a_holder_that_reused_the_id() {
 fn recovering_a_dead_sleepers_seat_never_robs_a_sleeper_that_reused_the_id() {
     race(
         || {
-            let event = __LoomEvent::default();
+            let event = LoomEvent::default();
             let (_, _, _dead) = event.announce_and_check(2, || false);
             (event, AtomicBool::new(false))
         },

@@ -1,4 +1,5 @@
-//! The harness of the loom models (`tests/loom.rs`, `tests/loom_rings.rs`).
+//! The harness of the loom models (`table/loom_tests.rs`, `ring/loom_tests.rs`), which run as
+//! unit tests of a `--cfg shmap_loom` build, so that the hooks they use stay crate-private.
 
 use loom::sync::Arc;
 use loom::thread;

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg shmap_loom" LOOM_MAX_PREEMPTIONS=3 \
-//!     cargo test -p shmap --test loom --release --target-dir target/loom
+//!     cargo test -p shmap --lib --release --target-dir target/loom -- loom_tests
 //! ```
 //!
 //! Each model runs two operations on two threads and checks the outcome in every interleaving
@@ -10,17 +10,13 @@
 //! with each operation's thread spawned first: loom's DPOR remembers only the last access to
 //! each atomic, so from one start order alone it can miss the interleavings in which the
 //! thread that ran first is preempted (a read racing a write, in particular).
-#![cfg(shmap_loom)]
-
-mod loom_support;
-
-use loom_support::race;
-use shmap::segment::Recoveries;
-use shmap::{AccessMode, Backing, ShmHashTable, TravelOutcome, VisitError, Visited};
+use crate::loom_support::race;
+use crate::segment::Recoveries;
+use crate::{AccessMode, Backing, ShmHashTable, TravelOutcome, VisitError, Visited};
 
 type Pair = [u64; 2];
 
-fn table<V: shmap::ShmValue>(capacity: usize) -> ShmHashTable<u64, V> {
+fn table<V: crate::ShmValue>(capacity: usize) -> ShmHashTable<u64, V> {
     ShmHashTable::options().capacity(capacity).open(&Backing::Heap).unwrap()
 }
 
@@ -182,7 +178,7 @@ fn racing_recoveries_of_a_dead_write_back() {
                 .open(&Backing::Heap)
                 .unwrap();
             t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = [1, 1]).unwrap();
-            t.__loom_plant_dead_write_back(&1, &[2, 1]);
+            t.loom_plant_dead_write_back(&1, &[2, 1]);
             t
         },
         |t| t.visit(&1, AccessMode::AccessExist, |_, v, _| v[0] += 10).unwrap(),
@@ -214,7 +210,7 @@ fn aborted_inserts_never_repeat_a_locked_word() {
                 assert!(t.visit(&1, AccessMode::CreateIfMiss, |_, _, _| false).is_err());
             }
         },
-        |t| [(); 3].map(|()| t.__loom_home_ctrl(&1)),
+        |t| [(); 3].map(|()| t.loom_home_ctrl(&1)),
         |t, (), [s1, s2, s3]| {
             let locked = |c: u64| matches!(c & 0b111, 1 | 2 | 4 | 5);
             assert!(
