@@ -389,13 +389,16 @@ fn zero_sized_elements_work_in_every_ring_and_the_vector() {
 
 /// A broadcast ring's cells hold seqlock words (`2p + 2`), which name no process: once its
 /// producer is gone, no owner id is referenced, so a dead process's entry can be reused.
-/// (Decoded as claims, the words of published elements named every even owner id.)
+/// (Decoded as claims, the words of published elements named even owner ids once 2^16
+/// elements had been published.)
 #[cfg(not(miri))] // reads the body through the segment's own view
 #[test]
 fn broadcast_cells_name_no_owner() {
-    let ring = BroadcastRing::<u64>::heap(64).unwrap();
+    let ring = BroadcastRing::<u64>::heap(4096).unwrap();
     let mut tx = ring.producer().unwrap();
-    for i in 0..200 {
+    // Positions 62,904..67,000 end up in the cells: from 65,535 on, `2p + 2` has the bits of
+    // a claimed MPMC cell set, and its low 16 bits are small even numbers, i.e. owner ids.
+    for i in 0..67_000 {
         tx.push(&i).unwrap();
     }
     let holder = ring.segment().owner().unwrap();
