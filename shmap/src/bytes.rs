@@ -30,9 +30,23 @@ pub(crate) fn zeroed<T: ShmLayout>() -> T {
     unsafe { std::mem::zeroed() }
 }
 
+/// A copy of `value`, byte for byte (stored types need not be `Clone`).
+#[inline(always)]
+pub(crate) fn copy<T: ShmLayout>(value: &T) -> T {
+    let mut out = zeroed::<T>();
+    as_bytes_mut(&mut out).copy_from_slice(as_bytes(value));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_are_equal_byte_for_byte() {
+        let v = [1u16, 2, 3];
+        assert_eq!(copy(&v), v);
+    }
 
     #[test]
     fn round_trip() {

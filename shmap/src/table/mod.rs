@@ -9,6 +9,7 @@ pub(crate) mod ctrl;
 pub(crate) mod erased;
 mod error;
 mod held;
+mod map;
 mod options;
 mod probe;
 pub(crate) mod raw;
@@ -496,9 +497,24 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         F: FnMut(usize, &K, &mut V) -> R,
         R: TravelControl,
     {
+        self.travel_range(0, wait, visitor)
+    }
+
+    /// The traversal of `travel` and `travel_from`, from slot `start` on.
+    fn travel_range<B, F, R>(
+        &self,
+        start: usize,
+        wait: Wait<B>,
+        visitor: F,
+    ) -> Result<TravelOutcome, TableError>
+    where
+        B: BackoffPolicy,
+        F: FnMut(usize, &K, &mut V) -> R,
+        R: TravelControl,
+    {
         let locker = Locker { owner: self.owner()?, rollback: self.rollback };
         let mut waiting = Waiting::new(&wait, self);
-        Ok(match self.raw().travel(locker, &mut waiting, visitor) {
+        Ok(match self.raw().travel(start, locker, &mut waiting, visitor) {
             RawTravel::Completed { visited } => TravelOutcome::Completed { visited },
             RawTravel::Stopped { slot, visited } => TravelOutcome::Stopped { slot, visited },
             RawTravel::TimedOut { slot, visited, ctrl, waited } => TravelOutcome::TimedOut {

@@ -526,10 +526,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         }
     }
 
-    /// Visits every committed entry in slot order, locking each in turn. `waiter` bounds the
+    /// Visits every committed entry in slot order from slot `start` on, locking each in turn. `waiter` bounds the
     /// wait on each locked slot (it is reset after each slot).
     pub(crate) fn travel<B, H, F, R>(
         &self,
+        start: usize,
         locker: Locker,
         waiting: &mut Waiting<'_, B, H>,
         mut visitor: F,
@@ -542,7 +543,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     {
         let Locker { owner, rollback } = locker;
         let mut visited = 0;
-        for index in 0..self.capacity() {
+        for index in start.min(self.capacity())..self.capacity() {
             let slot = self.slot(index);
             waiting.reset();
             loop {

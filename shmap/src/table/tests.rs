@@ -659,3 +659,38 @@ mod recovery {
         );
     }
 }
+
+/// The map API's read-modify-write methods are per-key atomic: threads that increment one
+/// counter with a compare-and-exchange loop, and threads that race to create another key with
+/// `get_or_insert_with`, lose nothing and create it once.
+#[test]
+fn map_api_read_modify_writes_are_atomic() {
+    let t = ShmHashTable::<u64, u64>::heap(64).unwrap();
+    t.insert(&1, &0).unwrap();
+    let made = std::sync::atomic::AtomicUsize::new(0);
+    let rounds = if cfg!(miri) { 10 } else { 500 };
+    std::thread::scope(|s| {
+        for thread in 0..4u64 {
+            let (t, made) = (&t, &made);
+            s.spawn(move || {
+                for _ in 0..rounds {
+                    let mut seen = t.get(&1).unwrap().unwrap();
+                    while let Err(actual) = t.compare_exchange(&1, &seen, &(seen + 1)).unwrap() {
+                        seen = actual.expect("the key stays present");
+                    }
+                }
+                let v = t
+                    .get_or_insert_with(&2, || {
+                        made.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        100 + thread
+                    })
+                    .unwrap();
+                assert!((100..104).contains(&v));
+            });
+        }
+    });
+    assert_eq!(t.get(&1).unwrap(), Some(4 * rounds));
+    assert_eq!(made.load(std::sync::atomic::Ordering::Relaxed), 1, "one creation of key 2");
+    assert_eq!(t.insert(&2, &7).unwrap().map(|v| (100..104).contains(&v)), Some(true));
+    assert_eq!(t.update(&2, |v| *v).unwrap(), Some(7));
+}

@@ -1,0 +1,205 @@
+//! The map API in the habits of `HashMap` and dashmap, on top of [`visit`](ShmHashTable::visit)
+//! and [`get`](ShmHashTable::get): each method is one lock-free read or one visit, so it has
+//! their guarantees (a per-key linearisable operation, bounded waits, recovery of dead holders)
+//! and nothing of its own to prove.
+
+use std::convert::Infallible;
+
+use crate::bytes;
+use crate::hash::ShmHasher;
+use crate::layout::{ShmKey, ShmValue};
+use crate::sync::backoff::Wait;
+use crate::table::{
+    AccessMode, ShmHashTable, TableError, TravelControl, TravelOutcome, VisitError, Visited,
+};
+
+/// A visit whose visitor cannot fail fails only with the table's error.
+fn table_error(e: VisitError<Infallible>) -> TableError {
+    match e {
+        VisitError::Table(e) => e,
+        VisitError::VisitorFailed(never) => match never {},
+    }
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
+    /// Whether `key` has a committed value: a lock-free read, like [`get`](Self::get).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// t.insert(&1, &10)?;
+    /// assert!(t.contains_key(&1)?);
+    /// assert!(!t.contains_key(&2)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn contains_key(&self, key: &K) -> Result<bool, TableError> {
+        self.read(key, |_, _| ()).map(|found| found.is_some())
+    }
+
+    /// Sets `key`'s value to `value`, inserting the key if it is absent, and returns the value
+    /// it replaced (`None` for a new key).
+    ///
+    /// # Errors
+    /// [`TableError::TableFull`] when the key is new and no slot is free for it;
+    /// [`TableError::Timeout`] when its slot stays locked for the handle's timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u32, [u8; 4]>::heap(16)?;
+    /// assert_eq!(t.insert(&7, b"one ")?, None);
+    /// assert_eq!(t.insert(&7, b"two ")?, Some(*b"one "));
+    /// assert_eq!(t.get(&7)?, Some(*b"two "));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert(&self, key: &K, value: &V) -> Result<Option<V>, TableError> {
+        let mut old = None;
+        self.visit(key, AccessMode::CreateIfMiss, |_, v, is_new| {
+            let new = bytes::copy(value);
+            let previous = std::mem::replace(v, new);
+            if !is_new {
+                old = Some(previous);
+            }
+        })
+        .map_err(table_error)?;
+        Ok(old)
+    }
+
+    /// Runs `f` on `key`'s value under its lock and writes the result back; returns what `f`
+    /// returned, or `None` (and runs nothing) if the key is absent. The one-argument form of
+    /// [`visit`](Self::visit) with [`AccessMode::AccessExist`]; `f` cannot fail (use `visit`
+    /// for a visitor that may refuse and be rolled back).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let hits = ShmHashTable::<u64, u64>::heap(16)?;
+    /// hits.insert(&1, &41)?;
+    /// assert_eq!(hits.update(&1, |n| { *n += 1; *n })?, Some(42));
+    /// assert_eq!(hits.update(&2, |n| *n += 1)?, None, "absent keys are not created");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update<R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>, TableError> {
+        let mut result = None;
+        let visited = self
+            .visit(key, AccessMode::AccessExist, |_, v, _| result = Some(f(v)))
+            .map_err(table_error)?;
+        Ok(if visited == Visited::Found { result } else { None })
+    }
+
+    /// `key`'s value; if the key is absent, inserts `make()` first (`make` runs only then, and
+    /// under the new slot's lock, so two processes racing on one key insert one value).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// assert_eq!(t.get_or_insert_with(&3, || 30)?, 30);
+    /// assert_eq!(t.get_or_insert_with(&3, || unreachable!())?, 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_or_insert_with(&self, key: &K, make: impl FnOnce() -> V) -> Result<V, TableError> {
+        if let Some(value) = self.get(key)? {
+            return Ok(value);
+        }
+        let mut out = None;
+        self.visit(key, AccessMode::CreateIfMiss, |_, v, is_new| {
+            if is_new {
+                *v = make();
+            }
+            out = Some(bytes::copy(v));
+        })
+        .map_err(table_error)?;
+        Ok(out.expect("a successful visit ran the visitor"))
+    }
+
+    /// Replaces `key`'s value by `new` if it is `current` (compared byte for byte: stored types
+    /// have no padding, so that is their value, except that `0.0` and `-0.0` differ and a NaN
+    /// equals itself). Returns `Ok(current)` when it replaced it, `Err(Some(actual))` when the
+    /// value was another, and `Err(None)` when the key is absent (nothing is inserted).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u32, u64>::heap(16)?;
+    /// t.insert(&1, &5)?;
+    /// assert_eq!(t.compare_exchange(&1, &5, &6)?, Ok(5));
+    /// assert_eq!(t.compare_exchange(&1, &5, &7)?, Err(Some(6)));
+    /// assert_eq!(t.compare_exchange(&2, &0, &1)?, Err(None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn compare_exchange(
+        &self,
+        key: &K,
+        current: &V,
+        new: &V,
+    ) -> Result<Result<V, Option<V>>, TableError> {
+        let found = self.update(key, |v| {
+            if bytes::as_bytes(v) == bytes::as_bytes(current) {
+                Ok(std::mem::replace(v, bytes::copy(new)))
+            } else {
+                Err(bytes::copy(v))
+            }
+        })?;
+        Ok(match found {
+            Some(Ok(previous)) => Ok(previous),
+            Some(Err(actual)) => Err(Some(actual)),
+            None => Err(None),
+        })
+    }
+
+    /// [`travel`](Self::travel) from slot `start` on (to the end of the table): resumes a
+    /// traversal after a [`TravelOutcome::TimedOut`] or `Stopped` at slot `s` with
+    /// `start = s + 1` (or `s`, to try that slot again). A `start` past the last slot visits
+    /// nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{ShmHashTable, TravelOutcome};
+    ///
+    /// let t = ShmHashTable::<u32, u32>::heap(8)?;
+    /// for k in 0..4 {
+    ///     t.insert(&k, &1)?;
+    /// }
+    /// let mut seen = 0;
+    /// let outcome = t.travel(|_, _, _| { seen += 1; seen < 2 })?; // stop after two
+    /// let TravelOutcome::Stopped { slot, .. } = outcome else { panic!("{outcome:?}") };
+    /// t.travel_from(slot + 1, |_, _, _| seen += 1)?;
+    /// assert_eq!(seen, 4, "every entry exactly once");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn travel_from<F, R>(&self, start: usize, visitor: F) -> Result<TravelOutcome, TableError>
+    where
+        F: FnMut(usize, &K, &mut V) -> R,
+        R: TravelControl,
+    {
+        self.travel_range(start, self.wait, visitor)
+    }
+
+    /// [`travel_from`](Self::travel_from) with another per-slot timeout or backoff.
+    pub fn travel_from_with<B, F, R>(
+        &self,
+        start: usize,
+        wait: Wait<B>,
+        visitor: F,
+    ) -> Result<TravelOutcome, TableError>
+    where
+        B: crate::BackoffPolicy,
+        F: FnMut(usize, &K, &mut V) -> R,
+        R: TravelControl,
+    {
+        self.travel_range(start, wait, visitor)
+    }
+}
