@@ -277,3 +277,98 @@ fn a_waiter_with_another_boot_id_view_never_robs_a_live_holder() {
     waiter.finish();
     release_and_check(&t, holder);
 }
+
+/// A waiter in a time namespace whose boottime offset is more negative than the holder's start
+/// time reads a wrapped start time from the kernel: it cannot normalise it, so a difference
+/// proves nothing, and it waits.
+#[test]
+fn a_waiter_with_a_negative_boottime_offset_never_robs_a_live_holder() {
+    let name = ShmName::new("live-timens-negative");
+    let t = table(&name);
+    let holder = holder(&name);
+    // An offset just more negative than the holder's start time (in seconds since boot), so
+    // that the kernel's shifted start time of the holder wraps below zero, while the waiter,
+    // started later, keeps a positive one.
+    std::thread::sleep(Duration::from_millis(2500));
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", holder.pid())).unwrap();
+    let ticks: u64 =
+        stat[stat.rfind(')').unwrap() + 2..].split_whitespace().nth(19).unwrap().parse().unwrap();
+    // SAFETY: `sysconf` has no preconditions.
+    let ticks_per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    let offset = format!("-{}", ticks / ticks_per_second + 1);
+    let args = ["-T", "--boottime", &offset, "-f"];
+    let Some((waiter, line)) = in_namespace(&args, &["visit", name.as_str(), "1"]) else {
+        return;
+    };
+    assert_eq!(line, "timeout");
+    waiter.finish();
+    release_and_check(&t, holder);
+}
+
+/// A process that moved its children to a new time namespace (`unshare(CLONE_NEWTIME)`) cannot
+/// read its own boottime offset (`timens_offsets` shows the children's), so it refuses to
+/// register rather than record a start time in the wrong time base.
+#[test]
+fn a_process_that_unshared_its_time_namespace_refuses_to_register() {
+    let name = ShmName::new("live-unshare-time");
+    let _t = table(&name);
+    let mut w = Worker::spawn(liveness_worker!("unshare-time", name.as_str()));
+    let Some(line) = w.try_line() else {
+        return eprintln!("skipped: unshare(CLONE_NEWTIME) was refused here");
+    };
+    assert!(line.starts_with("error Register(IdentityUnavailable"), "{line}");
+    w.finish();
+}
+
+/// A process whose main thread exited and whose threads keep starting and exiting is alive:
+/// a listing of `/proc/<pid>/task` can miss the thread that runs, the `Threads:` count cannot.
+#[test]
+fn a_process_whose_threads_come_and_go_is_alive() {
+    let name = ShmName::new("live-relay");
+    let t = table(&name);
+    let mut relay = Worker::spawn(liveness_worker!("relay", name.as_str()));
+    assert_eq!(relay.line(), "registered");
+    let pid = relay.pid();
+    let who = t
+        .segment()
+        .attached_processes()
+        .into_iter()
+        .find_map(|(_, p)| (p.pid == pid).then_some(p))
+        .expect("the relay registered");
+    let stat = format!("/proc/{pid}/stat");
+    let start = std::time::Instant::now();
+    while !std::fs::read_to_string(&stat).unwrap().contains(") Z ") {
+        assert!(start.elapsed() < Duration::from_secs(10), "the main thread did not exit");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let dead = (0..20_000).filter(|_| who.liveness() == Liveness::Dead).count();
+    assert_eq!(dead, 0, "a live process was judged dead {dead} times in 20,000");
+    relay.close_stdin();
+    relay.finish();
+}
+
+/// A child made by the raw `fork` system call (no `pthread_atfork` handler runs, as with
+/// glibc's `_Fork` or `clone`) registers anew: its lock names it, not its exited parent, so a
+/// waiter finds the holder alive and times out.
+#[test]
+fn a_child_of_a_raw_fork_is_not_taken_for_its_parent() {
+    let name = ShmName::new("live-rawfork");
+    let t = Table::options()
+        .capacity(64)
+        .timeout(Duration::from_millis(300))
+        .stale_check(Duration::from_millis(20))
+        .open(&name.backing())
+        .unwrap();
+    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 41).unwrap();
+    let mut holder = Worker::spawn(liveness_worker!("rawfork-hold", name.as_str(), "1"));
+    holder.expect("inside");
+    holder.wait(Duration::from_secs(10)); // the parent has exited; its child holds the slot
+    match t.visit(&1, AccessMode::AccessExist, |_, v, _| *v = 51) {
+        Err(VisitError::Table(TableError::Timeout { .. })) => {}
+        other => panic!("the child was robbed: {other:?}"),
+    }
+    holder.close_stdin();
+    holder.expect("released");
+    assert_eq!(t.get(&1).unwrap(), Some(42), "the child's increment");
+    assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 });
+}

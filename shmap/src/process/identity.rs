@@ -189,12 +189,19 @@ impl ProcessIdentity {
             }
             Err(_) => return Liveness::Unknown, // EMFILE, EACCES, EIO, ...
         };
-        // Start times are in clock ticks, normalised to the initial time namespace; two
-        // readers in time namespaces whose boottime offsets are not whole ticks can round one
-        // tick apart, so only a larger difference proves that the pid names another process.
-        let start_time = own::normalised_start_time(stat.start_time);
-        if self.start_time != 0 && start_time.abs_diff(self.start_time) > 1 {
-            return Liveness::Dead; // the pid now names another process
+        // Start times are in clock ticks, normalised to the initial time namespace (two
+        // readers whose boottime offsets are not whole ticks can round one tick apart). A
+        // reader in a time namespace of its own cannot normalise exactly (the kernel adds its
+        // offset to field 22 in wrapping arithmetic, and a process may have entered the
+        // namespace after it started), so there a difference proves nothing.
+        let same_start = match (self.start_time, own::normalised_start_time(stat.start_time)) {
+            (0, _) | (_, None) => None,
+            (recorded, Some(seen)) => Some(recorded.abs_diff(seen) <= 1),
+        };
+        match same_start {
+            Some(false) if own::in_initial_time_base() => return Liveness::Dead, // pid reused
+            Some(false) | None => return Liveness::Unknown,
+            Some(true) => {}
         }
         if is_exited(stat.state) {
             // A zombie leader may still have live threads (after `pthread_exit` in main).
@@ -210,26 +217,25 @@ fn is_exited(state: char) -> bool {
     matches!(state, 'Z' | 'X' | 'x')
 }
 
-/// Whether any thread of `pid` has not exited, from `/proc/<pid>/task/*/stat`: `Dead` only if
-/// every listed thread is a zombie, `Unknown` if the directory cannot be read.
+/// Whether a process whose leader is a zombie still has live threads, from the `Threads:` line
+/// of `/proc/<pid>/status`: the count of the thread group's threads not yet released, which
+/// never undercounts live ones (a listing of `/proc/<pid>/task` can skip threads created while
+/// others exit). `Dead` only when the leader is the one thread left, `Unknown` if the file
+/// cannot be read.
 #[cfg(not(miri))]
 fn live_threads(pid: u32) -> Liveness {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
         return Liveness::Unknown;
     };
-    for task in tasks {
-        let Ok(task) = task else { return Liveness::Unknown };
-        let tid = task.file_name();
-        let Some(tid) = tid.to_str() else { continue };
-        match read_stat(&format!("{pid}/task/{tid}")) {
-            Ok(stat) if !is_exited(stat.state) => return Liveness::Alive,
-            Ok(_) => {}
-            // This thread exited since the listing: it is not a live one.
-            Err(crate::sys::Errno(libc::ENOENT | libc::ESRCH)) => {}
-            Err(_) => return Liveness::Unknown,
-        }
+    let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+    let threads: Option<u64> = field("Threads:").and_then(|t| t.parse().ok());
+    let leader_exited = field("State:").and_then(|s| s.chars().next()).is_some_and(is_exited);
+    match threads {
+        Some(1) if leader_exited => Liveness::Dead,
+        Some(n) if n > 1 => Liveness::Alive,
+        // The leader runs again? (It cannot; a changed state means a changed process.)
+        _ => Liveness::Unknown,
     }
-    Liveness::Dead
 }
 
 #[cfg(not(miri))]
@@ -269,18 +275,22 @@ pub(super) mod own {
 
     /// The pid the fields below were read for; 0 while nothing is cached.
     pub(crate) static PID: AtomicU32 = AtomicU32::new(0);
+    /// The incarnation (see `process::incarnation`) they were read in.
+    static INCARNATION: AtomicU64 = AtomicU64::new(0);
     static START_TIME: AtomicU64 = AtomicU64::new(0);
     static BOOT_ID: AtomicU64 = AtomicU64::new(0);
     static PID_NAMESPACE: AtomicU64 = AtomicU64::new(0);
-    /// This process's time namespace boottime offset, in clock ticks (an `i64`).
+    /// The inode of this process's time namespace, and its boottime offset in clock ticks
+    /// (an `i64`).
+    static TIME_NAMESPACE: AtomicU64 = AtomicU64::new(0);
     static BOOT_OFFSET_TICKS: AtomicU64 = AtomicU64::new(0);
 
     pub(super) fn identity() -> Result<ProcessIdentity, IdentityError> {
-        // Installs the `fork` child handler that forgets the cache, before anything is cached.
-        crate::process::fork_generation();
         let pid = std::process::id();
+        let incarnation = crate::process::incarnation();
         // Acquire: pairs with the Release store of `PID` below, after the fields it vouches for.
-        if PID.load(Ordering::Acquire) == pid {
+        if PID.load(Ordering::Acquire) == pid && INCARNATION.load(Ordering::Relaxed) == incarnation
+        {
             return Ok(ProcessIdentity {
                 pid,
                 start_time: START_TIME.load(Ordering::Relaxed),
@@ -288,12 +298,14 @@ pub(super) mod own {
                 pid_namespace: PID_NAMESPACE.load(Ordering::Relaxed),
             });
         }
-        let (me, offset) = read(pid)?;
+        let (me, time) = read(pid)?;
         // Threads racing here store the same values (one process, one identity).
         START_TIME.store(me.start_time, Ordering::Relaxed);
         BOOT_ID.store(me.boot_id, Ordering::Relaxed);
         PID_NAMESPACE.store(me.pid_namespace, Ordering::Relaxed);
-        BOOT_OFFSET_TICKS.store(offset as u64, Ordering::Relaxed);
+        TIME_NAMESPACE.store(time.namespace, Ordering::Relaxed);
+        BOOT_OFFSET_TICKS.store(time.offset_ticks as u64, Ordering::Relaxed);
+        INCARNATION.store(incarnation, Ordering::Relaxed);
         // Release: publishes the fields above; pairs with the Acquire load of `PID` above.
         PID.store(pid, Ordering::Release);
         Ok(me)
@@ -302,21 +314,56 @@ pub(super) mod own {
     /// A start time (field 22 of a `/proc/<pid>/stat` this process read) in the time base of
     /// the initial time namespace: the kernel shifts it by the reader's boottime offset, so
     /// processes in different time namespaces (CRIU restores, `unshare -T`) compare the same
-    /// values. Valid once [`identity`] has succeeded.
-    pub(super) fn normalised_start_time(raw: u64) -> u64 {
+    /// values. `None` if this process has left the time namespace it registered in (`setns`),
+    /// whose offset it knows. Valid once [`identity`] has succeeded.
+    pub(super) fn normalised_start_time(raw: u64) -> Option<u64> {
+        if time_namespace_inode() != Some(TIME_NAMESPACE.load(Ordering::Relaxed)) {
+            return None;
+        }
         let offset = BOOT_OFFSET_TICKS.load(Ordering::Relaxed) as i64;
-        raw.wrapping_sub(offset as u64)
+        Some(raw.wrapping_sub(offset as u64))
+    }
+
+    /// Whether this process reads start times unshifted (no boottime offset), so that a
+    /// difference from a recorded one is exact to the tick.
+    pub(super) fn in_initial_time_base() -> bool {
+        BOOT_OFFSET_TICKS.load(Ordering::Relaxed) == 0
+    }
+
+    /// The inode of `/proc/self/ns/time` (no file descriptor needed), `Some(0)` where time
+    /// namespaces do not exist.
+    #[cfg(not(miri))]
+    fn time_namespace_inode() -> Option<u64> {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::metadata("/proc/self/ns/time") {
+            Ok(m) => Some(m.ino()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(0),
+            Err(_) => None,
+        }
+    }
+
+    #[cfg(miri)]
+    fn time_namespace_inode() -> Option<u64> {
+        Some(0)
+    }
+
+    /// This process's time namespace: its inode and its boottime offset in ticks.
+    struct TimeNamespace {
+        namespace: u64,
+        offset_ticks: i64,
     }
 
     /// Under Miri there is no `/proc`: a fixed identity (liveness of others is `Unknown`).
     #[cfg(miri)]
-    fn read(pid: u32) -> Result<(ProcessIdentity, i64), IdentityError> {
-        Ok((ProcessIdentity { pid, start_time: 1, boot_id: 1, pid_namespace: 1 }, 0))
+    fn read(pid: u32) -> Result<(ProcessIdentity, TimeNamespace), IdentityError> {
+        let me = ProcessIdentity { pid, start_time: 1, boot_id: 1, pid_namespace: 1 };
+        Ok((me, TimeNamespace { namespace: 0, offset_ticks: 0 }))
     }
 
     #[cfg(not(miri))]
-    fn read(pid: u32) -> Result<(ProcessIdentity, i64), IdentityError> {
+    fn read(pid: u32) -> Result<(ProcessIdentity, TimeNamespace), IdentityError> {
         use crate::sys::Errno;
+        use std::os::unix::fs::MetadataExt;
         let fail = |what, e: std::io::Error| IdentityError {
             what,
             source: Errno(e.raw_os_error().unwrap_or(libc::EIO)),
@@ -324,33 +371,83 @@ pub(super) mod own {
         let refuse = |what, errno| IdentityError { what, source: Errno(errno) };
         let stat = super::read_stat("self")
             .map_err(|source| IdentityError { what: "reading /proc/self/stat", source })?;
-        if stat.pid != pid {
-            // A pid namespace without a `/proc` of its own: every pid we would read there is
-            // another namespace's.
+        if ns_pids().map_err(|e| fail("reading /proc/self/status", e))? != [pid] {
+            // A pid namespace without a `/proc` of its own (`NSpid:` lists our pid in the
+            // namespace of the `/proc` mount and every one below it): every pid we would read
+            // there is another namespace's.
             return Err(refuse(
                 "matching /proc/self to this process (/proc belongs to another pid namespace)",
                 libc::ESRCH,
             ));
         }
-        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
-            .map_err(|e| fail("reading /proc/sys/kernel/random/boot_id", e))?;
-        let boot_id = crate::layout::LayoutHasher::new().write_str(boot_id.trim()).finish().max(1);
-        let pid_namespace = {
-            use std::os::unix::fs::MetadataExt;
-            std::fs::metadata("/proc/self/ns/pid")
-                .map_err(|e| fail("reading /proc/self/ns/pid", e))?
-                .ino()
-        };
-        let offset =
-            boottime_offset_ticks().map_err(|e| fail("reading /proc/self/timens_offsets", e))?;
-        let start_time = stat.start_time.wrapping_sub(offset as u64);
+        // Unreadable under `/proc` mounted `subset=pid`: unknown (0), which only ever weakens
+        // a verdict (see `liveness`).
+        let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").map_or(0, |id| {
+            crate::layout::LayoutHasher::new().write_str(id.trim()).finish().max(1)
+        });
+        let pid_namespace = std::fs::metadata("/proc/self/ns/pid")
+            .map_err(|e| fail("reading /proc/self/ns/pid", e))?
+            .ino();
+        let time = time_namespace().map_err(|e| fail("reading /proc/self/ns/time", e))?;
+        let start_time = stat.start_time.wrapping_sub(time.offset_ticks as u64);
         if stat.start_time == 0 || start_time == 0 {
             return Err(refuse("the start time in /proc/self/stat (zero)", libc::EIO));
+        }
+        if stat.start_time > boottime_ticks() {
+            // Our own start time, shifted by the kernel in wrapping arithmetic, came out later
+            // than now: we entered a time namespace after we started.
+            return Err(refuse("normalising the start time in /proc/self/stat", libc::ERANGE));
         }
         if pid_namespace == 0 {
             return Err(refuse("the pid namespace inode of /proc/self/ns/pid (zero)", libc::EIO));
         }
-        Ok((ProcessIdentity { pid, start_time, boot_id, pid_namespace }, offset))
+        Ok((ProcessIdentity { pid, start_time, boot_id, pid_namespace }, time))
+    }
+
+    /// The `NSpid:` line of `/proc/self/status`: this process's pid in the pid namespace of
+    /// the `/proc` mount and in each one below it, down to its own. Where the line is missing
+    /// (before Linux 4.1), the pid of `/proc/self/stat`.
+    #[cfg(not(miri))]
+    fn ns_pids() -> std::io::Result<Vec<u32>> {
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        let pids = match status.lines().find_map(|l| l.strip_prefix("NSpid:")) {
+            Some(line) => line.split_whitespace().filter_map(|p| p.parse().ok()).collect(),
+            None => super::read_stat("self").map(|s| vec![s.pid]).unwrap_or_default(),
+        };
+        Ok(pids)
+    }
+
+    /// This process's time namespace. `/proc/self/timens_offsets` shows the offsets of the
+    /// namespace of our future children, which is ours unless we called
+    /// `unshare(CLONE_NEWTIME)`: then our own offset is unknown, and we refuse.
+    #[cfg(not(miri))]
+    fn time_namespace() -> std::io::Result<TimeNamespace> {
+        use std::os::unix::fs::MetadataExt;
+        let inode = |path| match std::fs::metadata(path) {
+            Ok(m) => Ok(m.ino()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0), // before Linux 5.6
+            Err(e) => Err(e),
+        };
+        let (ours, children) =
+            (inode("/proc/self/ns/time")?, inode("/proc/self/ns/time_for_children")?);
+        if ours != children {
+            return Err(std::io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        Ok(TimeNamespace { namespace: ours, offset_ticks: boottime_offset_ticks()? })
+    }
+
+    /// `CLOCK_BOOTTIME` now, in clock ticks, as this process's time namespace shifts it (as
+    /// it shifts field 22), plus a tick of slack.
+    #[cfg(not(miri))]
+    fn boottime_ticks() -> u64 {
+        let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `now` is a valid out-pointer; CLOCK_BOOTTIME exists since Linux 2.6.39.
+        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut now) };
+        // SAFETY: `sysconf` has no preconditions.
+        let ticks_per_second = i128::from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) }).max(1);
+        let ns = i128::from(now.tv_sec) * 1_000_000_000 + i128::from(now.tv_nsec);
+        // One tick of slack: the start time is rounded up from the same clock.
+        (ns * ticks_per_second / 1_000_000_000 + 1).max(0) as u64
     }
 
     /// The boottime offset of this process's time namespace, in clock ticks (rounded down):

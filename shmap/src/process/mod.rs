@@ -3,13 +3,15 @@
 //! A locked slot names its holder in its control word, written by the same compare-and-swap
 //! that takes the lock, so a crash can never leave a lock without an owner. The name is a
 //! 12-bit [`OwnerId`]: an index into the segment's **process table**, where each attached
-//! handle registers on open (and again in a `fork` child, on first use) and releases its entry
-//! on drop. An entry records the pid together with what makes a pid unambiguous:
+//! handle registers on open (and again in a child process, on first use: see [`incarnation`])
+//! and releases its entry on drop. An entry records the pid together with what makes a pid
+//! unambiguous:
 //!
-//! - the process's start time (field 22 of `/proc/<pid>/stat`, clock ticks since boot), so a
-//!   pid reused by a new process is recognised as a different process;
-//! - the boot id (`/proc/sys/kernel/random/boot_id`), so entries left in a file-backed segment
-//!   by a previous boot are known to be dead;
+//! - the process's start time (field 22 of `/proc/<pid>/stat`, clock ticks since boot, in the
+//!   initial time namespace's time base), so a pid reused by a new process is recognised as a
+//!   different process;
+//! - the boot id (`/proc/sys/kernel/random/boot_id`; 0 where `/proc` hides it), so an entry left
+//!   in a file-backed segment by a previous boot is never taken for a live process;
 //! - the pid namespace (`/proc/self/ns/pid`'s inode), so a pid from another namespace is
 //!   reported [`Liveness::Unknown`], never [`Liveness::Dead`].
 //!
@@ -26,7 +28,7 @@ mod table;
 
 use std::num::NonZeroU16;
 use std::sync::Once;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 pub use identity::{IdentityError, Liveness, ProcessIdentity, RegisterError};
 pub(crate) use table::{ProcEntry, ProcessTable};
@@ -63,39 +65,104 @@ impl OwnerId {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Fork detection
+// Incarnations: telling a child process from its parent
 
-/// Incremented in every `fork` child (by a `pthread_atfork` handler), so that a handle
-/// inherited across `fork` notices that its registration belongs to the parent.
-static FORK_GENERATION: AtomicU32 = AtomicU32::new(0);
+/// A page whose contents the kernel zeroes in every child process (`MADV_WIPEONFORK`, Linux
+/// 4.14), however the child was made: `fork`, glibc's `_Fork`, `clone` without `CLONE_VM`, a
+/// raw system call, none of which need run `pthread_atfork` handlers. It holds this process's
+/// incarnation; null where it could not be made (Miri, older kernels).
+static WIPED_ON_FORK: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The fallback where there is no such page: bumped in every `fork` child by a
+/// `pthread_atfork` handler (which `_Fork` and raw `clone` skip).
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Incarnations fit 48 bits: a segment handle keeps one beside a 16-bit owner id.
+const INCARNATION_MASK: u64 = (1 << 48) - 1;
 
 extern "C" fn after_fork_in_child() {
     // Only atomic operations: async-signal-safe, as an atfork child handler must be.
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-    // The child is another process: it reads its own identity (its pid may even equal the
-    // parent's, as pid 1 of a new pid namespace).
-    identity::own::PID.store(0, Ordering::Relaxed);
+    let page = WIPED_ON_FORK.load(Ordering::Relaxed);
+    if !page.is_null() {
+        // SAFETY: the page, once published, stays mapped for the life of the process.
+        unsafe { &*page }.store(0, Ordering::Relaxed);
+    }
 }
 
-/// The current fork generation (installs the atfork handler on first call).
-pub(crate) fn fork_generation() -> u32 {
+/// This process's incarnation: a nonzero 48-bit number that differs between a process and
+/// every child it makes, so that a handle inherited across `fork` (or `clone`) notices that
+/// its registration, its role claims and its cached identity are its parent's. Two loads once
+/// known.
+#[inline]
+pub(crate) fn incarnation() -> u64 {
+    // Acquire: pairs with the Release store that published the page in `make_page`.
+    let page = WIPED_ON_FORK.load(Ordering::Acquire);
+    if !page.is_null() {
+        // SAFETY: the page, once published, stays mapped for the life of the process.
+        let current = unsafe { &*page }.load(Ordering::Relaxed);
+        if current != 0 {
+            return current;
+        }
+    }
+    incarnation_slow()
+}
+
+#[cold]
+fn incarnation_slow() -> u64 {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         #[cfg(not(miri))]
         {
-            // SAFETY: the handler is a plain `extern "C" fn` that only touches a static atomic.
+            // SAFETY: the handler is a plain `extern "C" fn` that only touches static atomics
+            // and the page, which stays mapped.
             let ret = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
             assert_eq!(ret, 0, "pthread_atfork failed: {ret}");
+            make_page();
         }
     });
-    FORK_GENERATION.load(Ordering::Relaxed)
+    // Acquire: as in `incarnation`.
+    let page = WIPED_ON_FORK.load(Ordering::Acquire);
+    if page.is_null() {
+        return (FORK_GENERATION.load(Ordering::Relaxed) & INCARNATION_MASK).max(1);
+    }
+    // SAFETY: as above.
+    let word = unsafe { &*page };
+    let fresh = (crate::sys::random_u64() & INCARNATION_MASK).max(1);
+    // Relaxed: the number itself is all that is shared; a racing thread's number wins alike.
+    match word.compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed) {
+        Ok(_) => fresh,
+        Err(other) => other,
+    }
 }
 
-/// The current fork generation, without installing the handler (done by the first
-/// registration, before any handle can ask).
-#[inline]
-pub(crate) fn current_fork_generation() -> u32 {
-    FORK_GENERATION.load(Ordering::Relaxed)
+/// Maps the wipe-on-fork page and publishes it (leaves it null if the kernel refuses).
+#[cfg(not(miri))]
+fn make_page() {
+    let len = crate::segment::header::PAGE as usize;
+    // SAFETY: a fresh private anonymous mapping; nothing else refers to it.
+    let addr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if addr == libc::MAP_FAILED {
+        return;
+    }
+    // SAFETY: the range is the mapping just made.
+    if unsafe { libc::madvise(addr, len, libc::MADV_WIPEONFORK) } != 0 {
+        // SAFETY: as above; never published.
+        unsafe { libc::munmap(addr, len) };
+        return;
+    }
+    // Release: publishes the (zeroed, page-aligned) word; pairs with the Acquire loads of
+    // `incarnation`. Never unmapped: it lives as long as the process.
+    WIPED_ON_FORK.store(addr.cast(), Ordering::Release);
 }
 
 #[cfg(test)]

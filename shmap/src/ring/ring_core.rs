@@ -294,7 +294,7 @@ impl<T: ShmValue> RingCore<T> {
         if self.role(role).claim(&self.segment, me)? == role::Claimed::TookOver {
             self.count(ctl::TAKEOVERS);
         }
-        Ok(Claim { role, me, generation: crate::process::current_fork_generation() })
+        Ok(Claim { role, me, incarnation: crate::process::incarnation() })
     }
 
     pub(crate) fn count(&self, counter: usize) {
@@ -427,14 +427,14 @@ pub(crate) enum Attempt<R> {
 pub(crate) struct Claim {
     pub(crate) role: RingRole,
     pub(crate) me: OwnerId,
-    /// The fork generation at the claim: a handle inherited across `fork` must not act.
-    pub(crate) generation: u32,
+    /// The process's incarnation at the claim: a handle inherited by a child must not act.
+    pub(crate) incarnation: u64,
 }
 
 impl Claim {
     #[inline]
     pub(crate) fn check(&self) -> Result<(), RingError> {
-        if crate::process::current_fork_generation() == self.generation {
+        if crate::process::incarnation() == self.incarnation {
             Ok(())
         } else {
             Err(RingError::RoleLost { role: self.role })

@@ -92,7 +92,8 @@ pub struct Segment {
     /// Opened by [`Segment::inspect`]: mapped read-only, never registered.
     read_only: bool,
     huge_pages: HugePages,
-    /// This handle's process-table registration: `fork generation << 16 | owner id`, 0 if none.
+    /// This handle's process-table registration: `incarnation << 16 | owner id`, 0 if none (see
+    /// `process::incarnation`: a handle inherited by a child process registers anew).
     registration: AtomicU64,
     references_owner: fn(&Segment, OwnerId) -> bool,
 }

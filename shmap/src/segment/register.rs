@@ -60,8 +60,7 @@ impl Segment {
             return Err(RegisterError::ReadOnly);
         }
         let registration = self.registration.load(Ordering::Relaxed);
-        let generation = process::current_fork_generation();
-        if registration >> 16 == u64::from(generation) {
+        if registration >> 16 == process::incarnation() {
             if let Some(owner) = OwnerId::from_bits(registration & 0xffff) {
                 return Ok(owner);
             }
@@ -71,9 +70,9 @@ impl Segment {
 
     #[cold]
     pub(crate) fn register(&self) -> Result<OwnerId, RegisterError> {
-        let generation = process::fork_generation();
+        let incarnation = process::incarnation();
         let current = self.registration.load(Ordering::Relaxed);
-        if current >> 16 == u64::from(generation) {
+        if current >> 16 == incarnation {
             if let Some(owner) = OwnerId::from_bits(current & 0xffff) {
                 return Ok(owner); // another thread registered first
             }
@@ -84,7 +83,7 @@ impl Segment {
             .processes()
             .register(&me, &referenced)
             .map_err(|_| RegisterError::TooManyProcesses { max: MAX_PROCESSES })?;
-        let new = (u64::from(generation) << 16) | u64::from(owner.get());
+        let new = (incarnation << 16) | u64::from(owner.get());
         match self.registration.compare_exchange(current, new, Ordering::Relaxed, Ordering::Relaxed)
         {
             Ok(_) => Ok(owner),
@@ -103,7 +102,7 @@ impl Drop for Segment {
         let registration = *self.registration.get_mut();
         // Only the process that registered releases the entry: a handle inherited across `fork`
         // but never used there holds the parent's entry, which the parent releases.
-        if registration >> 16 == u64::from(process::current_fork_generation()) {
+        if registration >> 16 == process::incarnation() {
             if let Some(owner) = OwnerId::from_bits(registration & 0xffff) {
                 self.processes().release(owner);
             }

@@ -20,6 +20,15 @@
 //! liveness_worker nested NAME                  register, then (pid 1 of a pid namespace) fork a
 //!                                              child into a new pid namespace that has no /proc
 //!                                              of its own: "child ok" or "child error KIND"
+//! liveness_worker unshare-time NAME          unshare(CLONE_NEWTIME) with a boottime offset for
+//!                                              children, then open: "ok" or "error KIND"
+//! liveness_worker relay NAME                   register, then let a relay of threads (each
+//!                                              starts the next and exits) keep the process alive
+//!                                              after its main thread exited, until stdin closes
+//! liveness_worker rawfork-hold NAME KEY        register, fork with the raw system call (no
+//!                                              atfork handlers), and hold KEY in the child until
+//!                                              stdin closes ("inside", "released"); the parent
+//!                                              exits at once
 //! liveness_worker zombie-main NAME KEY         a thread holds KEY until stdin closes, while
 //!                                              the main thread exits (exit(2), as pthread_exit does): "inside",
 //!                                              then "released"
@@ -90,6 +99,17 @@ fn main() {
             Err(e) => println!("error {:?}", e.kind()),
         },
         "nested" => nested_pid_namespace(&name),
+        "unshare-time" => {
+            // SAFETY: a plain system call in a single-threaded process.
+            assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWTIME) }, 0, "unshare(CLONE_NEWTIME)");
+            std::fs::write("/proc/self/timens_offsets", "boottime 1000 0\n").unwrap();
+            match Table::open(&name) {
+                Ok(_) => println!("ok"),
+                Err(e) => println!("error {:?}", e.kind()),
+            }
+        }
+        "relay" => relay(&name),
+        "rawfork-hold" => rawfork_hold(&name, arg(&args, 2)),
         "siblings-no-fds" => siblings_without_file_descriptors(&name, &args[2]),
         "visit-hidden" => {
             let (key, uid): (u64, u32) = (arg(&args, 2), arg(&args, 3));
@@ -167,6 +187,57 @@ fn siblings_without_file_descriptors(name: &str, ring_name: &str) {
         holder.join().unwrap();
     });
     println!("value {}", table.get(&1).unwrap().unwrap());
+}
+
+/// Keeps a table handle alive in a relay of threads while the main thread has exited: the
+/// process lives on with a zombie leader and a changing set of threads.
+fn relay(name: &str) {
+    let table = Table::open(name).unwrap();
+    println!("registered");
+    // No thread waits on stdin (a thread that stays would make the process trivially alive):
+    // each hop polls it without blocking, and the relay ends at its end.
+    // SAFETY: plain `fcntl` on our own stdin.
+    let flags = unsafe { libc::fcntl(0, libc::F_GETFL) };
+    // SAFETY: as above.
+    unsafe { libc::fcntl(0, libc::F_SETFL, flags | libc::O_NONBLOCK) };
+    /// Each hop carries the handle (so the registration lives on), starts the next, and exits.
+    fn hop(_table: Table) {
+        let mut byte = [0u8; 1];
+        // SAFETY: reads at most one byte into a valid buffer.
+        if unsafe { libc::read(0, byte.as_mut_ptr().cast(), 1) } == 0 {
+            std::process::exit(0); // end of stdin
+        }
+        std::thread::spawn(move || hop(_table));
+    }
+    hop(table);
+    // SAFETY: as in `zombie-main`: ends only the main thread, whose stack nothing else uses.
+    unsafe { libc::syscall(libc::SYS_exit, 0) };
+    unreachable!("exit(2) does not return");
+}
+
+/// Registers, then forks with the raw system call, which runs no `pthread_atfork` handler: the
+/// child must still notice that it is another process and register anew, so that its lock
+/// names it and not its (exiting) parent.
+fn rawfork_hold(name: &str, key: u64) {
+    let table = Table::open(name).unwrap();
+    let _ = table.segment().owner().unwrap();
+    // SAFETY: the worker is single-threaded; the child only uses what it inherited.
+    match unsafe { libc::syscall(libc::SYS_fork) } {
+        0 => {
+            table
+                .visit(&key, AccessMode::AccessExist, |_, v, _| {
+                    println!("inside");
+                    let mut rest = Vec::new();
+                    let _ = std::io::stdin().read_to_end(&mut rest);
+                    *v += 1;
+                })
+                .unwrap();
+            println!("released");
+        }
+        -1 => panic!("fork failed"),
+        // The parent leaves at once, without dropping its handle (as a crash would).
+        _ => std::process::exit(0),
+    }
 }
 
 /// Registers (caching this process's identity), then forks a child into a new pid namespace
