@@ -181,6 +181,11 @@ impl Worker {
         assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
     }
 
+    /// The child's exit status, if it has exited (without waiting).
+    pub fn try_wait(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("query the worker")
+    }
+
     /// Waits for the child to exit (at most `timeout`) and returns whether it succeeded.
     pub fn wait(&mut self, timeout: Duration) -> std::process::ExitStatus {
         let start = Instant::now();

@@ -187,3 +187,45 @@ fn a_visitor_panicking_in_another_process_leaves_the_table_usable() {
     table.visit_with(&9, AccessMode::AccessExist, quick, |_, v, _| *v += 1).unwrap();
     assert_eq!(table.get(&9).unwrap(), Some(91));
 }
+
+/// Iterating without locks while another process updates and inserts: every key present for
+/// the whole iteration is yielded exactly once, with a value no older than the one the previous
+/// iteration saw (values only grow), and keys inserted meanwhile at most once.
+#[test]
+fn an_iteration_sees_every_present_key_once_while_another_process_writes() {
+    const PRESENT: u64 = 100;
+    const ALL: u64 = 300;
+    let name = ShmName::new("iter-vs-writer");
+    let table = ShmHashTable::<u64, u64>::open_or_create(name.as_str(), 1024).unwrap();
+    for k in 0..PRESENT {
+        table.insert(&k, &0).unwrap();
+    }
+    // Increments keys 0..300 round-robin: updates the present ones, inserts the others.
+    let mut writer =
+        Worker::spawn(worker!("increment", name.as_str(), "1024", ALL.to_string(), "3000000"));
+    let mut last = vec![0u64; PRESENT as usize];
+    let mut iterations = 0;
+    while writer.try_wait().is_none() || iterations == 0 {
+        let mut seen = vec![0u32; ALL as usize];
+        for entry in table.iter() {
+            let (k, v) = entry.unwrap();
+            assert!(k < ALL, "a key nobody inserted: {k}");
+            seen[k as usize] += 1;
+            if k < PRESENT {
+                assert!(
+                    v >= last[k as usize],
+                    "key {k} went back from {} to {v}",
+                    last[k as usize]
+                );
+                last[k as usize] = v;
+            }
+        }
+        assert!(seen[..PRESENT as usize].iter().all(|&n| n == 1), "a present key not seen once");
+        assert!(seen.iter().all(|&n| n <= 1), "a key seen twice");
+        iterations += 1;
+    }
+    writer.finish();
+    let total: u64 = table.values().map(Result::unwrap).sum();
+    assert_eq!(total, 3_000_000, "every increment committed (the pre-inserted zeros add none)");
+    assert!(iterations > 1, "the iterations overlapped the writer ({iterations})");
+}

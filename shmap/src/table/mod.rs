@@ -9,6 +9,7 @@ pub(crate) mod ctrl;
 pub(crate) mod erased;
 mod error;
 mod held;
+mod iter;
 mod map;
 mod options;
 mod probe;
@@ -24,6 +25,7 @@ use std::time::Duration;
 
 pub use ctrl::SlotState;
 pub use error::{TableError, VisitError};
+pub use iter::{Cursor, Iter};
 pub(crate) use options::FLAG_UNDO;
 pub use options::TableOptions;
 pub use visit::{

@@ -591,6 +591,34 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         RawTravel::Completed { visited }
     }
 
+    /// A lock-free read of slot `index`: its key and committed value, `None` if it holds no
+    /// committed entry (EMPTY, being inserted, a tombstone, DEAD). Waits, under `waiting`,
+    /// only while a write-back is copying a new value in (recovering a dead writer's slot).
+    pub(crate) fn read_slot<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        index: usize,
+        waiting: &mut Waiting<'_, B, H>,
+    ) -> Result<Option<(K, V)>, RawError> {
+        let slot = self.slot(index);
+        loop {
+            // Acquire: pairs with the Release stores that publish a key (NEW) and commit a value
+            // (READY), so the words copied below are at least those.
+            let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
+            if c.is_readable() {
+                let key = words::load::<K>(slot.key);
+                match Self::read_validated(slot, c) {
+                    Ok(value) => return Ok(Some((key, value))),
+                    // A write-back overlapped the copy: wait, then read the slot again.
+                    Err(again) => self.wait_on(waiting, index, again)?,
+                }
+            } else if c.is(SlotState::Writing) {
+                self.wait_on(waiting, index, c)?;
+            } else {
+                return Ok(None); // nothing committed here
+            }
+        }
+    }
+
     /// Whether any slot is locked by `owner` (before its process-table entry is reused).
     #[cfg_attr(shmap_loom, allow(dead_code))] // under loom the slots are not in the segment
     pub(crate) fn references_owner(&self, owner: OwnerId) -> bool {
