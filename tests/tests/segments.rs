@@ -70,6 +70,14 @@ fn openers_that_disagree_get_typed_errors_and_change_nothing() {
         other => panic!("{other:?}"),
     }
     unchanged();
+    // open_or_create asks for at least its capacity: a larger table is adopted, a smaller one
+    // is refused by name.
+    assert_eq!(Table::open_or_create(name.as_str(), 16).unwrap().capacity(), 64);
+    match kind(Table::open_or_create(name.as_str(), 100)) {
+        OpenErrorKind::CapacityMismatch { expected: 128, found: 64 } => {}
+        other => panic!("{other:?}"),
+    }
+    unchanged();
 
     match kind(ShmHashTable::<u64, u32>::open(name.as_str())) {
         OpenErrorKind::LayoutMismatch { role: Role::Value, expected, found } => {

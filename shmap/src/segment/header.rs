@@ -261,7 +261,7 @@ fn expected_by(id: &Identity, spec: &SegmentSpec) -> Result<(), OpenErrorKind> {
         });
     }
     if let Some(expected) = spec.capacity {
-        if expected != id.capacity {
+        if expected != id.capacity && !(spec.adopt_larger && id.capacity > expected) {
             return Err(OpenErrorKind::CapacityMismatch { expected, found: id.capacity });
         }
     }

@@ -42,6 +42,9 @@ pub struct SegmentSpec {
     /// The number of slots, a power of two: required to create; `None` when opening adopts the
     /// segment's.
     pub capacity: Option<u64>,
+    /// Whether opening an existing segment accepts one with more slots than `capacity` (it
+    /// has room for what was asked); otherwise the capacity must match exactly.
+    pub adopt_larger: bool,
     /// Structural options: `None` when opening adopts the segment's (creating uses 0).
     pub flags: Option<u64>,
     /// The flag bits this structure understands: a segment with others is refused.
@@ -70,6 +73,7 @@ impl SegmentSpec {
             value,
             hasher_id: 0,
             capacity: None,
+            adopt_larger: false,
             flags: None,
             known_flags: 0,
             slot_size,

@@ -109,11 +109,13 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for ShmHashTable<K, V, H> 
 
 impl<K: ShmKey, V: ShmValue> ShmHashTable<K, V, DefaultHasher> {
     /// Opens the POSIX shared-memory table `name` (`/name`), creating it with `capacity` slots
-    /// (rounded up to a power of two) if it does not exist.
+    /// (rounded up to a power of two) if it does not exist. An existing table with at least
+    /// that many slots is adopted (see [`TableOptions::min_capacity`]); one with fewer is a
+    /// [`CapacityMismatch`](crate::OpenErrorKind::CapacityMismatch), as are other layouts.
     ///
     /// Any number of processes may call this at once: they all get the same table.
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
-        Self::options().capacity(capacity).open(&Backing::shm(name))
+        Self::options().min_capacity(capacity).open(&Backing::shm(name))
     }
 
     /// Opens the existing POSIX shared-memory table `name`, whatever its capacity.
@@ -147,6 +149,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             value: TypeLayout::of::<V>(),
             hasher_id: H::ID,
             capacity,
+            adopt_larger: false,
             flags,
             known_flags: FLAG_UNDO,
             slot_size: |flags| RawTable::<K, V>::layout(flags & FLAG_UNDO != 0).bytes(),

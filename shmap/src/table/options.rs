@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use crate::error::OpenError;
 use crate::hash::{DefaultHasher, ShmHasher};
 use crate::layout::{ShmKey, ShmValue};
-use crate::segment::{Backing, Segment, SegmentInfo, SegmentOptions, StructureKind};
+use crate::segment::{Backing, Segment, SegmentInfo, SegmentOptions, SegmentSpec, StructureKind};
 use crate::structure::round_capacity;
 use crate::sync::backoff::Wait;
 use crate::table::{ShmHashTable, Types};
@@ -32,6 +32,8 @@ use crate::table::{ShmHashTable, Types};
 /// ```
 pub struct TableOptions<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     capacity: Option<usize>,
+    /// Whether an existing table with more slots than `capacity` is adopted.
+    adopt_larger: bool,
     undo: Option<bool>,
     rollback: bool,
     wait: Wait,
@@ -43,6 +45,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Clone for TableOptions<K, V, H> {
     fn clone(&self) -> Self {
         TableOptions {
             capacity: self.capacity,
+            adopt_larger: self.adopt_larger,
             undo: self.undo,
             rollback: self.rollback,
             wait: self.wait,
@@ -56,6 +59,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for TableOptions<K, V, H> 
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TableOptions")
             .field("capacity", &self.capacity)
+            .field("adopt_larger", &self.adopt_larger)
             .field("undo", &self.undo)
             .field("rollback", &self.rollback)
             .field("wait", &self.wait)
@@ -68,6 +72,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Default for TableOptions<K, V, H> {
     fn default() -> Self {
         TableOptions {
             capacity: None,
+            adopt_larger: false,
             undo: None,
             rollback: true,
             wait: Wait::default(),
@@ -86,6 +91,31 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
     /// Linear probing slows down as the table fills: keep the load below about 80%.
     pub fn capacity(mut self, slots: usize) -> Self {
         self.capacity = Some(slots);
+        self
+    }
+
+    /// At least `slots` slots: creates the table with `slots` (rounded up to a power of two),
+    /// like [`capacity`](Self::capacity), and opens an existing one that has that many or more
+    /// (it has room for what was asked); only a smaller one is a
+    /// [`CapacityMismatch`](crate::OpenErrorKind::CapacityMismatch). What
+    /// [`ShmHashTable::open_or_create`] asks for.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmHashTable};
+    ///
+    /// # let name = format!("/shmap-doc-min-capacity-{}", std::process::id());
+    /// let big = ShmHashTable::<u64, u64>::open_or_create(&name, 4096)?;
+    /// let small = ShmHashTable::<u64, u64>::options().min_capacity(1000).open(&Backing::shm(&name))?;
+    /// assert_eq!(small.capacity(), 4096, "adopted");
+    /// assert!(ShmHashTable::<u64, u64>::options().capacity(1000).open(&Backing::shm(&name)).is_err());
+    /// # big.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn min_capacity(mut self, slots: usize) -> Self {
+        self.capacity = Some(slots);
+        self.adopt_larger = true;
         self
     }
 
@@ -126,7 +156,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
             ),
         };
         let flags = self.undo.map(|undo| if undo { FLAG_UNDO } else { 0 });
-        let spec = ShmHashTable::<K, V, H>::spec(capacity, flags);
+        let spec = SegmentSpec {
+            adopt_larger: self.adopt_larger,
+            ..ShmHashTable::<K, V, H>::spec(capacity, flags)
+        };
         let segment = Segment::open(backing, &spec, &self.segment)?;
         Ok(ShmHashTable::from_segment(segment, self.rollback, self.wait))
     }
