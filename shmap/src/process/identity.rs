@@ -115,10 +115,10 @@ impl ProcessIdentity {
     /// Whether this process is still alive, as far as the calling process can prove.
     ///
     /// [`Liveness::Dead`] only on proof: `kill(pid, 0)` fails with `ESRCH`; or the pid's start
-    /// time (`/proc/<pid>/stat`) differs from the recorded one by more than a clock tick; or
-    /// `/proc/<pid>/task` shows only zombie threads (a process whose main
-    /// thread called `pthread_exit` shows `Z` in `/proc/<pid>/stat` while its other threads
-    /// run: it is alive). [`Liveness::Unknown`] when it cannot be told: another pid namespace,
+    /// time (`/proc/<pid>/stat`) differs from the recorded one by more than a clock tick, read
+    /// by a process without a time-namespace offset; or the process is a zombie whose leader is
+    /// its last thread (`Threads: 1` in `/proc/<pid>/status`: a process whose main thread
+    /// called `pthread_exit` shows `Z` while its other threads run, and is alive). [`Liveness::Unknown`] when it cannot be told: another pid namespace,
     /// `/proc` hidden (`hidepid`) or unreadable (`EACCES`, `EMFILE`, ...), the calling
     /// process's own identity unknown, or a process that runs with the recorded pid and start
     /// time while the recorded boot id differs from this process's view of it.

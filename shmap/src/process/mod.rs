@@ -27,7 +27,6 @@ mod identity;
 mod table;
 
 use std::num::NonZeroU16;
-use std::sync::Once;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 pub use identity::{IdentityError, Liveness, ProcessIdentity, RegisterError};
@@ -74,7 +73,8 @@ impl OwnerId {
 static WIPED_ON_FORK: AtomicPtr<AtomicU64> = AtomicPtr::new(std::ptr::null_mut());
 
 /// The fallback where there is no such page: bumped in every `fork` child by a
-/// `pthread_atfork` handler (which `_Fork` and raw `clone` skip).
+/// `pthread_atfork` handler (which `_Fork` and raw `clone` skip: without the page, children
+/// made that way are not told apart from their parent).
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Incarnations fit 48 bits: a segment handle keeps one beside a 16-bit owner id.
@@ -94,6 +94,10 @@ extern "C" fn after_fork_in_child() {
 /// every child it makes, so that a handle inherited across `fork` (or `clone`) notices that
 /// its registration, its role claims and its cached identity are its parent's. Two loads once
 /// known.
+///
+/// A child made with `CLONE_VM` but without `CLONE_THREAD` shares its parent's memory, page
+/// included, so it shares its incarnation: such children must not use shmap handles (threads
+/// and ordinary child processes may).
 #[inline]
 pub(crate) fn incarnation() -> u64 {
     // Acquire: pairs with the Release store that published the page in `make_page`.
@@ -110,21 +114,26 @@ pub(crate) fn incarnation() -> u64 {
 
 #[cold]
 fn incarnation_slow() -> u64 {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
+    /// The installation of the atfork handler and the page: `pid << 2 | state`.
+    static INSTALL: AtomicU64 = AtomicU64::new(0);
+    install_once(&INSTALL, std::process::id(), || {
         #[cfg(not(miri))]
         {
             // SAFETY: the handler is a plain `extern "C" fn` that only touches static atomics
-            // and the page, which stays mapped.
+            // and the page, which stays mapped. (Installed twice if a fork interrupted the
+            // parent's installation: the handler is idempotent enough, bumping twice.)
             let ret = unsafe { libc::pthread_atfork(None, None, Some(after_fork_in_child)) };
             assert_eq!(ret, 0, "pthread_atfork failed: {ret}");
-            make_page();
+            // Relaxed: whether an earlier installation (the parent's) published a page.
+            if WIPED_ON_FORK.load(Ordering::Relaxed).is_null() {
+                make_page();
+            }
         }
     });
     // Acquire: as in `incarnation`.
     let page = WIPED_ON_FORK.load(Ordering::Acquire);
     if page.is_null() {
-        return (FORK_GENERATION.load(Ordering::Relaxed) & INCARNATION_MASK).max(1);
+        return fallback_incarnation(FORK_GENERATION.load(Ordering::Relaxed));
     }
     // SAFETY: as above.
     let word = unsafe { &*page };
@@ -133,6 +142,44 @@ fn incarnation_slow() -> u64 {
     match word.compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed) {
         Ok(_) => fresh,
         Err(other) => other,
+    }
+}
+
+/// The incarnation where there is no wipe-on-fork page: the fork generation plus one, so that
+/// a process (generation `g`) and each of its children (`g + 1`) differ, and none is 0.
+fn fallback_incarnation(generation: u64) -> u64 {
+    generation % INCARNATION_MASK + 1 // in 1..=2^48-1; consecutive generations always differ
+}
+
+// Installation states (the low two bits; 0 is "not installed").
+const INSTALLING: u64 = 1;
+const INSTALLED: u64 = 2;
+
+/// Runs `install` once per process, with `state` (`pid << 2 | state`) recording who installs.
+/// Not a `std::sync::Once`: a child forked while a thread of its parent was installing would
+/// inherit a `Once` that nobody in the child can finish, and wait on it for ever. Here a child
+/// that finds an installation in progress by another pid (its parent's thread) installs again.
+fn install_once(state: &AtomicU64, me: u32, install: impl FnOnce()) {
+    let mine = u64::from(me) << 2;
+    loop {
+        // Acquire: pairs with the Release store of INSTALLED below (the installation's effects).
+        let seen = state.load(Ordering::Acquire);
+        match seen & 3 {
+            INSTALLED => return,
+            INSTALLING if seen & !3 == mine => std::thread::yield_now(), // a thread of ours
+            _ => {
+                // Acquire: as above (a parent's half-done installation is redone).
+                if state
+                    .compare_exchange(seen, mine | INSTALLING, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
+                    install();
+                    // Release: publishes the installation; pairs with the Acquire loads above.
+                    state.store(mine | INSTALLED, Ordering::Release);
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -83,3 +83,47 @@ fn dead_entries_are_reclaimed_only_when_unreferenced() {
     assert_eq!(t.lookup(id), Some(me));
     assert!(t.register(&me, &|_| false).is_err(), "a live entry is never reclaimed");
 }
+
+/// Without a wipe-on-fork page, a process and its child still differ (generation g and g + 1),
+/// and no incarnation is 0.
+#[test]
+fn fallback_incarnations_differ_between_parent_and_child() {
+    for generation in [0, 1, 7, (1 << 48) - 1] {
+        let (parent, child) =
+            (fallback_incarnation(generation), fallback_incarnation(generation + 1));
+        assert!(parent != 0 && child != 0);
+        assert_ne!(parent, child, "generation {generation}");
+    }
+}
+
+/// A child forked while its parent's thread was installing finds the installation in progress
+/// under another pid, and installs for itself instead of waiting for ever.
+#[test]
+fn an_installation_interrupted_by_fork_is_redone_in_the_child() {
+    let state = AtomicU64::new((4242 << 2) | INSTALLING); // the parent, pid 4242, mid-way
+    let mut ran = false;
+    install_once(&state, 4343, || ran = true);
+    assert!(ran);
+    assert_eq!(state.load(std::sync::atomic::Ordering::Relaxed), (4343 << 2) | INSTALLED);
+    install_once(&state, 4343, || panic!("installed twice in one process"));
+    // An installation that finished in the parent holds in the child.
+    install_once(&state, 5000, || panic!("the parent's installation was complete"));
+}
+
+/// Threads of one process install once between them, and all wait for it.
+#[test]
+fn threads_of_one_process_install_once() {
+    let state = AtomicU64::new(0);
+    let count = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                install_once(&state, 77, || {
+                    count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                });
+                assert_eq!(state.load(std::sync::atomic::Ordering::Acquire) & 3, INSTALLED);
+            });
+        }
+    });
+    assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 1);
+}
