@@ -8,12 +8,12 @@
 //! | [`MpmcRing`] | any number | any number | one consumer | refuses a push |
 //! | [`BroadcastRing`] | one ([`BroadcastProducer`]) | any number ([`Subscriber`]) | every subscriber | overwrites the oldest |
 //!
-//! Every ring has a power-of-two capacity and holds elements of a `T:`[`ShmValue`], copied in
+//! Every ring has a power-of-two capacity and holds elements of a `T:`[`ShmValue`](crate::ShmValue), copied in
 //! and out through atomics. Every operation comes in three forms: `try_` (never waits: `Full`
 //! or `Empty`), the plain form (waits up to the handle's timeout, default 5 s), and `_with`
-//! (waits under a [`Wait`] of its own). Waiting spins, then yields, then sleeps in `futex(2)` on
-//! a word of the ring until the other side makes progress ([`event`] has the protocol and why no
-//! wake-up is lost); it never polls in a tight loop for longer than the [`Backoff`]'s spin and
+//! (waits under a [`Wait`](crate::Wait) of its own). Waiting spins, then yields, then sleeps in `futex(2)` on
+//! a word of the ring until the other side makes progress (the `event` module has the protocol and why no
+//! wake-up is lost); it never polls in a tight loop for longer than the [`Backoff`](crate::Backoff)'s spin and
 //! yield steps. The cost of that guarantee falls on the sleeper, not on every push and pop: a
 //! publisher pays a compiler barrier and one load, and a sleeper pays one `membarrier(2)` call
 //! (the asymmetric barrier in `barrier`, with a fallback where the kernel lacks it).

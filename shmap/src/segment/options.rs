@@ -89,9 +89,9 @@ pub enum CreateMode {
     /// Open the segment if it exists, create it otherwise (the default).
     #[default]
     OpenOrCreate,
-    /// Create a new segment; fail with [`OpenErrorKind::AlreadyExists`] if the name is taken.
+    /// Create a new segment; fail with [`OpenErrorKind::AlreadyExists`](crate::OpenErrorKind::AlreadyExists) if the name is taken.
     CreateNew,
-    /// Open an existing segment; fail with [`OpenErrorKind::NotFound`] if there is none.
+    /// Open an existing segment; fail with [`OpenErrorKind::NotFound`](crate::OpenErrorKind::NotFound) if there is none.
     OpenExisting,
 }
 
