@@ -49,6 +49,19 @@ fn table(name: &ShmName) -> Table {
     t
 }
 
+/// A table with key 1 → `value` whose waits give up after 300 ms and check the holder's
+/// liveness every 20 ms (so about 15 times before they give up).
+fn impatient_table(name: &ShmName, value: u64) -> Table {
+    let t = Table::options()
+        .capacity(64)
+        .timeout(Duration::from_millis(300))
+        .stale_check(Duration::from_millis(20))
+        .open(&name.backing())
+        .unwrap();
+    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = value).unwrap();
+    t
+}
+
 /// A `worker hold` process inside its visitor on key 1 (it sets 999_999, then adds 1 when its
 /// stdin closes).
 fn holder(name: &ShmName) -> Worker {
@@ -125,13 +138,7 @@ fn a_waiter_that_cannot_see_the_holder_in_proc_never_robs_it() {
 #[test]
 fn a_holder_whose_main_thread_exited_is_alive() {
     let name = ShmName::new("live-zombie-main");
-    let t = Table::options()
-        .capacity(64)
-        .timeout(Duration::from_millis(300))
-        .stale_check(Duration::from_millis(20))
-        .open(&name.backing())
-        .unwrap();
-    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 41).unwrap();
+    let t = impatient_table(&name, 41);
     let mut holder = Worker::spawn(liveness_worker!("zombie-main", name.as_str(), "1"));
     holder.expect("inside");
     let stat = format!("/proc/{}/stat", holder.pid());
@@ -199,13 +206,7 @@ fn a_waiter_in_another_time_namespace_never_robs_a_live_holder() {
 #[test]
 fn a_holder_in_another_time_namespace_is_alive() {
     let name = ShmName::new("live-timens-holder");
-    let t = Table::options()
-        .capacity(64)
-        .timeout(Duration::from_millis(300))
-        .stale_check(Duration::from_millis(20))
-        .open(&name.backing())
-        .unwrap();
-    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 0).unwrap();
+    let t = impatient_table(&name, 0);
     let mut command = std::process::Command::new("unshare");
     command.args(["-T", "--boottime", "1000", "-f", env!("CARGO_BIN_EXE_worker")]);
     command.args(["hold", name.as_str(), "1", "dirty"]);
@@ -353,13 +354,7 @@ fn a_process_whose_threads_come_and_go_is_alive() {
 #[test]
 fn a_child_of_a_raw_fork_is_not_taken_for_its_parent() {
     let name = ShmName::new("live-rawfork");
-    let t = Table::options()
-        .capacity(64)
-        .timeout(Duration::from_millis(300))
-        .stale_check(Duration::from_millis(20))
-        .open(&name.backing())
-        .unwrap();
-    t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 41).unwrap();
+    let t = impatient_table(&name, 41);
     let mut holder = Worker::spawn(liveness_worker!("rawfork-hold", name.as_str(), "1"));
     holder.expect("inside");
     holder.wait(Duration::from_secs(10)); // the parent has exited; its child holds the slot

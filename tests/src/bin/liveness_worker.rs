@@ -83,6 +83,19 @@ fn visit_report(table: &Table, key: u64) -> &'static str {
     }
 }
 
+/// Holds `key` inside a visitor ("inside") until stdin closes, then adds 1 ("released").
+fn hold_until_stdin_closes(table: &Table, key: u64) {
+    table
+        .visit(&key, AccessMode::AccessExist, |_, v, _| {
+            println!("inside");
+            let mut rest = Vec::new();
+            let _ = std::io::stdin().read_to_end(&mut rest);
+            *v += 1;
+        })
+        .unwrap();
+    println!("released");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str).unwrap_or("");
@@ -124,15 +137,7 @@ fn main() {
             let table = Table::open(&name).unwrap();
             let key: u64 = arg(&args, 2);
             std::thread::spawn(move || {
-                table
-                    .visit(&key, AccessMode::AccessExist, |_, v, _| {
-                        println!("inside");
-                        let mut rest = Vec::new();
-                        let _ = std::io::stdin().read_to_end(&mut rest);
-                        *v += 1;
-                    })
-                    .unwrap();
-                println!("released");
+                hold_until_stdin_closes(&table, key);
                 // The last thread: ends the process with status 0.
                 std::process::exit(0);
             });
@@ -223,17 +228,7 @@ fn rawfork_hold(name: &str, key: u64) {
     let _ = table.segment().owner().unwrap();
     // SAFETY: the worker is single-threaded; the child only uses what it inherited.
     match unsafe { libc::syscall(libc::SYS_fork) } {
-        0 => {
-            table
-                .visit(&key, AccessMode::AccessExist, |_, v, _| {
-                    println!("inside");
-                    let mut rest = Vec::new();
-                    let _ = std::io::stdin().read_to_end(&mut rest);
-                    *v += 1;
-                })
-                .unwrap();
-            println!("released");
-        }
+        0 => hold_until_stdin_closes(&table, key),
         -1 => panic!("fork failed"),
         // The parent leaves at once, without dropping its handle (as a crash would).
         _ => std::process::exit(0),
