@@ -74,12 +74,24 @@ fn check_field_type(ctxt: &Ctxt, field: &Field<'_>, stored: Stored) {
         ctxt.error_spanned_by(
             field.ty,
             format!(
-                "field `{}`: `{}` cannot live in shared memory: {reason}",
+                "field `{}`: `{}` {}: {reason}",
                 field.name,
-                type_text(field.ty)
+                type_text(field.ty),
+                refusal(&reason)
             ),
         );
     }
+}
+
+/// Why a float is refused in a key (and only there: values may hold floats).
+const FLOAT_IN_KEY: &str = "keys are compared as bytes, and float equality is not byte \
+     equality (-0.0 == 0.0, NaN != NaN); store the bits as an integer, or keep floats in values \
+     (`ShmValue`)";
+
+/// What a refused type cannot do, for the message: every refusal but a float in a key is about
+/// shared memory itself.
+pub(crate) fn refusal(reason: &str) -> &'static str {
+    if reason == FLOAT_IN_KEY { "cannot be part of a key" } else { "cannot live in shared memory" }
 }
 
 /// Why `ty` cannot be stored, if it is one of the types recognised by name.
@@ -145,11 +157,7 @@ fn by_name(name: &str, stored: Stored) -> Option<&'static str> {
             "it has invalid bit patterns (nanoseconds above 999,999,999) or no stable layout; \
              store a `u64` of nanoseconds"
         }
-        "f32" | "f64" if stored == Stored::Key => {
-            "floats cannot be part of a key: keys are compared as bytes, and float equality is \
-             not byte equality (-0.0 == 0.0, NaN != NaN); store the bits as an integer or derive \
-             `ShmValue` instead"
-        }
+        "f32" | "f64" if stored == Stored::Key => FLOAT_IN_KEY,
         _ => return None,
     })
 }

@@ -237,8 +237,9 @@ pub(crate) fn check_stored(ctxt: &Ctxt, ty: &syn::Type, stored: Stored, role: &s
         ctxt.error_spanned_by(
             ty,
             format!(
-                "the {role} type `{}` cannot live in shared memory: {reason}",
-                check::type_text(ty)
+                "the {role} type `{}` {}: {reason}",
+                check::type_text(ty),
+                check::refusal(&reason)
             ),
         );
     }

@@ -77,7 +77,7 @@
 //! assert_eq!(hits.get(&42)?, Some(2));
 //! let total = {
 //!     let mut total = 0;
-//!     hits.travel(|_slot, _page, n| total += *n)?;
+//!     assert!(hits.travel(|_slot, _page, n| total += *n)?.is_completed());
 //!     total
 //! };
 //! assert_eq!(total, 200);

@@ -163,6 +163,7 @@ impl fmt::Display for LockHolder {
 ///     seen < 3 // stop after the third entry
 /// })?;
 /// assert!(matches!(outcome, TravelOutcome::Stopped { visited: 3, .. }));
+/// assert!(outcome.to_string().ends_with("after 3 entries"));
 /// assert!(t.travel(|_, _, _| {})?.is_completed());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -194,6 +195,27 @@ pub enum TravelOutcome {
         /// How long the travel waited on it.
         waited: Duration,
     },
+}
+
+impl fmt::Display for TravelOutcome {
+    /// `completed: 3 entries`, `stopped at slot 7 after 2 entries`, or `timed out after 5s at
+    /// slot 9 (ACCESSING, held by …) after 4 entries`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TravelOutcome::Completed { visited } => write!(f, "completed: {visited} entries"),
+            TravelOutcome::Stopped { slot, visited } => {
+                write!(f, "stopped at slot {slot} after {visited} entries")
+            }
+            TravelOutcome::TimedOut { slot, visited, state, holder, waited } => {
+                write!(f, "timed out after {waited:?} at slot {slot} ({state}, held by ")?;
+                match holder {
+                    Some(holder) => write!(f, "{holder}")?,
+                    None => f.write_str("nobody")?,
+                }
+                write!(f, ") after {visited} entries")
+            }
+        }
+    }
 }
 
 impl TravelOutcome {
