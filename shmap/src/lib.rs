@@ -4,7 +4,7 @@
 //! shmap keeps hot state in shared memory so that it survives a process restart and can be read
 //! by a monitor process. It grew out of a C++17 library of the same name and keeps its
 //! vocabulary (`ShmHashTable`, `visit`, [`AccessMode::CreateIfMiss`], `travel`, [`Backoff`]) while
-//! fixing what a review of it found (see `docs/original-review.md`).
+//! fixing what a review of it found (see [the review](crate::guide::original_review)).
 //!
 //! ## The hash table
 //! - [`ShmHashTable`]: fixed capacity, open addressing over packed 64-bit control words;
@@ -92,6 +92,16 @@ mod bits_integer;
 mod bytes;
 mod error;
 mod fixed_string;
+pub mod guide {
+    //! Guides that go with the API documentation: what to do about stuck slots, and what the
+    //! review of the original C++ library found (the files in `shmap/docs/`).
+
+    #[doc = include_str!("../docs/recovery.md")]
+    pub mod recovery {}
+
+    #[doc = include_str!("../docs/original-review.md")]
+    pub mod original_review {}
+}
 mod hash;
 mod layout;
 #[cfg(all(test, shmap_loom))]

@@ -9,7 +9,7 @@
 //! poll has been held by the same lock all along. A slot is reported once it has been seen
 //! locked for at least the threshold, and at once if its holder is dead.
 //!
-//! What a monitor can do about a report is discussed in `docs/recovery.md`:
+//! What a monitor can do about a report is discussed in [the recovery guide](crate::guide::recovery):
 //! [`recover`](Monitor::recover) releases a dead holder's slot exactly as a waiting visitor
 //! would (rolling an interrupted write-back back from its undo record), and
 //! [`force_release`](Monitor::force_release) does the same for a holder that may be alive, which
