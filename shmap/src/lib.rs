@@ -160,6 +160,24 @@ pub use segment::{Backing, CreateMode, HugePages, Segment, SegmentInfo, Structur
 /// # }
 /// ```
 pub use shmap_derive::shm_ring;
+/// # What it generates
+///
+/// On `struct Name(Key, Value);` (whose fields become private), associated items of `Name`:
+///
+/// | item | what |
+/// |---|---|
+/// | `CAPACITY: usize` | the `capacity` argument (rounded up to a power of two at creation) |
+/// | `PATH: &str` | the `path` (a POSIX shared-memory name) or `file` argument |
+/// | `LAYOUT_HASH: u64` | the key's and the value's layout hashes together |
+/// | `backing()` | where the table lives, as a [`Backing`] |
+/// | `options()` | the [`TableOptions`] `get` opens it with (`capacity`, `rollback`, `timeout_ms`, `mode`) |
+/// | `try_get()` | `Result<&'static ShmHashTable<Key, Value>, OpenError>`: opens (or creates) the table on the first successful call in the process, then returns the same handle; an error is returned, and the next call tries again |
+/// | `get()` | `&'static ShmHashTable<Key, Value>`, the same; **panics** if the table cannot be opened, with the message `Name::get(): cannot open shared-memory segment /name: <the error> (path /name)` |
+/// | `destroy()` | removes the name ([`Segment::unlink`]) |
+///
+/// The arguments: `capacity` (required), `path = "/name"` or `file = "/a/path"` (one of them),
+/// `rollback = bool`, `timeout_ms = N`, `mode = 0o…`. Each is checked at compile time.
+///
 /// # Examples
 ///
 /// ```

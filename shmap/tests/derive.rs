@@ -225,3 +225,28 @@ fn shm_table_generates_a_singleton() {
     assert!(std::path::Path::new(FileScores::PATH).exists());
     FileScores::destroy().unwrap();
 }
+
+#[shm_table(capacity = 16, path = "/shmap-test-derive-mismatch")]
+struct Mismatched(u64, u64);
+
+/// `get()` panics, as its documentation says, with a message naming the accessor, the error and
+/// the path, when the table cannot be opened (here: the name holds another value layout);
+/// `try_get()` returns that error instead, and a later call tries again.
+#[test]
+fn shm_table_get_panics_with_the_error_and_the_path() {
+    let _ = Mismatched::destroy();
+    let other = ShmHashTable::<u64, u32>::open_or_create(Mismatched::PATH, 16).unwrap();
+    assert!(Mismatched::try_get().is_err());
+    let panic = std::panic::catch_unwind(|| Mismatched::get()).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    other.destroy().unwrap();
+    assert!(
+        message.starts_with(
+            "Mismatched::get(): cannot open shared-memory segment /shmap-test-derive-mismatch: \
+             value layout mismatch"
+        ) && message.ends_with("(path /shmap-test-derive-mismatch)"),
+        "{message}"
+    );
+    assert_eq!(Mismatched::get().capacity(), 16, "created once the name was free again");
+    Mismatched::destroy().unwrap();
+}
