@@ -114,22 +114,72 @@ impl<K: ShmKey, V: ShmValue> ShmHashTable<K, V, DefaultHasher> {
     /// [`CapacityMismatch`](crate::OpenErrorKind::CapacityMismatch), as are other layouts.
     ///
     /// Any number of processes may call this at once: they all get the same table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// # let name = format!("/shmap-doc-open-or-create-{}", std::process::id());
+    /// let a = ShmHashTable::<u64, u64>::open_or_create(&name, 1000)?; // creates 1024 slots
+    /// let b = ShmHashTable::<u64, u64>::open_or_create(&name, 1000)?; // opens the same table
+    /// a.insert(&1, &10)?;
+    /// assert_eq!(b.get(&1)?, Some(10));
+    /// # a.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
         Self::options().min_capacity(capacity).open(&Backing::shm(name))
     }
 
     /// Opens the existing POSIX shared-memory table `name`, whatever its capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{OpenErrorKind, ShmHashTable};
+    ///
+    /// # let name = format!("/shmap-doc-open-{}", std::process::id());
+    /// let err = ShmHashTable::<u64, u64>::open(&name).unwrap_err();
+    /// assert!(matches!(err.kind(), OpenErrorKind::NotFound));
+    /// let created = ShmHashTable::<u64, u64>::open_or_create(&name, 64)?;
+    /// assert_eq!(ShmHashTable::<u64, u64>::open(&name)?.capacity(), 64); // adopts it
+    /// # created.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(name: &str) -> Result<Self, OpenError> {
         Self::options().create(CreateMode::OpenExisting).open(&Backing::shm(name))
     }
 
     /// A table in an anonymous shared mapping: shared with the `fork` children of this
     /// process, invisible to every other process.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u32, u32>::anonymous(16)?; // shared with children forked after this
+    /// t.insert(&1, &2)?;
+    /// assert_eq!(t.get(&1)?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn anonymous(capacity: usize) -> Result<Self, OpenError> {
         Self::options().capacity(capacity).open(&Backing::Anonymous)
     }
 
     /// A table on the heap, for the threads of this process only (and for tests under Miri).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, [u8; 8]>::heap(16)?;
+    /// t.insert(&7, b"in-proc ")?;
+    /// assert_eq!(t.get(&7)?, Some(*b"in-proc "));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn heap(capacity: usize) -> Result<Self, OpenError> {
         Self::options().capacity(capacity).open(&Backing::Heap)
     }
@@ -137,6 +187,16 @@ impl<K: ShmKey, V: ShmValue> ShmHashTable<K, V, DefaultHasher> {
 
 impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// Options to create or open a table with another hasher, backing or timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u64, u64>::options().capacity(100).undo_records(true).open(&Backing::Heap)?;
+    /// assert_eq!((t.capacity(), t.undo_records()), (128, true));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn options() -> TableOptions<K, V, H> {
         TableOptions::default()
     }
@@ -281,6 +341,19 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     /// [`get`](Self::get) with another timeout or backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{ShmHashTable, Wait};
+    /// use std::time::Duration;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// t.insert(&1, &5)?;
+    /// // This lookup waits at most 10 ms for a slot being written back.
+    /// assert_eq!(t.get_with(&1, Wait::timeout(Duration::from_millis(10)))?, Some(5));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn get_with<B: BackoffPolicy>(
         &self,
@@ -417,6 +490,19 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     /// [`visit`](Self::visit) with another timeout or backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, ShmHashTable, Wait};
+    /// use std::time::Duration;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// let quick = Wait::timeout(Duration::from_millis(20));
+    /// t.visit_with(&1, AccessMode::CreateIfMiss, quick, |_, v, _| *v += 1)?;
+    /// assert_eq!(t.get(&1)?, Some(1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn visit_with<B, F, R>(
         &self,
@@ -492,6 +578,20 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     /// [`travel`](Self::travel) with another per-slot timeout or backoff.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{ShmHashTable, Wait};
+    /// use std::time::Duration;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// t.insert(&1, &5)?;
+    /// let mut sum = 0;
+    /// let outcome = t.travel_with(Wait::timeout(Duration::from_millis(20)), |_, _, v| sum += *v)?;
+    /// assert!(outcome.is_completed() && sum == 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn travel_with<B, F, R>(
         &self,
         wait: Wait<B>,
@@ -533,11 +633,29 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     /// The number of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// assert_eq!(ShmHashTable::<u64, u64>::heap(1000)?.capacity(), 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(&self) -> usize {
         self.capacity
     }
 
     /// Whether the table keeps undo records (see [`TableOptions::undo_records`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// assert!(!ShmHashTable::<u64, u64>::heap(8)?.undo_records()); // the default
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn undo_records(&self) -> bool {
         self.undo
     }
@@ -547,6 +665,17 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// another pid namespace.
     ///
     /// [`Liveness::Unknown`]: crate::Liveness::Unknown
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Liveness, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(8)?;
+    /// let me = t.segment().owner()?; // this handle's own entry
+    /// assert_eq!(t.owner_liveness(me), Liveness::Alive);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn owner_liveness(&self, owner: OwnerId) -> crate::Liveness {
         self.segment.owner_liveness(owner)
     }
@@ -555,22 +684,70 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     ///
     /// # Panics
     /// If `index >= capacity()`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, ShmHashTable, SlotState};
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(8)?;
+    /// t.visit(&1, AccessMode::CreateIfMiss, |_, v, _| *v = 1)?;
+    /// let ready = (0..t.capacity()).filter(|&i| t.slot_state(i) == SlotState::Ready).count();
+    /// assert_eq!(ready, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn slot_state(&self, index: usize) -> SlotState {
         assert!(index < self.capacity, "slot {index} out of range (capacity {})", self.capacity);
         self.raw().ctrl(index).state()
     }
 
     /// What the segment header says (creator, layouts, sizes, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{ShmHashTable, StructureKind};
+    ///
+    /// let t = ShmHashTable::<u32, [u8; 12]>::heap(64)?;
+    /// let info = t.info();
+    /// assert_eq!((info.kind, info.capacity, info.value.desc.as_str()), (StructureKind::HashTable, 64, "[u8;12]"));
+    /// assert_eq!(info.creator_pid, std::process::id());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn info(&self) -> SegmentInfo {
         self.segment.info()
     }
 
     /// The segment under the table.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(8)?;
+    /// assert_eq!(t.segment().attached_processes().len(), 1, "this handle");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn segment(&self) -> &Segment {
         &self.segment
     }
 
     /// The default timeout of this handle's operations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmHashTable};
+    /// use std::time::Duration;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::options()
+    ///     .capacity(8)
+    ///     .timeout(Duration::from_millis(250))
+    ///     .open(&Backing::Heap)?;
+    /// assert_eq!(t.timeout(), Duration::from_millis(250));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn timeout(&self) -> Duration {
         self.wait.timeout
     }
@@ -578,11 +755,36 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// Removes the table's name (POSIX shm or file). This handle, and every process that has
     /// the table open, keeps using it; the memory is freed when the last of them closes it.
     /// (The same as the rings' and the vector's `destroy`.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{OpenErrorKind, ShmHashTable};
+    ///
+    /// # let name = format!("/shmap-doc-destroy-{}", std::process::id());
+    /// let t = ShmHashTable::<u64, u64>::open_or_create(&name, 8)?;
+    /// t.destroy()?;
+    /// t.insert(&1, &1)?; // the handle keeps working
+    /// assert!(matches!(ShmHashTable::<u64, u64>::open(&name).unwrap_err().kind(), OpenErrorKind::NotFound));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn destroy(&self) -> Result<(), OpenError> {
         Segment::unlink(self.segment.backing())
     }
 
     /// Removes the name of the POSIX shared-memory table `name` without opening it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// # let name = format!("/shmap-doc-unlink-{}", std::process::id());
+    /// drop(ShmHashTable::<u64, u64>::open_or_create(&name, 8)?);
+    /// ShmHashTable::<u64, u64>::unlink(&name)?;
+    /// assert!(ShmHashTable::<u64, u64>::open(&name).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn unlink(name: &str) -> Result<(), OpenError> {
         Segment::unlink(&Backing::shm(name))
     }
