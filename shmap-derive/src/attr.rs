@@ -26,6 +26,9 @@ pub(crate) const ROLLBACK: Symbol = Symbol("rollback");
 pub(crate) const TIMEOUT_MS: Symbol = Symbol("timeout_ms");
 pub(crate) const MODE: Symbol = Symbol("mode");
 pub(crate) const KIND: Symbol = Symbol("kind");
+pub(crate) const UNDO_RECORDS: Symbol = Symbol("undo_records");
+pub(crate) const HASHER: Symbol = Symbol("hasher");
+pub(crate) const ADOPT_CAPACITY: Symbol = Symbol("adopt_capacity");
 
 /// One argument: not given, given and valid, or given but invalid (already reported, so that
 /// its absence is not reported too).
@@ -66,6 +69,10 @@ pub(crate) struct Args {
     pub(crate) mode: Arg<u32>,
     /// `kind = "spmc"`, as the ring type it names (`SpmcRing`).
     pub(crate) kind: Arg<&'static str>,
+    pub(crate) undo_records: Arg<bool>,
+    /// `hasher = path::To::Hasher`: a type path.
+    pub(crate) hasher: Arg<syn::Path>,
+    pub(crate) adopt_capacity: Arg<bool>,
 }
 
 /// Parses `key = value, …` for `mac`, reporting unknown and duplicate keys at the key, and
@@ -114,6 +121,14 @@ fn set(ctxt: &Ctxt, mac: Macro, args: &mut Args, key: Symbol, value: &syn::Expr)
         TIMEOUT_MS => args.timeout_ms = Arg::from_checked(singleton::timeout_ms(ctxt, value)),
         MODE => args.mode = Arg::from_checked(singleton::mode(ctxt, value)),
         KIND => args.kind = Arg::from_checked(crate::ring::ring_type(ctxt, value)),
+        UNDO_RECORDS => {
+            args.undo_records = Arg::from_checked(singleton::boolean(ctxt, value, UNDO_RECORDS));
+        }
+        HASHER => args.hasher = Arg::from_checked(singleton::type_path(ctxt, value, HASHER)),
+        ADOPT_CAPACITY => {
+            args.adopt_capacity =
+                Arg::from_checked(singleton::boolean(ctxt, value, ADOPT_CAPACITY));
+        }
         Symbol(other) => unreachable!("`{other}` is not an argument of any macro"),
     }
 }

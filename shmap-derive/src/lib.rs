@@ -54,7 +54,8 @@ pub fn derive_shm_value(input: TokenStream) -> TokenStream {
 /// Turns `struct Name(Key, Value);` into a typed singleton for a shared-memory hash table.
 ///
 /// Keys: `capacity = N` (required), `path = "/name"` (POSIX shm) or `file = "/a/b.shm"`, and
-/// optionally `rollback = bool`, `timeout_ms = N`, `mode = 0o600`.
+/// optionally `rollback = bool`, `timeout_ms = N`, `mode = 0o600`, `undo_records = bool`,
+/// `hasher = path::To::Hasher` and `adopt_capacity = bool`.
 #[proc_macro_attribute]
 pub fn shm_table(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::DeriveInput);

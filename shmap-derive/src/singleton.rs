@@ -178,6 +178,23 @@ pub(crate) fn boolean(ctxt: &Ctxt, value: &syn::Expr, key: Symbol) -> Option<boo
     }
 }
 
+/// A `key = path::To::Type` value: a type given by its path.
+pub(crate) fn type_path(ctxt: &Ctxt, value: &syn::Expr, key: Symbol) -> Option<syn::Path> {
+    match value {
+        syn::Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+        _ => {
+            ctxt.error_spanned_by(
+                value,
+                format!(
+                    "`{key}` must be a type's path, such as `{key} = shmap::DefaultHasher` (a \
+                     type implementing `shmap::ShmHasher`)"
+                ),
+            );
+            None
+        }
+    }
+}
+
 pub(crate) fn string(ctxt: &Ctxt, value: &syn::Expr, key: Symbol) -> Option<String> {
     match value {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value()),

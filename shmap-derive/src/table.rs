@@ -7,7 +7,10 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::Stored;
-use crate::attr::{self, Args, CAPACITY, FILE, MODE, PATH, ROLLBACK, TIMEOUT_MS};
+use crate::attr::{
+    self, ADOPT_CAPACITY, Args, CAPACITY, FILE, HASHER, MODE, PATH, ROLLBACK, TIMEOUT_MS,
+    UNDO_RECORDS,
+};
 use crate::ctxt::Ctxt;
 use crate::singleton::{self, Location, Macro};
 
@@ -16,7 +19,7 @@ const SHM_TABLE: Macro = Macro {
     structure: "table",
     unit: "slot",
     a_unit: "a slot",
-    keys: &[CAPACITY, PATH, FILE, ROLLBACK, TIMEOUT_MS, MODE],
+    keys: &[CAPACITY, PATH, FILE, ROLLBACK, TIMEOUT_MS, MODE, UNDO_RECORDS, HASHER, ADOPT_CAPACITY],
 };
 
 /// Parses, checks and expands the attribute.
@@ -67,14 +70,21 @@ fn generate(
         .valid()
         .map(|ms| quote!(.timeout(::core::time::Duration::from_millis(#ms))));
     let mode = args.mode.valid().map(|m| quote!(.mode(#m)));
-    let table = quote!(::shmap::ShmHashTable<#key, #value>);
+    let undo = args.undo_records.valid().map(|u| quote!(.undo_records(#u)));
+    let capacity_call = if args.adopt_capacity.valid() == Some(&true) {
+        quote!(.min_capacity(Self::CAPACITY))
+    } else {
+        quote!(.capacity(Self::CAPACITY))
+    };
+    let hasher = args.hasher.valid().map_or_else(|| quote!(::shmap::DefaultHasher), |h| quote!(#h));
+    let table = quote!(::shmap::ShmHashTable<#key, #value, #hasher>);
     let accessors = singleton::accessors(
         SHM_TABLE,
         ident,
         location,
         &table,
-        &quote!(::shmap::TableOptions<#key, #value>),
-        &quote!(<#table>::options().capacity(Self::CAPACITY) #rollback #timeout #mode),
+        &quote!(::shmap::TableOptions<#key, #value, #hasher>),
+        &quote!(<#table>::options() #capacity_call #rollback #timeout #mode #undo),
     );
     // Written here rather than interpolated, so an unsatisfied bound is reported at the type.
     let key_bound = quote_spanned!(key.span()=> #key: ::shmap::ShmKey);

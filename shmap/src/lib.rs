@@ -170,13 +170,17 @@ pub use shmap_derive::shm_ring;
 /// | `PATH: &str` | the `path` (a POSIX shared-memory name) or `file` argument |
 /// | `LAYOUT_HASH: u64` | the key's and the value's layout hashes together |
 /// | `backing()` | where the table lives, as a [`Backing`] |
-/// | `options()` | the [`TableOptions`] `get` opens it with (`capacity`, `rollback`, `timeout_ms`, `mode`) |
+/// | `options()` | the [`TableOptions`] `get` opens it with (from the arguments below) |
 /// | `try_get()` | `Result<&'static ShmHashTable<Key, Value>, OpenError>`: opens (or creates) the table on the first successful call in the process, then returns the same handle; an error is returned, and the next call tries again |
 /// | `get()` | `&'static ShmHashTable<Key, Value>`, the same; **panics** if the table cannot be opened, with the message `Name::get(): cannot open shared-memory segment /name: <the error> (path /name)` |
 /// | `destroy()` | removes the name ([`Segment::unlink`]) |
 ///
 /// The arguments: `capacity` (required), `path = "/name"` or `file = "/a/path"` (one of them),
-/// `rollback = bool`, `timeout_ms = N`, `mode = 0o…`. Each is checked at compile time.
+/// `rollback = bool`, `timeout_ms = N`, `mode = 0o…`, `undo_records = bool` (see
+/// [`TableOptions::undo_records`]), `hasher = path::To::Hasher` (a [`ShmHasher`]; the table
+/// type becomes `ShmHashTable<Key, Value, Hasher>`) and `adopt_capacity = bool` (open an
+/// existing table with more slots too: [`TableOptions::min_capacity`]). Each is checked at
+/// compile time.
 ///
 /// # Examples
 ///

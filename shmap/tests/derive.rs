@@ -250,3 +250,30 @@ fn shm_table_get_panics_with_the_error_and_the_path() {
     assert_eq!(Mismatched::get().capacity(), 16, "created once the name was free again");
     Mismatched::destroy().unwrap();
 }
+
+#[shm_table(
+    capacity = 16,
+    path = "/shmap-test-derive-tuned",
+    undo_records = true,
+    adopt_capacity = true,
+    hasher = shmap::DefaultHasher
+)]
+struct Tuned(u64, u64);
+
+/// `undo_records`, `hasher` and `adopt_capacity` reach the table's options: an existing table
+/// with more slots (and undo records) is adopted.
+#[test]
+fn shm_table_takes_undo_records_a_hasher_and_adopts_a_larger_capacity() {
+    let _ = Tuned::destroy();
+    let bigger = ShmHashTable::<u64, u64>::options()
+        .capacity(64)
+        .undo_records(true)
+        .open(&shmap::Backing::shm(Tuned::PATH))
+        .unwrap();
+    let result = std::panic::catch_unwind(|| {
+        let t: &ShmHashTable<u64, u64, shmap::DefaultHasher> = Tuned::get();
+        assert_eq!((t.capacity(), t.undo_records()), (64, true));
+    });
+    bigger.destroy().unwrap();
+    result.unwrap();
+}
