@@ -269,12 +269,12 @@ fn read_stat(who: &str) -> Result<Stat, crate::sys::Errno> {
 /// The calling process's identity, read once per process and kept in atomics (not a lock,
 /// which a `fork` child could inherit held). The `fork` child handler forgets it, so a child
 /// reads its own, even one that got its parent's pid number in a new pid namespace.
-pub(super) mod own {
+mod own {
     use super::{IdentityError, ProcessIdentity};
     use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
     /// The pid the fields below were read for; 0 while nothing is cached.
-    pub(crate) static PID: AtomicU32 = AtomicU32::new(0);
+    static PID: AtomicU32 = AtomicU32::new(0);
     /// The incarnation (see `process::incarnation`) they were read in.
     static INCARNATION: AtomicU64 = AtomicU64::new(0);
     static START_TIME: AtomicU64 = AtomicU64::new(0);

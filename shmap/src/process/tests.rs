@@ -121,6 +121,7 @@ fn threads_of_one_process_install_once() {
                 install_once(&state, 77, || {
                     count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 });
+                // Acquire: pairs with the installer's Release store of INSTALLED.
                 assert_eq!(state.load(std::sync::atomic::Ordering::Acquire) & 3, INSTALLED);
             });
         }

@@ -67,20 +67,29 @@ impl Event<'_> {
     /// Wakes the sleepers, if there are any. Call it right after the `Release` store (or
     /// read-modify-write) that published the progress.
     #[inline]
+    #[cfg(test)] // the rings call `notify_words` directly
     pub(crate) fn notify(&self) -> Notified {
+        Self::notify_words(self.seq, self.sleepers)
+    }
+
+    /// Wakes the sleepers of the event whose words are `seq` and `sleepers`, if there are any
+    /// (call it right after the publication): given only the two words it reads, so that a
+    /// push or a pop does not build the seats' slice it never uses.
+    #[inline]
+    pub(crate) fn notify_words(seq: &AtomicU32, sleepers: &AtomicU64) -> Notified {
         barrier::light();
         // Relaxed: ordered after the caller's publication by the light barrier, which pairs
         // with the heavy barrier in `sleep` (see the module documentation).
-        if self.sleepers.load(Ordering::Relaxed) != 0 { self.wake() } else { Notified::Nobody }
+        if sleepers.load(Ordering::Relaxed) != 0 { Self::wake(seq) } else { Notified::Nobody }
     }
 
     #[cold]
-    fn wake(&self) -> Notified {
+    fn wake(seq: &AtomicU32) -> Notified {
         // Release: a sleeper that sees the new `seq` also sees what was published before it.
-        self.seq.fetch_add(1, Ordering::Release);
+        seq.fetch_add(1, Ordering::Release);
         #[cfg(not(shmap_loom))]
-        // SAFETY: `self.seq` is a live, aligned 32-bit atomic in the ring's mapping.
-        let woken = unsafe { crate::sys::futex_wake(self.seq.as_ptr(), i32::MAX) };
+        // SAFETY: `seq` is a live, aligned 32-bit atomic in the ring's mapping.
+        let woken = unsafe { crate::sys::futex_wake(seq.as_ptr(), i32::MAX) };
         #[cfg(shmap_loom)]
         let woken: Result<usize, ()> = Ok(1);
         if woken == Ok(0) { Notified::NobodyAsleep } else { Notified::Woken }

@@ -266,11 +266,13 @@ fn publish_vs_sleep() {
         let publisher = {
             let (event, flag) = (Arc::clone(&event), Arc::clone(&flag));
             loom::thread::spawn(move || {
+                // Release: the publication; pairs with the waiter's Acquire re-check.
                 flag.store(true, Ordering::Release);
                 event.notify();
             })
         };
         // The waiter stays announced, as it would while in `futex_wait`.
+        // Acquire: pairs with the publisher's Release store of `flag`.
         let (ready, seen, seat) = event.announce_and_check(1, || flag.load(Ordering::Acquire));
         publisher.join().unwrap();
         assert!(

@@ -109,9 +109,11 @@ impl<T: ShmValue> RingCore<T> {
             // Broadcast cells hold seqlock words (`2p + 2`), not claimants: only the SPMC and
             // MPMC cells (and the vector's) name owners.
             references_owner: match (seq, kind) {
-                (true, StructureKind::BroadcastRing) => Self::segment_references_owner_broadcast,
-                (true, _) => Self::segment_references_owner_claimed_cells,
-                (false, _) => Self::segment_references_owner_plain,
+                (true, StructureKind::BroadcastRing) => {
+                    Self::segment_references_owner::<true, false>
+                }
+                (true, _) => Self::segment_references_owner::<true, true>,
+                (false, _) => Self::segment_references_owner::<false, false>,
             },
             ..SegmentSpec::new(
                 kind,
@@ -229,7 +231,8 @@ impl<T: ShmValue> RingCore<T> {
     /// Wakes the consumers asleep for elements (call it after publishing one).
     #[inline]
     pub(crate) fn notify_items(&self) {
-        if self.items().notify() == Notified::NobodyAsleep {
+        let (seq, sleepers) = (self.futex_word(ctl::ITEMS_SEQ), self.control(ctl::ITEMS_SLEEPERS));
+        if Event::notify_words(seq, sleepers) == Notified::NobodyAsleep {
             self.sweep_sleepers_soon();
         }
     }
@@ -237,7 +240,8 @@ impl<T: ShmValue> RingCore<T> {
     /// Wakes the producers asleep for space (call it after freeing a cell).
     #[inline]
     pub(crate) fn notify_space(&self) {
-        if self.space().notify() == Notified::NobodyAsleep {
+        let (seq, sleepers) = (self.futex_word(ctl::SPACE_SEQ), self.control(ctl::SPACE_SLEEPERS));
+        if Event::notify_words(seq, sleepers) == Notified::NobodyAsleep {
             self.sweep_sleepers_soon();
         }
     }
@@ -312,37 +316,23 @@ impl<T: ShmValue> RingCore<T> {
         }
     }
 
+    /// Whether the ring in `segment` names `owner` anywhere (role words, sleeper seats and,
+    /// with `CLAIMS`, the cells' claims): the `references_owner` of its spec. `SEQ` as the
+    /// cells have a sequence word.
     #[cfg(not(shmap_loom))]
-    pub(crate) fn segment_references_owner_claimed_cells(
+    pub(crate) fn segment_references_owner<const SEQ: bool, const CLAIMS: bool>(
         segment: &Segment,
         owner: OwnerId,
     ) -> bool {
-        Self::view(segment, true, true).references(owner)
-    }
-
-    #[cfg(not(shmap_loom))]
-    pub(crate) fn segment_references_owner_broadcast(segment: &Segment, owner: OwnerId) -> bool {
-        Self::view(segment, true, false).references(owner)
-    }
-
-    #[cfg(not(shmap_loom))]
-    pub(crate) fn segment_references_owner_plain(segment: &Segment, owner: OwnerId) -> bool {
-        Self::view(segment, false, false).references(owner)
+        Self::view(segment, SEQ, CLAIMS).references(owner)
     }
 
     #[cfg(shmap_loom)]
-    pub(crate) fn segment_references_owner_claimed_cells(_: &Segment, _: OwnerId) -> bool {
+    pub(crate) fn segment_references_owner<const SEQ: bool, const CLAIMS: bool>(
+        _: &Segment,
+        _: OwnerId,
+    ) -> bool {
         false // the modelled cells are not in the segment
-    }
-
-    #[cfg(shmap_loom)]
-    pub(crate) fn segment_references_owner_broadcast(_: &Segment, _: OwnerId) -> bool {
-        false
-    }
-
-    #[cfg(shmap_loom)]
-    pub(crate) fn segment_references_owner_plain(_: &Segment, _: OwnerId) -> bool {
-        false
     }
 
     /// A borrowed view of `segment`'s ring, for `references_owner` (which runs inside an open,
