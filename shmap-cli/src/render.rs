@@ -4,7 +4,8 @@ use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
 use shmap::{
-    Liveness, Monitor, Segment, SegmentInfo, SlotState, StructureKind, StuckSlot, TypeLayout,
+    Liveness, Monitor, Occupancy, Segment, SegmentInfo, SlotState, StructureKind, StuckSlot,
+    TypeLayout,
 };
 
 use crate::json::Json;
@@ -51,9 +52,9 @@ fn layout_json(t: &TypeLayout) -> Json {
     ])
 }
 
-/// Slot-state counts, for hash tables.
-fn slot_counts(segment: &Segment) -> Option<[(SlotState, usize); 8]> {
-    Monitor::for_segment(segment).map(|m| m.state_counts())
+/// How a hash table's slots are used.
+fn occupancy(segment: &Segment) -> Option<Occupancy> {
+    Monitor::for_segment(segment).map(|m| m.occupancy())
 }
 
 /// `shmap inspect`.
@@ -65,9 +66,9 @@ pub(crate) fn inspect(segment: &Segment, json: bool) -> String {
         .into_iter()
         .map(|(owner, p)| (owner.get(), p.pid, p.liveness()))
         .collect();
-    let counts = slot_counts(segment);
+    let occupancy = occupancy(segment);
     if json {
-        return inspect_json(&info, recoveries, torn, &processes, counts);
+        return inspect_json(&info, recoveries, torn, &processes, occupancy.as_ref());
     }
     let mut out = String::new();
     let undo = if info.undo_records() { ", undo records" } else { "" };
@@ -87,9 +88,26 @@ pub(crate) fn inspect(segment: &Segment, json: bool) -> String {
     );
     let _ = writeln!(out, "segment id   {:#018x}", info.segment_id);
     let _ = writeln!(out, "recoveries   {recoveries} ({torn} torn)");
-    if let Some(counts) = counts {
-        let line: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    if let Some(o) = &occupancy {
+        let line: Vec<String> = o.states.iter().map(|(s, n)| format!("{s} {n}")).collect();
         let _ = writeln!(out, "slots        {}", line.join(", "));
+        let _ = writeln!(
+            out,
+            "entries      {} (counted {}), {} reusable slots",
+            o.entries, o.counted, o.reusable
+        );
+        match o.probes {
+            Some(p) => {
+                let _ = writeln!(
+                    out,
+                    "probes       hit mean {:.2} max {}, miss mean {:.2} max {}",
+                    p.hit_mean, p.hit_max, p.miss_mean, p.miss_max
+                );
+            }
+            None => {
+                let _ = writeln!(out, "probes       unknown (custom hasher)");
+            }
+        }
     }
     let _ = writeln!(out, "processes    {} attached", processes.len());
     for (owner, pid, liveness) in &processes {
@@ -103,7 +121,7 @@ fn inspect_json(
     recoveries: u64,
     torn: u64,
     processes: &[(u16, u32, Liveness)],
-    counts: Option<[(SlotState, usize); 8]>,
+    occupancy: Option<&Occupancy>,
 ) -> String {
     let created = info.created_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
     let mut fields = vec![
@@ -124,11 +142,25 @@ fn inspect_json(
         ("recoveries", Json::Int(recoveries)),
         ("torn_recoveries", Json::Int(torn)),
     ];
-    if let Some(counts) = counts {
+    if let Some(o) = occupancy {
         fields.push((
             "slots",
-            Json::Object(counts.iter().map(|(s, n)| (s.name(), Json::Int(*n as u64))).collect()),
+            Json::Object(o.states.iter().map(|(s, n)| (s.name(), Json::Int(*n as u64))).collect()),
         ));
+        fields.push(("entries", Json::Int(o.entries as u64)));
+        fields.push(("counted_entries", Json::Int(o.counted as u64)));
+        fields.push(("reusable_slots", Json::Int(o.reusable as u64)));
+        if let Some(p) = o.probes {
+            fields.push((
+                "probes",
+                Json::Object(vec![
+                    ("hit_mean", Json::Num(p.hit_mean)),
+                    ("hit_max", Json::Int(p.hit_max as u64)),
+                    ("miss_mean", Json::Num(p.miss_mean)),
+                    ("miss_max", Json::Int(p.miss_max as u64)),
+                ]),
+            ));
+        }
     }
     fields.push((
         "processes",

@@ -204,7 +204,8 @@ pub use shmap_derive::{ShmKey, ShmValue};
 pub use sync::backoff::{Backoff, BackoffPolicy, Wait};
 pub use sys::Errno;
 pub use table::{
-    AccessMode, Cursor, Iter, LockHolder, RecoveryAction, Rejected, ShmHashTable, SlotState,
-    TableError, TableOptions, TravelControl, TravelOutcome, VisitError, VisitResult, Visited,
+    AccessMode, Cursor, Iter, LockHolder, Occupancy, ProbeLengths, RecoveryAction, Rejected,
+    ShmHashTable, SlotState, TableError, TableOptions, TravelControl, TravelOutcome, VisitError,
+    VisitResult, Visited,
 };
 pub use vector::{ShmVector, VectorError, VectorOptions};

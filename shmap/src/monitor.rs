@@ -28,7 +28,7 @@ use crate::segment::Segment;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::erased::ErasedTable;
 use crate::table::recovery::{NotRecovered, recover_slot};
-use crate::table::{RecoveryAction, ShmHashTable};
+use crate::table::{Occupancy, RecoveryAction, ShmHashTable};
 
 /// A slot that has stayed locked for at least the threshold, or whose holder is dead.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -218,7 +218,7 @@ impl<'t> Monitor<'t> {
             value: ErasedTable::bytes(slot.value, self.table.value_size),
             undo: (state == SlotState::Writing && !slot.undo.is_empty())
                 .then(|| ErasedTable::bytes(slot.undo, self.table.value_size)),
-            key_complete: state != SlotState::Inserting,
+            key_complete: !matches!(state, SlotState::Inserting | SlotState::Emptying),
             value_committed: state == SlotState::Accessing,
             ctrl: c.0,
         }
@@ -257,6 +257,9 @@ impl<'t> Monitor<'t> {
         match recover_slot(self.table.slot(report.slot), Ctrl(report.ctrl), me) {
             Ok(action) => {
                 self.table.segment.count_recovery(action == RecoveryAction::ReleasedTorn);
+                if action == RecoveryAction::InsertAbandoned {
+                    self.table.segment.uncount_abandoned_insert();
+                }
                 Ok(action)
             }
             Err(NotRecovered::NoOwnerId) => Err(RecoverError::NotRegistered),
@@ -271,6 +274,13 @@ impl<'t> Monitor<'t> {
             counts[self.table.ctrl(index).state() as usize] += 1;
         }
         std::array::from_fn(|i| (SlotState::ALL[i], counts[i]))
+    }
+
+    /// How the slots are used: states, entries (scanned and counted), reusable slots, and probe
+    /// lengths (see [`Occupancy`]). One pass, without locks or writes; its cost is a read of
+    /// the whole table.
+    pub fn occupancy(&self) -> Occupancy {
+        self.table.occupancy()
     }
 }
 

@@ -78,7 +78,7 @@ fn a_process_killed_while_inserting_leaves_the_key_insertable_and_the_chain_inta
 
     assert_eq!(table.get(&victim).unwrap(), None, "the key never committed");
     let r = table.visit(&victim, AccessMode::CreateIfMiss, |s, v, new| {
-        assert!(new && s == slot, "the tombstone is revived in place");
+        assert!(new && s == slot, "the freed slot is reused");
         *v = 70;
     });
     assert_eq!(r.unwrap(), Visited::Created);

@@ -5,7 +5,8 @@
 //!                   gets its name, never changed after; covered by a checksum
 //! offset 640        init state (u32)
 //! offset 704        counters (one cache line)
-//! offset 768        the process table: 4095 entries × 32 bytes
+//! offset 768        a hash table's entry counters: 64 shards, a cache line each
+//! offset 4864       the process table: 4095 entries × 32 bytes
 //! header_size       the structure's body (page aligned)
 //! ```
 //!
@@ -22,13 +23,16 @@ use crate::error::{OpenErrorKind, Role};
 use crate::hash::{DefaultHasher, ShmHasher};
 use crate::layout::{DESC_CAPACITY, LayoutDesc, TypeLayout};
 use crate::process::{MAX_PROCESSES, ProcEntry};
+use crate::segment::count::{COUNT_SHARDS, CountLine};
 use crate::segment::{SegmentSpec, StructureKind};
 
 /// `b"SHMAPSEG"` read as a little-endian `u64`.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// The format this build reads and writes. Bump on any change to the header or a body layout.
 /// 2: ring control blocks gained the seats of announced sleepers (recoverable after a kill).
-pub(crate) const FORMAT_VERSION: u32 = 2;
+/// 3: hash-table slots can be removed and reused (states FREED and EMPTYING replace TOMBSTONE
+/// and DEAD), and the header holds the sharded entry counters behind `len()`.
+pub(crate) const FORMAT_VERSION: u32 = 3;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 /// Bodies start on a page boundary.
@@ -123,6 +127,8 @@ pub(crate) struct Header {
     /// [`INIT_DONE`] once the creator finished. Aligned to its own cache line.
     pub(crate) init: InitLine,
     pub(crate) counters: Counters,
+    /// The committed entries of a hash table, as sharded counters (see `segment::count`).
+    pub(crate) entry_counts: [CountLine; COUNT_SHARDS],
     pub(crate) processes: [ProcEntry; MAX_PROCESSES],
 }
 
@@ -309,9 +315,10 @@ mod tests {
         assert_eq!(size_of::<Identity>(), 600);
         assert_eq!(std::mem::offset_of!(Header, init), 640);
         assert_eq!(std::mem::offset_of!(Header, counters), 704);
-        assert_eq!(std::mem::offset_of!(Header, processes), 768);
+        assert_eq!(std::mem::offset_of!(Header, entry_counts), 768);
+        assert_eq!(std::mem::offset_of!(Header, processes), 4864);
         assert_eq!(size_of::<ProcEntry>(), 32);
-        assert_eq!(HEADER_SIZE, 135_168, "768 + 4095 × 32 = 131,808, rounded up to 33 pages");
+        assert_eq!(HEADER_SIZE, 139_264, "4864 + 4095 × 32 = 135,904, rounded up to 34 pages");
     }
 
     #[test]

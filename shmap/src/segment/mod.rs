@@ -50,6 +50,7 @@
 //! | `errno` | the one table from `errno` to [`OpenErrorKind`] |
 
 mod backing;
+mod count;
 mod create;
 mod errno;
 pub(crate) mod header;

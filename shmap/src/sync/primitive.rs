@@ -12,6 +12,22 @@ pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 #[cfg(not(shmap_loom))]
 pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+/// The store-load order of Dekker's algorithm between a `SeqCst` read-modify-write (a claim, an
+/// EMPTYING lock) and the `SeqCst` loads that follow it.
+///
+/// In the C++20 model (Rust's) a `SeqCst` RMW followed by a `SeqCst` load of another atomic is
+/// already ordered: both are in the single total order S, in program order, and an SC load that
+/// read a value older than an SC RMW precedes that RMW in S. So two threads that each claim and
+/// then load the other's atomic cannot both miss the other's claim, and on x86 this costs
+/// nothing beyond the `lock cmpxchg` (SC loads are plain `mov`s). Loom models SC accesses only
+/// as acquire/release, so under loom this is a `fence(SeqCst)`, which loom does model and which
+/// gives the same guarantee.
+#[inline(always)]
+pub(crate) fn dekker_fence() {
+    #[cfg(shmap_loom)]
+    loom::sync::atomic::fence(Ordering::SeqCst);
+}
+
 /// A hint that the caller is busy-waiting (`pause` on x86).
 #[inline]
 pub(crate) fn spin_loop() {

@@ -7,38 +7,43 @@
 //! +-------------+------------------------------+--------------+-------+
 //! ```
 //!
-//! - **state**: see [`SlotState`]. A slot is never EMPTY again once claimed, so probe chains
-//!   are never cut, and a key never moves: a key lives in at most one slot, for ever.
+//! - **state**: see [`SlotState`]. A slot holds a key from its claim to its removal; a removed
+//!   slot is FREED (keyless, reusable by any key) and becomes EMPTY again only when that cannot
+//!   cut a probe chain (see [`raw`](super::raw)).
 //! - **tag**: the top 16 bits of the key's hash, so a probe skips slots of other keys without
-//!   reading them, and never waits on a slot being inserted with another tag.
-//! - **version**: bumped by every unlock (see the table below), so a lock episode's word is
-//!   never repeated: a monitor comparing two samples and a recoverer's compare-and-swap from an
-//!   observed word each name one episode. Seqlock readers accept a copy only if the version
-//!   did not change while they copied. 33 bits: a reader would have to stall while 2^33
-//!   unlocks hit the same slot to be fooled, and even then `FromBytes` makes the torn copy a
-//!   wrong value, not undefined behaviour.
+//!   reading them, and never waits on a slot being inserted with another tag. A FREED or EMPTY
+//!   slot keeps its last tag, which means nothing there.
+//! - **version**: bumped by every unlock and every removal (see the table below), and kept by
+//!   every other transition, so a word is never repeated: a monitor comparing two samples and a
+//!   recoverer's compare-and-swap from an observed word each name one episode, and a seqlock
+//!   reader accepts a copy only if the version did not change while it copied (also across a
+//!   removal and a reuse of the slot by another key). 33 bits: a reader would have to stall
+//!   while 2^33 unlocks hit the same slot to be fooled, and even then `FromBytes` makes the torn
+//!   copy a wrong value, not undefined behaviour.
 //! - **owner**: while the slot is locked, the holder's [`OwnerId`], written by the same
 //!   compare-and-swap that takes the lock; 0 otherwise.
 //!
-//! Transitions, in the notation `STATE(tag, version, owner)` (`o` = the caller):
+//! Transitions, in the notation `STATE(tag, version, owner)` (`o` = the caller; [`raw`](super::raw)
+//! has the protocol that decides when each is taken):
 //!
 //! ```text
-//! claim      EMPTY(0,0,0)      -> INSERTING(t,0,o)   CAS    then the key is written
-//! publish    INSERTING(t,v,o)  -> NEW(t,v,o)         store  key now comparable
+//! claim      EMPTY(_,v,0)      -> INSERTING(t,v,o)   CAS    then the key is written
+//! reuse      FREED(_,v,0)      -> INSERTING(t,v,o)   CAS    same, in a removed slot
+//! publish    INSERTING(t,v,o)  -> NEW(t,v,o)         store  key comparable; duplicates checked
 //! commit     NEW(t,v,o)        -> READY(t,v+1,0)     store  after the value is written
-//! abort      NEW(t,v,o)        -> TOMBSTONE(t,v+1,0) store  failed or panicking insert
-//! revive     TOMBSTONE(t,v,0)  -> NEW(t,v,o)         CAS    same key inserted again
+//! abort      NEW(t,v,o)        -> FREED(t,v+1,0)     store  failed, panicking or duplicate insert
 //! lock       READY(t,v,0)      -> ACCESSING(t,v,o)   CAS    value still readable
 //! write      ACCESSING(t,v,o)  -> WRITING(t,v,o)     store  value being written back
 //! release    WRITING(t,v,o)    -> READY(t,v+1,0)     store
 //! unlock     ACCESSING(t,v,o)  -> READY(t,v+1,0)     store  value unchanged
+//! remove     READY(t,v,0)      -> FREED(t,v+1,0)     CAS    lock-free: one step, nothing held
+//! shorten    FREED(t,v,0)      -> EMPTYING(t,v,o)    CAS    if the next slot is EMPTY...
+//!            EMPTYING(t,v,o)   -> EMPTY(t,v+1,0)     store  ...and still is after a fence
+//!            EMPTYING(t,v,o)   -> FREED(t,v+1,0)     store  ...else back
 //! ```
 //!
-//! Recovery of a dead holder's lock (in `raw.rs`) bumps the version too: every way out of a
-//! locked state does.
-//!
-//! DEAD marks a slot whose inserter died before its key was complete (recovery, issue #4):
-//! its key bytes mean nothing and it is skipped for ever.
+//! Recovery of a dead holder's lock (in [`recovery`](super::recovery)) bumps the version too:
+//! every way out of a locked state does.
 
 use std::fmt;
 
@@ -71,10 +76,12 @@ pub enum SlotState {
     Accessing = 4,
     /// Locked by a visitor that is writing its new value back; readers wait.
     Writing = 5,
-    /// Holds a key without a value (a failed insert, later a removal); only that key may reuse it.
-    Tombstone = 6,
-    /// Abandoned during insertion; the key bytes are meaningless and the slot is skipped.
-    Dead = 7,
+    /// Removed (or an insert that did not commit): holds no key; probes pass it, and an insert
+    /// of any key may reuse it.
+    Freed = 6,
+    /// A FREED slot being turned back into EMPTY, locked for a moment while its remover checks
+    /// that no probe chain runs through it; probes pass it like a FREED slot.
+    Emptying = 7,
 }
 
 impl SlotState {
@@ -86,15 +93,19 @@ impl SlotState {
         SlotState::Ready,
         SlotState::Accessing,
         SlotState::Writing,
-        SlotState::Tombstone,
-        SlotState::Dead,
+        SlotState::Freed,
+        SlotState::Emptying,
     ];
 
     /// Whether a process holds the slot's lock in this state (and its owner is recorded).
     pub const fn is_locked(self) -> bool {
         matches!(
             self,
-            SlotState::Inserting | SlotState::New | SlotState::Accessing | SlotState::Writing
+            SlotState::Inserting
+                | SlotState::New
+                | SlotState::Accessing
+                | SlotState::Writing
+                | SlotState::Emptying
         )
     }
 
@@ -107,8 +118,8 @@ impl SlotState {
             SlotState::Ready => "READY",
             SlotState::Accessing => "ACCESSING",
             SlotState::Writing => "WRITING",
-            SlotState::Tombstone => "TOMBSTONE",
-            SlotState::Dead => "DEAD",
+            SlotState::Freed => "FREED",
+            SlotState::Emptying => "EMPTYING",
         }
     }
 }
@@ -156,8 +167,8 @@ impl Ctrl {
             3 => SlotState::Ready,
             4 => SlotState::Accessing,
             5 => SlotState::Writing,
-            6 => SlotState::Tombstone,
-            _ => SlotState::Dead,
+            6 => SlotState::Freed,
+            _ => SlotState::Emptying,
         }
     }
 
@@ -177,10 +188,26 @@ impl Ctrl {
         OwnerId::from_bits((self.0 >> OWNER_SHIFT) & OWNER_MASK)
     }
 
+    /// The word that claims this EMPTY or FREED slot for a key with `tag`: INSERTING, locked by
+    /// `owner`, version kept (bit operations only: this is on every insert's path).
+    #[inline(always)]
+    pub(crate) fn claimed(self, tag: u16, owner: OwnerId) -> Ctrl {
+        Ctrl(
+            (self.0 & (VERSION_MASK << VERSION_SHIFT))
+                | (u64::from(owner.get()) << OWNER_SHIFT)
+                | (u64::from(tag) << TAG_SHIFT)
+                | SlotState::Inserting as u64,
+        )
+    }
+
     /// The same slot, locked by `owner` in `state`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn locked(self, state: SlotState, owner: OwnerId) -> Ctrl {
-        Ctrl::new(state, self.tag(), self.version(), Some(owner))
+        Ctrl(
+            (self.0 & !(STATE_MASK | (OWNER_MASK << OWNER_SHIFT)))
+                | (u64::from(owner.get()) << OWNER_SHIFT)
+                | state as u64,
+        )
     }
 
     /// The same word in another state (owner kept).
@@ -195,6 +222,17 @@ impl Ctrl {
         Ctrl::new(state, self.tag(), self.version(), None)
     }
 
+    /// The same slot unlocked in `state` with the version incremented (wrapping at 2^33): how
+    /// every lock episode ends, `self.unlocked(state).bumped()` in bit operations (it is on
+    /// every write's path).
+    #[inline(always)]
+    pub(crate) fn released(self, state: SlotState) -> Ctrl {
+        const KEPT: u64 = (TAG_MASK << TAG_SHIFT) | (VERSION_MASK << VERSION_SHIFT);
+        let kept = self.0 & KEPT;
+        // A carry out of the version lands in the owner bits, which the mask clears: the wrap.
+        Ctrl(((kept + (1 << VERSION_SHIFT)) & KEPT) | state as u64)
+    }
+
     /// The same word with the version incremented (wrapping at 2^33).
     #[inline]
     pub(crate) fn bumped(self) -> Ctrl {
@@ -206,6 +244,19 @@ impl Ctrl {
     #[inline(always)]
     pub(crate) fn is_readable(self) -> bool {
         (self.0 & STATE_MASK).wrapping_sub(SlotState::Ready as u64) < 2
+    }
+
+    /// Whether the slot holds a committed entry (READY, ACCESSING or WRITING).
+    #[inline]
+    pub(crate) fn holds_entry(self) -> bool {
+        matches!(self.state(), SlotState::Ready | SlotState::Accessing | SlotState::Writing)
+    }
+
+    /// Whether the slot holds no key and is not EMPTY: FREED or EMPTYING (6 and 7, the two codes
+    /// with both high state bits set).
+    #[inline(always)]
+    pub(crate) fn is_vacant(self) -> bool {
+        self.0 & 0b110 == 0b110
     }
 
     /// Whether the state is `state` (a compare of the state bits, without decoding them).
@@ -258,11 +309,26 @@ mod tests {
         let locked = ready.locked(SlotState::Accessing, owner);
         assert!(locked.is_readable());
         assert_eq!(locked.unlocked(SlotState::Ready), ready);
-        let committed =
-            locked.locked(SlotState::Writing, owner).unlocked(SlotState::Ready).bumped();
+        let committed = locked.locked(SlotState::Writing, owner).released(SlotState::Ready);
         assert_eq!((committed.version(), committed.owner()), (42, None));
         assert!(!locked.locked(SlotState::Writing, owner).is_readable());
         assert_eq!(format!("{locked:?}"), "ACCESSING(tag=0x1234, v=41, owner=1)");
+    }
+
+    #[test]
+    fn released_is_unlocked_and_bumped() {
+        let owner = OwnerId::from_bits(77).unwrap();
+        for version in [0, 41, VERSION_MASK] {
+            for state in SlotState::ALL {
+                let c = Ctrl::new(SlotState::Writing, 0xfeed, version, Some(owner));
+                assert_eq!(c.released(state), c.unlocked(state).bumped());
+            }
+        }
+        let empty = Ctrl::new(SlotState::Freed, 9, 5, None);
+        let claimed = empty.claimed(0x1234, owner);
+        assert_eq!(claimed, Ctrl::new(SlotState::Inserting, 0x1234, 5, Some(owner)));
+        let locked = claimed.locked(SlotState::New, owner);
+        assert_eq!(locked, Ctrl::new(SlotState::New, 0x1234, 5, Some(owner)));
     }
 
     #[test]
@@ -270,7 +336,13 @@ mod tests {
         let locked: Vec<_> = SlotState::ALL.iter().filter(|s| s.is_locked()).collect();
         assert_eq!(
             locked,
-            [&SlotState::Inserting, &SlotState::New, &SlotState::Accessing, &SlotState::Writing]
+            [
+                &SlotState::Inserting,
+                &SlotState::New,
+                &SlotState::Accessing,
+                &SlotState::Writing,
+                &SlotState::Emptying
+            ]
         );
     }
 }

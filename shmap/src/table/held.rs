@@ -1,6 +1,6 @@
 //! The locks a visit holds, as guards: [`NewEntry`] (a slot being inserted, NEW) and [`Held`]
 //! (a committed slot being visited, ACCESSING). Each ends its lock when dropped, also during a
-//! panic: an insert that did not commit becomes a TOMBSTONE, a visit commits its copy only if
+//! panic: an insert that did not commit frees its slot, a visit commits its copy only if
 //! the table has no rollback. Every way out bumps the version (see [`ctrl`](super::ctrl)).
 
 use crate::layout::ShmValue;
@@ -10,8 +10,8 @@ use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::slot::Slot;
 
 /// A slot this thread holds in NEW. Dropped without [`commit`](Self::commit) (a failed or
-/// panicking visitor), it becomes a TOMBSTONE that keeps the key: never EMPTY again, which
-/// would cut the probe chains of keys inserted after it.
+/// panicking visitor), it becomes FREED: keyless and reusable, but not EMPTY, which could cut
+/// the probe chains of keys inserted after it (only a shortening makes it EMPTY).
 pub(super) struct NewEntry<'a, V: ShmValue> {
     pub(super) slot: Slot<'a>,
     pub(super) ctrl: Ctrl,
@@ -27,7 +27,7 @@ impl<V: ShmValue> NewEntry<'_, V> {
         fence(Ordering::Release);
         words::store(self.slot.value, &self.value);
         // Release: commits the entry; pairs with the Acquire loads of readers and lockers.
-        self.slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
+        self.slot.ctrl.store(self.ctrl.released(SlotState::Ready).0, Ordering::Release);
         self.committed = true;
     }
 }
@@ -36,12 +36,10 @@ impl<V: ShmValue> Drop for NewEntry<'_, V> {
     #[inline]
     fn drop(&mut self) {
         if !self.committed {
-            // Release: hands the tombstone (and its key) to the next inserter of this key, whose
-            // Acquire compare-and-swap pairs with it. Bumped like every unlock, so that this
-            // episode's NEW word is never seen again (by a monitor, or by a recoverer's CAS).
-            self.slot
-                .ctrl
-                .store(self.ctrl.unlocked(SlotState::Tombstone).bumped().0, Ordering::Release);
+            // Release: hands the slot to its next claimer, whose Acquire compare-and-swap pairs
+            // with it. Bumped like every unlock, so that this episode's NEW word is never seen
+            // again (by a monitor, or by a recoverer's CAS).
+            self.slot.ctrl.store(self.ctrl.released(SlotState::Freed).0, Ordering::Release);
         }
     }
 }
@@ -80,7 +78,7 @@ impl<V: ShmValue> Held<'_, V> {
         // Release: publishes the new value (if any) and unlocks; pairs with the Acquire loads of
         // readers and the next locker's Acquire compare-and-swap. The version is bumped even
         // without a write, so that a monitor can tell two lock episodes apart.
-        slot.ctrl.store(self.ctrl.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
+        slot.ctrl.store(self.ctrl.released(SlotState::Ready).0, Ordering::Release);
     }
 }
 

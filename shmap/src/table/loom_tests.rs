@@ -212,12 +212,202 @@ fn aborted_inserts_never_repeat_a_locked_word() {
         },
         |t| [(); 3].map(|()| t.loom_home_ctrl(&1)),
         |t, (), [s1, s2, s3]| {
-            let locked = |c: u64| matches!(c & 0b111, 1 | 2 | 4 | 5);
+            let locked = |c: u64| matches!(c & 0b111, 1 | 2 | 4 | 5 | 7);
             assert!(
                 !(locked(s1) && s1 == s3 && s2 != s1),
                 "a locked word came back: {s1:#x} {s2:#x} {s3:#x}"
             );
             assert_eq!(t.get(&1).unwrap(), None);
+        },
+    );
+}
+
+// --- Removal and slot reuse (see `raw.rs`, "Removal and reuse") ---
+
+/// `n` keys whose home slot is `home` in a table of `capacity` slots, each with a tag of its
+/// own.
+fn keys_at(capacity: usize, home: usize, n: usize) -> Vec<u64> {
+    use crate::hash::{DefaultHasher, ShmHasher};
+    let mut keys: Vec<u64> = Vec::new();
+    let hash = |k: u64| DefaultHasher::hash(&k.to_ne_bytes());
+    for k in 1.. {
+        let tag_of = |k: u64| hash(k) >> 48;
+        if hash(k) as usize & (capacity - 1) == home && keys.iter().all(|&o| tag_of(o) != tag_of(k))
+        {
+            keys.push(k);
+            if keys.len() == n {
+                break;
+            }
+        }
+    }
+    keys
+}
+
+/// Checks the table's invariants after a model: no key in two slots, every entry found by
+/// `get` (no chain cut), and the count exact.
+fn assert_consistent<V: crate::ShmValue + PartialEq + std::fmt::Debug>(t: &ShmHashTable<u64, V>) {
+    let mut seen = Vec::new();
+    assert!(t.travel(|_, k, _| seen.push(*k)).unwrap().is_completed());
+    let mut unique = seen.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "a key in two slots: {seen:?}");
+    for k in &seen {
+        assert!(t.get(k).unwrap().is_some(), "key {k} unreachable");
+    }
+    assert_eq!(t.recount().unwrap(), seen.len());
+    assert_eq!(t.len(), seen.len());
+}
+
+/// A removal racing a lookup: the lookup sees the value or nothing, and nothing afterwards.
+#[test]
+fn remove_vs_get() {
+    race(
+        || {
+            let t = table::<Pair>(4);
+            t.insert(&1, &[1, 2]).unwrap();
+            t
+        },
+        |t| t.remove(&1).unwrap(),
+        |t| t.get(&1).unwrap(),
+        |t, removed, seen| {
+            assert_eq!(removed, Some([1, 2]));
+            assert!(seen.is_none() || seen == Some([1, 2]), "{seen:?}");
+            assert_eq!(t.get(&1).unwrap(), None);
+            assert_consistent(t);
+        },
+    );
+}
+
+/// A removal racing an insert of the same key: the two are ordered one way or the other, and
+/// the key is in at most one slot.
+#[test]
+fn remove_vs_insert_of_the_same_key() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            t.insert(&1, &10).unwrap();
+            t
+        },
+        |t| t.remove(&1).unwrap(),
+        |t| t.insert(&1, &20).unwrap(),
+        |t, removed, replaced| {
+            match (removed, replaced) {
+                // remove first, then a new insert
+                (Some(10), None) => assert_eq!(t.get(&1).unwrap(), Some(20)),
+                // insert (an update) first, then the removal of its value
+                (Some(20), Some(10)) => assert_eq!(t.get(&1).unwrap(), None),
+                other => panic!("not linearisable: {other:?}"),
+            }
+            assert_consistent(t);
+        },
+    );
+}
+
+/// Two inserts of one key, in a chain with FREED slots before the EMPTY one: whichever slots
+/// they claim, one copy commits and both increments land on it.
+#[test]
+fn inserts_of_one_key_racing_for_reusable_slots() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [x, z, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&x, &1).unwrap();
+            t.insert(&z, &1).unwrap();
+            t.remove(&x).unwrap(); // slot 0 FREED: z's chain runs through it
+            assert_eq!(t.loom_home(&k), 0);
+            t
+        },
+        |t| {
+            let k = keys_at(4, 0, 3)[2];
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+        },
+        |t| {
+            let k = keys_at(4, 0, 3)[2];
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+        },
+        |t, a, b| {
+            assert!(
+                matches!(
+                    (a, b),
+                    (Visited::Created, Visited::Found) | (Visited::Found, Visited::Created)
+                ),
+                "{a:?} {b:?}"
+            );
+            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(2));
+            assert_consistent(t);
+        },
+    );
+}
+
+/// A key removed and its slot reused by another key while a lookup of the first key copies
+/// the slot: the lookup returns the first key's value or nothing, never the second's.
+#[test]
+fn reused_slot_vs_get_of_the_old_key() {
+    race(
+        || {
+            let t = table::<Pair>(4);
+            t.insert(&keys_at(4, 0, 2)[0], &[1, 1]).unwrap();
+            t
+        },
+        |t| {
+            let [x, k] = keys_at(4, 0, 2)[..] else { unreachable!() };
+            t.remove(&x).unwrap();
+            t.insert(&k, &[2, 2]).unwrap();
+        },
+        |t| t.get(&keys_at(4, 0, 2)[0]).unwrap(),
+        |t, (), seen| {
+            assert!(seen.is_none() || seen == Some([1, 1]), "another key's value: {seen:?}");
+            let [x, k] = keys_at(4, 0, 2)[..] else { unreachable!() };
+            assert_eq!((t.get(&x).unwrap(), t.get(&k).unwrap()), (None, Some([2, 2])));
+            assert_consistent(t);
+        },
+    );
+}
+
+/// A removal that shortens the chain (its slot becomes EMPTY) racing an insert whose chain
+/// runs through that slot: the insert's key stays reachable.
+#[test]
+fn shortening_vs_insert_through_the_slot() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            t.insert(&keys_at(4, 0, 2)[0], &1).unwrap();
+            t
+        },
+        |t| t.remove(&keys_at(4, 0, 2)[0]).unwrap(),
+        |t| t.insert(&keys_at(4, 0, 2)[1], &2).unwrap(),
+        |t, removed, inserted| {
+            assert_eq!((removed, inserted), (Some(1), None));
+            assert_eq!(t.get(&keys_at(4, 0, 2)[1]).unwrap(), Some(2), "the chain was cut");
+            assert_consistent(t);
+        },
+    );
+}
+
+/// A reusing insert whose process died after publishing its key (NEW in a FREED slot), found
+/// by an insert of the same key and by a lookup: the dead claim is freed once, the lookup never
+/// sees it, and the key ends in one slot with the live insert's value.
+#[test]
+fn recovery_of_a_dead_reusing_insert() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [x, z, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&x, &1).unwrap();
+            t.insert(&z, &1).unwrap();
+            t.remove(&x).unwrap(); // slot 0 FREED
+            t.loom_plant_dead_insert(0, &k);
+            t
+        },
+        |t| t.insert(&keys_at(4, 0, 3)[2], &7).unwrap(),
+        |t| t.get(&keys_at(4, 0, 3)[2]).unwrap(),
+        |t, replaced, seen| {
+            assert_eq!(replaced, None, "the dead insert never committed");
+            assert!(seen.is_none() || seen == Some(7), "{seen:?}");
+            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(7));
+            assert_eq!(t.segment().recoveries().total, 1);
+            assert_consistent(t);
         },
     );
 }

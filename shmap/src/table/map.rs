@@ -1,7 +1,8 @@
-//! The map API in the habits of `HashMap` and dashmap, on top of [`visit`](ShmHashTable::visit)
-//! and [`get`](ShmHashTable::get): each method is one lock-free read or one visit, so it has
-//! their guarantees (a per-key linearisable operation, bounded waits, recovery of dead holders)
-//! and nothing of its own to prove.
+//! The map API in the habits of `HashMap` and dashmap, on top of [`visit`](ShmHashTable::visit),
+//! [`get`](ShmHashTable::get) and the lock-free removal of the slot protocol: each method is one
+//! lock-free read, one visit or one removal per key, so it has their guarantees (a per-key
+//! linearisable operation, bounded waits, recovery of dead holders) and nothing of its own to
+//! prove.
 
 use std::convert::Infallible;
 
@@ -9,6 +10,8 @@ use crate::bytes;
 use crate::hash::ShmHasher;
 use crate::layout::{ShmKey, ShmValue};
 use crate::sync::backoff::Wait;
+use crate::table::raw::Waiting;
+use crate::table::removal::Removal;
 use crate::table::{
     AccessMode, ShmHashTable, TableError, TravelControl, TravelOutcome, VisitError, Visited,
 };
@@ -157,6 +160,133 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             Some(Err(actual)) => Err(Some(actual)),
             None => Err(None),
         })
+    }
+
+    /// Removes `key` and returns its value (`None` if it was absent).
+    ///
+    /// Lock-free: one compare-and-swap on the key's slot, which waits only while a visit holds
+    /// it. Linearisable: once `remove` returned, no `get` started afterwards sees the value, in
+    /// any process. The slot is reused by later inserts of any key.
+    ///
+    /// # Errors
+    /// [`TableError::Timeout`] when a visit holds the key's slot for the handle's timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let sessions = ShmHashTable::<u64, u64>::heap(4)?;
+    /// for id in 0..100 {
+    ///     sessions.insert(&id, &(id * 10))?; // 100 keys come and go through 4 slots
+    ///     assert_eq!(sessions.remove(&id)?, Some(id * 10));
+    /// }
+    /// assert_eq!(sessions.remove(&7)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove(&self, key: &K) -> Result<Option<V>, TableError> {
+        self.remove_if(key, |_| true)
+    }
+
+    /// Removes `key` if `remove(&value)` returns `true` for its current value, and returns the
+    /// value it removed (`None` if the key is absent or `remove` kept it): the Perl peer's
+    /// `cas_take`. `remove` runs on a copy and may run more than once, if the value changes
+    /// between the copy and the removal; the value removed is always the one `remove` last
+    /// approved.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let leases = ShmHashTable::<u32, u64>::heap(16)?;
+    /// leases.insert(&1, &500)?; // expires at t = 500
+    /// let now = 400;
+    /// assert_eq!(leases.remove_if(&1, |&expiry| expiry <= now)?, None, "still valid");
+    /// assert_eq!(leases.remove_if(&1, |&expiry| expiry <= 600)?, Some(500));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_if(
+        &self,
+        key: &K,
+        mut remove: impl FnMut(&V) -> bool,
+    ) -> Result<Option<V>, TableError> {
+        let mut waiting = Waiting::new(&self.wait, self);
+        let raw = self.raw();
+        match raw.remove(key, Self::hash(key), &mut waiting, |v| !remove(v)) {
+            Ok(Removal::Removed(index, value)) => {
+                self.removed(index);
+                Ok(Some(value))
+            }
+            Ok(Removal::Absent | Removal::Kept(_)) => Ok(None),
+            Err(e) => Err(self.table_error(e)),
+        }
+    }
+
+    /// Keeps only the entries for which `keep(&key, &value)` returns `true` (on copies),
+    /// removing the others one slot at a time, lock-free, like [`remove_if`](Self::remove_if).
+    /// Entries inserted during the call may or may not be seen; every entry present for the
+    /// whole call is judged at least once and kept or removed.
+    ///
+    /// # Errors
+    /// [`TableError::Timeout`] if a visit holds a slot for the handle's timeout; the slots
+    /// before it have been judged.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u32, u32>::heap(64)?;
+    /// for k in 0..10 {
+    ///     t.insert(&k, &(k * k))?;
+    /// }
+    /// t.retain(|_, &square| square % 2 == 0)?;
+    /// assert_eq!(t.len(), 5);
+    /// assert_eq!(t.get(&3)?, None);
+    /// assert_eq!(t.get(&4)?, Some(16));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn retain(&self, mut keep: impl FnMut(&K, &V) -> bool) -> Result<(), TableError> {
+        let raw = self.raw();
+        for index in 0..self.capacity {
+            let mut waiting = Waiting::new(&self.wait, self);
+            match raw.remove_at(index, &mut waiting, &mut keep) {
+                Ok(Some(_)) => self.removed(index),
+                Ok(None) => {}
+                Err(e) => return Err(self.table_error(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes every entry, one slot at a time (so concurrent users go on working, and a crash
+    /// midway leaves a consistent table with some entries removed). An insert that commits
+    /// during the call may survive it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(8)?;
+    /// for k in 0..8 {
+    ///     t.insert(&k, &k)?;
+    /// }
+    /// t.clear()?;
+    /// assert!(t.is_empty());
+    /// t.insert(&100, &1)?; // every slot is free again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn clear(&self) -> Result<(), TableError> {
+        self.retain(|_, _| false)?;
+        // Slots freed where no EMPTY was within reach (a full table) are shortened now, from the
+        // end: each scan finds the EMPTY its successor left, so the sweep is linear.
+        let owner = self.owner()?;
+        for index in (0..self.capacity).rev() {
+            self.raw().shorten_within(index, owner, self.capacity);
+        }
+        Ok(())
     }
 
     /// [`travel`](Self::travel) from slot `start` on (to the end of the table): resumes a

@@ -15,6 +15,7 @@ mod options;
 mod probe;
 pub(crate) mod raw;
 pub(crate) mod recovery;
+mod removal;
 pub(crate) mod slot;
 mod visit;
 
@@ -24,6 +25,7 @@ use std::ptr::NonNull;
 use std::time::Duration;
 
 pub use ctrl::SlotState;
+pub use erased::{Occupancy, ProbeLengths};
 pub use error::{TableError, VisitError};
 pub use iter::{Cursor, Iter};
 pub(crate) use options::FLAG_UNDO;
@@ -59,8 +61,11 @@ type Types<K, V, H> = PhantomData<fn() -> (K, V, H)>;
 /// - [`travel`](Self::travel) (the original's `Travel`) visits every entry, can stop early, and
 ///   reports a slot that stayed locked instead of hanging on it.
 ///
-/// The capacity is fixed at creation (rounded up to a power of two) and entries cannot be
-/// removed yet.
+/// - [`insert`](Self::insert), [`remove`](Self::remove), [`len`](Self::len),
+///   [`iter`](Self::iter) and the rest of the map API, in the habits of `HashMap` and
+///   dashmap; a removed entry's slot is reused by later inserts of any key.
+///
+/// The capacity is fixed at creation (rounded up to a power of two).
 ///
 /// # Examples
 ///
@@ -69,8 +74,11 @@ type Types<K, V, H> = PhantomData<fn() -> (K, V, H)>;
 ///
 /// # let name = format!("/shmap-doc-table-{}", std::process::id());
 /// let scores = ShmHashTable::<u64, u64>::open_or_create(&name, 1024)?;
+/// scores.insert(&1, &5)?;
 /// scores.visit(&7, AccessMode::CreateIfMiss, |_slot, score, _is_new| *score += 10)?;
 /// assert_eq!(scores.get(&7)?, Some(10));
+/// assert_eq!(scores.remove(&1)?, Some(5));
+/// assert_eq!(scores.len(), 1);
 /// scores.destroy()?; // remove the name
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -222,8 +230,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     fn segment_references_owner(segment: &Segment, owner: OwnerId) -> bool {
         let undo = segment.flags() & FLAG_UNDO != 0;
         // SAFETY: the view is used within this call, while `segment` (and its mapping) lives.
-        let raw =
-            unsafe { RawTable::<K, V>::new(segment.body(), segment.capacity() as usize, undo) };
+        let raw = unsafe {
+            RawTable::<K, V>::new(segment.body(), segment.capacity() as usize, undo, Self::hash)
+        };
         raw.references_owner(owner)
     }
 
@@ -247,7 +256,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         let slots = unsafe { words.as_ref() };
         // SAFETY: those atomics are owned by `segment` (or `loom_body`), which the table keeps
         // until the view, a field of the same table, is dropped with it.
-        let raw = unsafe { RawTable::new(slots, capacity, undo) };
+        let raw = unsafe { RawTable::new(slots, capacity, undo, Self::hash) };
         ShmHashTable {
             segment,
             raw,
@@ -277,6 +286,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             key_size: size_of::<K>(),
             value_size: size_of::<V>(),
             segment: &self.segment,
+            hash: Some(H::hash),
         }
     }
 
@@ -632,6 +642,86 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         })
     }
 
+    /// Counts the removal of the entry in slot `index` and shortens the chain there.
+    fn removed(&self, index: usize) {
+        if let Ok(owner) = self.segment.owner() {
+            self.segment.add_entries(owner, -1);
+            self.raw().shorten(index, owner);
+        }
+    }
+
+    /// The number of entries, from counters that every insert and removal updates (sharded by
+    /// process and thread, so that counting does not slow writers down).
+    ///
+    /// Exact when no insert or removal is in flight; with some in flight, it is off by at most
+    /// their number. A process killed between committing an insert or removal and counting it
+    /// leaves the count off by one until [`recount`](Self::recount).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// assert!(t.is_empty());
+    /// t.insert(&1, &1)?;
+    /// t.insert(&1, &2)?; // an update: still one entry
+    /// t.insert(&2, &1)?;
+    /// assert_eq!(t.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.segment.entries().clamp(0, self.capacity as i64) as usize
+    }
+
+    /// Whether [`len`](Self::len) is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// assert!(t.is_empty());
+    /// t.insert(&1, &1)?;
+    /// assert!(!t.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Counts the committed entries slot by slot, and corrects the counters behind
+    /// [`len`](Self::len) by the difference (after a crash, say). Returns the count.
+    ///
+    /// The scan reads each slot once (no lock), so with no write in flight the count is exact
+    /// and `len()` equals it afterwards; with writes in flight, each slot counts as it was when
+    /// the scan passed it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// t.insert(&1, &1)?;
+    /// assert_eq!(t.recount()?, 1);
+    /// assert_eq!(t.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recount(&self) -> Result<usize, TableError> {
+        let owner = self.owner()?;
+        let before = self.segment.entries();
+        let counted = (0..self.capacity).filter(|&i| self.raw().ctrl(i).holds_entry()).count();
+        let after = self.segment.entries();
+        // Writes counted while we scanned were seen by the scan or not, either way: correct by
+        // the difference from the counters' value before the scan only if none moved.
+        if before == after {
+            self.segment.add_entries(owner, counted as i64 - after);
+        }
+        Ok(counted)
+    }
+
     /// The number of slots.
     ///
     /// # Examples
@@ -814,6 +904,29 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         slot.ctrl.store(c.locked(SlotState::Writing, owner).0, Ordering::Release);
     }
 
+    /// Plants, in slot `index`, an insert of `key` by a process that died after publishing it
+    /// (NEW, as a reusing insert killed in its visitor). Only for `table/loom_tests.rs`.
+    pub(crate) fn loom_plant_dead_insert(&self, index: usize, key: &K) {
+        use crate::sync::primitive::Ordering;
+        let dead = crate::process::ProcessIdentity {
+            pid: 0,
+            ..crate::process::ProcessIdentity::current().unwrap()
+        };
+        let owner = self.segment.processes().register(&dead, &|_| false).expect("a free entry");
+        let slot = self.raw().slot(index);
+        let seen = self.raw().ctrl(index);
+        assert!(seen.is_vacant() || seen.is(SlotState::Empty), "plant into a free slot");
+        crate::sync::words::store(slot.key, key);
+        let new = seen.claimed(RawTable::<K, V>::tag(Self::hash(key)), owner);
+        slot.ctrl.store(new.locked(SlotState::New, owner).0, Ordering::Release);
+        self.segment.add_entries(owner, 1); // counted at its claim, as a real one is
+    }
+
+    /// The slot index of `key`'s home. Only for `table/loom_tests.rs`.
+    pub(crate) fn loom_home(&self, key: &K) -> usize {
+        self.raw().home(Self::hash(key))
+    }
+
     /// The control word of `key`'s home slot, as a monitor samples it. Only for `table/loom_tests.rs`.
     pub(crate) fn loom_home_ctrl(&self, key: &K) -> u64 {
         let raw = self.raw();
@@ -832,10 +945,20 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Host for ShmHashTable<K, V, H> {
 
     fn recovered(&self, action: RecoveryAction) {
         self.segment.count_recovery(action == RecoveryAction::ReleasedTorn);
+        if action == RecoveryAction::InsertAbandoned {
+            self.segment.uncount_abandoned_insert();
+        }
+    }
+
+    #[inline(always)]
+    fn count_entries(&self, owner: OwnerId, delta: i64) {
+        self.segment.add_entries(owner, delta);
     }
 }
 
 #[cfg(all(test, shmap_loom))]
 mod loom_tests;
+#[cfg(all(test, not(shmap_loom)))]
+mod removal_tests;
 #[cfg(all(test, not(shmap_loom)))]
 mod tests;

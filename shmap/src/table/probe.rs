@@ -1,9 +1,9 @@
 //! The one walk along a key's probe chain, which every operation of the slot protocol uses:
 //! linear probing (Knuth, TAOCP vol. 3, 6.4, algorithm L) from the key's home slot, reading one
 //! control word at a time, skipping slots of other keys without reading them (their hash tag
-//! differs) and DEAD slots, and stopping where an operation acts: the end of the chain (EMPTY),
-//! the key's own slot, or a slot whose key is not yet comparable (INSERTING, with the key's
-//! tag), on which [`ProbeWalk::next`] waits.
+//! differs) and keyless slots (FREED, EMPTYING), and stopping where an operation acts: the end
+//! of the chain (EMPTY), a slot holding the key (NEW, READY or locked), or a slot whose key is
+//! not yet comparable (INSERTING, with the key's tag), on which [`ProbeWalk::next`] waits.
 
 use crate::layout::{ShmKey, ShmValue};
 use crate::sync::backoff::BackoffPolicy;
@@ -17,7 +17,8 @@ use crate::table::slot::Slot;
 pub(super) enum Stop<'t> {
     /// EMPTY: the chain ends here, so the key is absent (an insert claims this slot).
     Empty { index: usize, slot: Slot<'t>, ctrl: Ctrl },
-    /// The key's own slot, in any state but INSERTING (TOMBSTONE, NEW, READY, locked).
+    /// A slot holding the key: NEW (an insert not yet committed, which may still turn out to
+    /// be a duplicate), READY or locked by a visit.
     Mine { index: usize, slot: Slot<'t>, ctrl: Ctrl },
     /// Every slot was looked at: a full table without the key.
     Exhausted,
@@ -32,7 +33,7 @@ pub(super) struct Busy {
 
 /// The one walk along a key's probe chain, shared by every operation (lookups, visits, and
 /// the removal and slot reuse that build on them): linear probing from the home slot, one
-/// control word at a time, skipping DEAD slots and slots of other tags or keys.
+/// control word at a time, skipping keyless slots and slots of other tags or keys.
 ///
 /// A walk stops *on* a slot (it does not move past a stop), so a caller whose
 /// compare-and-swap on the stop failed calls it again to read the same slot anew. It holds the
@@ -55,10 +56,17 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
         ProbeWalk { table, g, key, tag, index: hash as usize & g.mask, left: g.mask + 1 }
     }
 
-    /// The key's hash tag.
+    /// Whether the walk is still at the home slot (it passed no slot).
     #[inline(always)]
-    pub(super) fn tag(&self) -> u16 {
-        self.tag
+    pub(super) fn at_home(&self) -> bool {
+        self.left == self.g.mask + 1
+    }
+
+    /// Moves past the slot the walk stopped on (a NEW slot that a reader does not stop at).
+    #[inline(always)]
+    pub(super) fn pass(&mut self) {
+        self.index = (self.index + 1) & self.g.mask;
+        self.left -= 1;
     }
 
     /// Moves to the next stop without waiting: a slot being inserted with the key's tag is
@@ -105,7 +113,7 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
 enum Seen {
     /// EMPTY: the key is absent.
     End,
-    /// Another key's slot (or a DEAD one).
+    /// Another key's slot, or a keyless one (FREED, EMPTYING).
     Skip,
     /// Being inserted with the same tag: wait.
     Busy,
@@ -119,7 +127,7 @@ enum Seen {
 fn classify<K: ShmKey>(c: Ctrl, tag: u16, slot: Slot<'_>, key: &K) -> Seen {
     if c.is(SlotState::Empty) {
         Seen::End
-    } else if c.tag() != tag || c.is(SlotState::Dead) {
+    } else if c.tag() != tag || c.is_vacant() {
         Seen::Skip
     } else if c.is(SlotState::Inserting) {
         Seen::Busy

@@ -7,22 +7,63 @@
 //!
 //! Open addressing with linear probing over a power-of-two array (the home slot is
 //! `hash & mask`; the original used `% CAPACITY`). A probe for key `k` with tag `t` looks at
-//! each slot's control word ([`ctrl`](super::ctrl)) and:
+//! each slot's control word ([`ctrl`](super::ctrl)) and ([`probe`](super::probe)):
 //!
-//! - stops at EMPTY: `k` is absent (or, for an insert, claims the slot);
-//! - skips DEAD slots and every slot whose tag is not `t`, whatever its state, so it never waits
-//!   on another key's slot (the original waited on any slot being inserted or accessed);
+//! - stops at EMPTY: `k` is absent;
+//! - skips FREED and EMPTYING slots (they hold no key) and every slot whose tag is not `t`,
+//!   whatever its state, so it never waits on another key's slot (the original waited on any
+//!   slot being inserted or accessed);
 //! - waits on an INSERTING slot with tag `t` (its key is not yet comparable; it may be `k`);
-//! - compares the key of any other slot with tag `t`: keys are written once, before the
-//!   Release store that moves a slot out of INSERTING, and never change.
+//! - compares the key of any other slot with tag `t`: a key is written between the claim and
+//!   the Release store of NEW, and stays until the slot is FREED.
 //!
-//! Because slots never become EMPTY again and an insert claims the first EMPTY slot of its
-//! chain only after passing every slot before it, two inserts of the same key meet at one slot:
-//! a key lives in at most one slot. A TOMBSTONE keeps its key, so only that key may revive it.
+//! # Removal and reuse
+//!
+//! Removal is one compare-and-swap, READY(v) → FREED(v+1), from the word under which the
+//! remover copied the value: it returns exactly the value it removed, a visit in progress makes
+//! it wait, and a process killed while removing leaves nothing to recover. A FREED slot holds no
+//! key, and any insert may reuse it ([`removal`](super::removal) has the code). The transitions
+//! are in [`ctrl`](super::ctrl). Three invariants make reuse safe:
+//!
+//! 1. **One slot per key.** An insert that finds its key absent claims a slot (a
+//!    compare-and-swap to INSERTING), writes the key and publishes NEW. Its slot is the EMPTY
+//!    home slot (the common case), or the first FREED slot of its chain, or else the EMPTY slot
+//!    that ends the chain. Except at the home slot, it then *verifies* the claim: it walks the
+//!    chain again from the home slot (to its own slot if that was EMPTY, else to the first EMPTY
+//!    past it), and if it meets its key committed, or NEW nearer the home slot than its own, it
+//!    aborts (NEW → FREED) and starts over; a NEW copy farther on is waited for (it aborts when
+//!    it sees ours, or commits first and makes us abort). The claim is a `SeqCst`
+//!    read-modify-write and the verification's loads are `SeqCst`, so of two inserts of one key
+//!    at least one sees the other's claim (Dekker's store-load order; see `dekker_fence` in
+//!    `sync::primitive`), and of two that see each other the farther aborts. A claimed home
+//!    slot needs no verification: no slot lies before it, and a copy of the key past it would
+//!    have had to pass it while it was EMPTY (its own verification would then abort) or after
+//!    our claim (it would see our key). So one copy of a key commits, and a committed copy is
+//!    never joined by another.
+//! 2. **Chains are never cut.** A key at slot `j` needs every slot from its home slot to `j`
+//!    to be non-EMPTY. A FREED slot `i` becomes EMPTY only through EMPTYING: the remover locks
+//!    it (FREED → EMPTYING, `SeqCst`) and scans forward (`SeqCst` loads) to the next EMPTY
+//!    slot, rehashing each key it passes; if no key's chain runs through `i`, it stores EMPTY,
+//!    else FREED again. A verification waits on an EMPTYING slot before its own and aborts if
+//!    one became EMPTY there. Either the scan sees the new claim (and keeps the slot) or the
+//!    verification sees the EMPTYING (Dekker again).
+//! 3. **Readers never see another key's value.** Every removal and every reuse changes the
+//!    version (EMPTY slots keep theirs), which a seqlock reader validates after copying
+//!    (below), and a claimer's Release fence orders its claim before its key and value stores:
+//!    a reader that copied a byte of the new key or value sees the new version.
+//!
+//! Lookups and removals pass NEW copies by (they are not committed, and while a duplicate
+//! aborts the committed copy may lie farther on). So `get`, `insert`, `remove` and visits are
+//! linearisable per key: a `get` that starts after `remove` returned never sees the removed
+//! value, in any process. After each removal the remover tries to shorten the chain at the freed
+//! slot and then at the FREED slots before it, looking at most
+//! [`SHORTEN_REACH`](super::removal::SHORTEN_REACH) slots ahead, and an insert reuses the
+//! first FREED slot of its chain; so chains do not grow under churn, and nothing ever stops
+//! the world.
 //!
 //! # Visits
 //!
-//! A visit locks the slot (READY → ACCESSING, or TOMBSTONE/EMPTY → NEW), copies the value into
+//! A visit locks the slot (READY → ACCESSING, or claims a new one as above), copies the value into
 //! a local, runs the visitor on the local, and writes the local back only if the visitor
 //! succeeded (or, without rollback, whatever it did) and the bytes changed. So rollback is free,
 //! a panicking visitor leaves the shared value untouched, and the shared value is only ever
@@ -53,7 +94,7 @@
 //!
 //! # Orderings
 //!
-//! Every unlock bumps the version (commit, release, plain unlock, an aborted insert's tombstone
+//! Every unlock bumps the version (commit, release, plain unlock, an aborted insert, a removal
 //! and every recovery), even when the value did not change, so that a lock episode's word is
 //! never seen again: a monitor that sees the same control word twice knows it saw one lock held
 //! all along, and a recoverer's compare-and-swap from an observed word can only hit the
@@ -62,8 +103,9 @@
 //!
 //! Every store to a control word is Release and every lock is an Acquire compare-and-swap, so
 //! any Acquire load of a control word is ordered after the key (and the committed value) that
-//! the word describes. The claim of an EMPTY slot is Relaxed: nothing was written to an EMPTY
-//! slot before, and nobody reads its key until the Release store of NEW.
+//! the word describes. A claim that is verified, and the EMPTYING lock, are `SeqCst`, and so
+//! are the loads that check for a racing claim or shortening after them: the store-load order
+//! that Dekker's argument needs, and that Acquire/Release cannot give.
 
 use std::marker::PhantomData;
 use std::ptr::NonNull;
@@ -78,6 +120,7 @@ use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::held::{Held, NewEntry};
 use crate::table::probe::{Busy, ProbeWalk, Stop};
 use crate::table::recovery::{NotRecovered, recover_slot};
+use crate::table::removal::{Claim, ClaimEnd};
 use crate::table::slot::{Slot, SlotLayout};
 use crate::table::visit::{AccessMode, RecoveryAction, TravelControl, VisitResult, Visited};
 
@@ -98,6 +141,23 @@ pub(crate) enum RawTravel {
     TimedOut { slot: usize, visited: usize, ctrl: Ctrl, waited: Duration },
 }
 
+/// An entry counted at its claim (see `removal::publish`), uncounted when dropped unless kept:
+/// so an insert whose visitor fails or panics leaves the count as it was.
+struct Counted<'h, H: Host + ?Sized> {
+    host: &'h H,
+    owner: OwnerId,
+    kept: bool,
+}
+
+impl<H: Host + ?Sized> Drop for Counted<'_, H> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.kept {
+            self.host.count_entries(self.owner, -1);
+        }
+    }
+}
+
 /// What the protocol needs from the table around it when a wait drags on.
 pub(crate) trait Host {
     /// Whether `owner`'s process is alive.
@@ -106,6 +166,8 @@ pub(crate) trait Host {
     fn me(&self) -> Option<OwnerId>;
     /// Counts a recovery.
     fn recovered(&self, action: RecoveryAction);
+    /// Adds `delta` to the table's entry count (see `segment::count`), on `owner`'s shard.
+    fn count_entries(&self, owner: OwnerId, delta: i64);
 }
 
 /// What a waiting operation carries: how it waits, the state of its wait (made only when a
@@ -114,7 +176,7 @@ pub(crate) trait Host {
 pub(crate) struct Waiting<'w, B, H: ?Sized> {
     wait: &'w Wait<B>,
     waiter: Option<Waiter<B>>,
-    host: &'w H,
+    pub(super) host: &'w H,
 }
 
 impl<'w, B: BackoffPolicy, H: ?Sized> Waiting<'w, B, H> {
@@ -138,6 +200,10 @@ pub(crate) struct Locker {
     /// Whether a failed visitor's changes are discarded.
     pub(crate) rollback: bool,
 }
+
+/// How the table hashes a key (for a shortener that must find the home slots of the keys it
+/// passes).
+pub(crate) type HashFn<K> = fn(&K) -> u64;
 
 /// A table's slot addressing, as locals.
 #[derive(Clone, Copy)]
@@ -164,8 +230,9 @@ pub(crate) enum FastGet<V> {
 /// in memory (see [`get`](Self::get)).
 pub(crate) struct RawTable<K, V> {
     words: NonNull<AtomicU64>,
-    mask: usize,
+    pub(super) mask: usize,
     layout: SlotLayout,
+    pub(super) hash: HashFn<K>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -181,7 +248,12 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// The atomics of `words` must stay valid (not be freed or unmapped) for as long as the view
     /// is used.
     #[inline]
-    pub(crate) unsafe fn new(words: &[AtomicU64], capacity: usize, undo: bool) -> Self {
+    pub(crate) unsafe fn new(
+        words: &[AtomicU64],
+        capacity: usize,
+        undo: bool,
+        hash: HashFn<K>,
+    ) -> Self {
         let layout = Self::layout(undo);
         assert!(capacity.is_power_of_two());
         assert_eq!(words.len(), capacity * layout.stride, "body size");
@@ -189,6 +261,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             words: NonNull::from(words).cast(),
             mask: capacity - 1,
             layout,
+            hash,
             _types: PhantomData,
         }
     }
@@ -214,8 +287,21 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// registers across the Acquire loads of a probe, and reloading them costs a load and a
     /// bounds check per slot.
     #[inline(always)]
-    fn addressing(&self) -> Addressing {
+    pub(super) fn addressing(&self) -> Addressing {
         Addressing { base: self.words.as_ptr(), mask: self.mask, stride: self.layout.stride }
+    }
+
+    /// The control word of slot `index` (masked into range): all that a scan along a chain
+    /// needs from most slots, without building the slot's other parts.
+    #[inline(always)]
+    pub(super) fn ctrl_word(&self, index: usize) -> &AtomicU64 {
+        let index = index & self.mask;
+        // SAFETY: `index <= mask`, so the slot's first word lies inside the `capacity × stride`
+        // atomics that `new` was given.
+        let word = unsafe { self.words.as_ptr().add(index * self.layout.stride) };
+        // SAFETY: an initialised atomic (see above), which the caller of `new` keeps valid for
+        // as long as this view is used.
+        unsafe { &*word }
     }
 
     /// Slot `index` of a table with geometry `g`.
@@ -301,7 +387,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
 
     /// The walk along `key`'s probe chain (see [`ProbeWalk`]).
     #[inline(always)]
-    fn probe<'k>(&self, key: &'k K, hash: u64) -> ProbeWalk<'_, 'k, K, V> {
+    pub(super) fn probe<'k>(&self, key: &'k K, hash: u64) -> ProbeWalk<'_, 'k, K, V> {
         ProbeWalk::new(self, self.addressing(), key, hash)
     }
 
@@ -309,7 +395,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// no write-back overlapped the copy (Boehm's seqlock reader): the value, or the word that
     /// shows the overlap.
     #[inline(always)]
-    fn read_validated(slot: Slot<'_>, c: Ctrl) -> Result<V, Ctrl> {
+    pub(super) fn read_validated(slot: Slot<'_>, c: Ctrl) -> Result<V, Ctrl> {
         let value = words::load::<V>(slot.value);
         // Acquire: pairs with the writer's fence(Release) before its value stores (Boehm's
         // seqlock): if the copy saw any of them, the load below sees WRITING or a newer version.
@@ -335,7 +421,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// The fast path of [`get`](Self::get): what a probe usually meets (slots of other keys,
-    /// the key's committed entry, EMPTY, a tombstone), with no waiting and a small result, so
+    /// the key's committed entry, EMPTY, FREED slots), with no waiting and a small result, so
     /// that inlined into a loop of lookups it keeps everything in registers. A lookup that
     /// stored to memory would hold store-buffer entries until its cache miss retired, and the
     /// loop could not overlap the misses of consecutive lookups. Anything that needs waiting is
@@ -350,12 +436,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     Err(_) => FastGet::Slow,
                 }
             }
-            Ok(Stop::Mine { ctrl, .. })
-                if ctrl.is(SlotState::Tombstone) || ctrl.is(SlotState::New) =>
-            {
-                FastGet::Absent
-            }
-            // Being inserted with our tag, or being written back: wait.
+            // Being inserted with our tag, being written back, or an uncommitted copy (NEW) that
+            // the slow path passes.
             Err(Busy { .. }) | Ok(Stop::Mine { .. }) => FastGet::Slow,
         }
     }
@@ -379,7 +461,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 _ => return Ok(None),
             };
             match c.state() {
-                SlotState::Tombstone | SlotState::New => return Ok(None),
+                // Not committed: the key is absent here, and may be committed farther on (while
+                // this copy, a duplicate, aborts).
+                SlotState::New => walk.pass(),
                 SlotState::Ready | SlotState::Accessing => match Self::read_validated(slot, c) {
                     Ok(value) => return Ok(Some((index, value))),
                     // A write-back overlapped the copy: wait, then read the slot again.
@@ -417,95 +501,199 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
-        let Locker { owner, rollback } = locker;
+        let Locker { owner, .. } = locker;
         let mut walk = self.probe(key, hash);
         loop {
-            let (index, slot, c) = match walk.next(waiting)? {
-                Stop::Empty { index, slot, ctrl } => {
-                    if mode == AccessMode::AccessExist {
-                        return Ok(Ok(Visited::NotFound));
+            match walk.next(waiting)? {
+                Stop::Mine { index, slot, ctrl } => {
+                    match self.lock_found(index, slot, ctrl, locker, waiting)? {
+                        Some(locked) => return Ok(self.run_existing(index, slot, locked, visitor)),
+                        None => continue, // the walk reads the slot again
                     }
-                    let claimed = Ctrl::new(SlotState::Inserting, walk.tag(), 0, Some(owner));
-                    // Relaxed: nothing was ever written to an EMPTY slot, and nobody reads our
-                    // key before the Release store of NEW below.
-                    if slot
-                        .ctrl
-                        .compare_exchange(ctrl.0, claimed.0, Ordering::Relaxed, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        words::store(slot.key, key);
-                        let new = claimed.locked(SlotState::New, owner);
-                        // Release: publishes the key; pairs with the Acquire loads of probers,
-                        // which compare keys only in NEW or later states.
-                        slot.ctrl.store(new.0, Ordering::Release);
-                        return Ok(Self::run_new(index, slot, new, visitor));
-                    }
-                    continue; // another inserter claimed it: the walk reads the slot again
                 }
-                Stop::Mine { index, slot, ctrl } => (index, slot, ctrl),
-                Stop::Exhausted => {
-                    return match mode {
-                        AccessMode::AccessExist => Ok(Ok(Visited::NotFound)),
-                        AccessMode::CreateIfMiss => Err(RawError::Full),
-                    };
-                }
-            };
-            match c.state() {
-                SlotState::Tombstone if mode == AccessMode::AccessExist => {
+                Stop::Empty { .. } | Stop::Exhausted if mode == AccessMode::AccessExist => {
                     return Ok(Ok(Visited::NotFound));
                 }
-                SlotState::Tombstone => {
-                    let new = c.locked(SlotState::New, owner);
-                    // Acquire: pairs with the Release store that made the tombstone.
-                    if slot
-                        .ctrl
-                        .compare_exchange(c.0, new.0, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        return Ok(Self::run_new(index, slot, new, visitor));
+                // Absent, and the home slot is EMPTY: the common case of an insert, inline.
+                Stop::Empty { index, slot, ctrl } if walk.at_home() => {
+                    match self.claim_home(key, hash, slot, ctrl, owner, waiting.host) {
+                        Some(new) => {
+                            return Ok(self.run_new(index, slot, new, waiting.host, visitor));
+                        }
+                        None => continue, // another inserter took it: the walk reads it again
                     }
                 }
-                SlotState::Ready => {
-                    let locked = c.locked(SlotState::Accessing, owner);
-                    // Acquire: pairs with the Release store of READY, so the value we copy is
-                    // the committed one.
-                    if slot
-                        .ctrl
-                        .compare_exchange(c.0, locked.0, Ordering::Acquire, Ordering::Relaxed)
-                        .is_ok()
-                    {
-                        return Ok(Self::run_existing(index, slot, locked, rollback, visitor));
+                // Absent, at the end of a longer chain: claim the EMPTY slot, and verify the
+                // claim inline in the common case (see `claim_end`), else out of line.
+                Stop::Empty { index, slot, ctrl } => {
+                    match self.claim_end(key, hash, index, slot, ctrl, owner, waiting.host) {
+                        ClaimEnd::Won(new) => {
+                            return Ok(self.run_new(index, slot, new, waiting.host, visitor));
+                        }
+                        ClaimEnd::Lost => continue, // the walk reads the slot again
+                        ClaimEnd::Check(new) => {
+                            return self.check_end(key, hash, index, new, locker, waiting, visitor);
+                        }
                     }
                 }
-                // NEW, ACCESSING or WRITING: another visit holds the slot.
-                _ => self.wait_on(waiting, index, c)?,
+                Stop::Exhausted => {
+                    return self.insert_in_chain(key, hash, locker, waiting, visitor);
+                }
             }
         }
     }
 
-    #[inline]
-    fn run_new<F, R>(
+    /// Finishes the claim of the EMPTY slot `index` (NEW as `new`) that `claim_end` could not
+    /// verify inline: keeps it if the full verification passes and no FREED slot lies before
+    /// it; else frees it again and inserts the key through
+    /// [`insert_in_chain`](Self::insert_in_chain) (which reuses the FREED slot).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn check_end<B, H, F, R>(
+        &self,
+        key: &K,
+        hash: u64,
         index: usize,
-        slot: Slot<'_>,
-        ctrl: Ctrl,
+        new: Ctrl,
+        locker: Locker,
+        waiting: &mut Waiting<'_, B, H>,
         visitor: F,
-    ) -> Result<Visited, R::Error>
+    ) -> Result<Result<Visited, R::Error>, RawError>
     where
+        B: BackoffPolicy,
+        H: Host + ?Sized,
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
+        let slot = self.slot(index);
+        let reuse = self.first_free(self.home(hash), index).is_some();
+        let verified = if reuse {
+            Ok(None)
+        } else {
+            self.finish_claim(key, hash, index, slot, true, new, locker.owner, waiting)
+        };
+        match verified? {
+            Some(new) => Ok(self.run_new(index, slot, new, waiting.host, visitor)),
+            None => {
+                if reuse {
+                    self.abandon_claim(index, slot, new, locker.owner, waiting.host);
+                }
+                self.insert_in_chain(key, hash, locker, waiting, visitor)
+            }
+        }
+    }
+
+    /// The insert of an absent key whose home slot is taken: reuses the first FREED slot of its
+    /// chain or claims the EMPTY one that ends it, and verifies the claim (see
+    /// [`claim_in_chain`](Self::claim_in_chain)); walks again from the home slot whenever
+    /// another process got there first, and visits the key if it finds it after all. Out of
+    /// line, and a loop of its own: the inline path of [`visit`](Self::visit) then has nothing
+    /// to carry from one round to the next, and stays short enough for consecutive inserts to
+    /// overlap their cache misses (a walk that can restart costs the inline path a fifth of its
+    /// speed).
+    #[inline(never)]
+    fn insert_in_chain<B, H, F, R>(
+        &self,
+        key: &K,
+        hash: u64,
+        locker: Locker,
+        waiting: &mut Waiting<'_, B, H>,
+        visitor: F,
+    ) -> Result<Result<Visited, R::Error>, RawError>
+    where
+        B: BackoffPolicy,
+        H: Host + ?Sized,
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        'round: loop {
+            match self.claim_in_chain(key, hash, locker.owner, waiting)? {
+                Claim::Won(index, new) => {
+                    return Ok(self.run_new(index, self.slot(index), new, waiting.host, visitor));
+                }
+                Claim::NoRoom => return Err(RawError::Full),
+                Claim::Lost => {}
+            }
+            // The key may be there after all: walk to it (or to where it would go).
+            let mut walk = self.probe(key, hash);
+            loop {
+                match walk.next(waiting)? {
+                    Stop::Mine { index, slot, ctrl } => {
+                        if let Some(locked) = self.lock_found(index, slot, ctrl, locker, waiting)? {
+                            return Ok(self.run_existing(index, slot, locked, visitor));
+                        }
+                    }
+                    Stop::Empty { .. } | Stop::Exhausted => continue 'round,
+                }
+            }
+        }
+    }
+
+    /// Locks the key's slot that a walk stopped on (`ctrl`, any keyed state) for a visit:
+    /// `Some(ACCESSING word)` if it was READY and our compare-and-swap took it; `None` after
+    /// waiting on a held slot (NEW, ACCESSING, WRITING) or losing the race, for the walk to
+    /// read the slot again (a NEW copy that aborted is FREED by then).
+    #[inline(always)]
+    fn lock_found<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        index: usize,
+        slot: Slot<'_>,
+        c: Ctrl,
+        locker: Locker,
+        waiting: &mut Waiting<'_, B, H>,
+    ) -> Result<Option<(Ctrl, bool)>, RawError> {
+        if c.is(SlotState::Ready) {
+            let locked = c.locked(SlotState::Accessing, locker.owner);
+            // Acquire: pairs with the Release store of READY, so the value we copy is the
+            // committed one.
+            let won = slot
+                .ctrl
+                .compare_exchange(c.0, locked.0, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok();
+            return Ok(won.then_some((locked, locker.rollback)));
+        }
+        self.wait_on(waiting, index, c)?;
+        Ok(None)
+    }
+
+    /// Runs the visitor of an insert on a zeroed value in the slot it claimed (NEW), and
+    /// commits; a visitor that fails frees the slot (and the chain is shortened there).
+    #[inline]
+    fn run_new<H, F, R>(
+        &self,
+        index: usize,
+        slot: Slot<'_>,
+        ctrl: Ctrl,
+        host: &H,
+        visitor: F,
+    ) -> Result<Visited, R::Error>
+    where
+        H: Host + ?Sized,
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        let owner = ctrl.owner().expect("a NEW slot names its holder");
+        // Declared first, so dropped last: after a panicking visitor, the slot is FREED (by the
+        // entry's drop) before it is uncounted.
+        let mut counted = Counted { host, owner, kept: false };
         let mut entry = NewEntry { slot, ctrl, value: crate::bytes::zeroed(), committed: false };
-        visitor(index, &mut entry.value, true).into_result()?;
+        if let Err(e) = visitor(index, &mut entry.value, true).into_result() {
+            drop(entry); // FREED
+            drop(counted); // uncounted
+            self.shorten(index, owner);
+            return Err(e);
+        }
         entry.commit();
+        counted.kept = true;
         Ok(Visited::Created)
     }
 
     #[inline]
     fn run_existing<F, R>(
+        &self,
         index: usize,
         slot: Slot<'_>,
-        ctrl: Ctrl,
-        rollback: bool,
+        (ctrl, rollback): (Ctrl, bool),
         visitor: F,
     ) -> Result<Visited, R::Error>
     where
@@ -550,7 +738,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 // Acquire: pairs with the Release store of READY (the committed value).
                 let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
                 match c.state() {
-                    SlotState::Empty | SlotState::Tombstone | SlotState::Dead => break,
+                    SlotState::Empty | SlotState::Freed | SlotState::Emptying => break,
                     SlotState::Ready => {
                         let locked = c.locked(SlotState::Accessing, owner);
                         // Acquire: pairs with the Release store of READY.
@@ -592,7 +780,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// A lock-free read of slot `index`: its key and committed value, `None` if it holds no
-    /// committed entry (EMPTY, being inserted, a tombstone, DEAD). Waits, under `waiting`,
+    /// committed entry (EMPTY, FREED, being inserted or emptied). Waits, under `waiting`,
     /// only while a write-back is copying a new value in (recovering a dead writer's slot).
     pub(crate) fn read_slot<B: BackoffPolicy, H: Host + ?Sized>(
         &self,

@@ -6,8 +6,9 @@
 //! word it observed, so that of several processes recovering at once exactly one succeeds:
 //!
 //! ```text
-//! INSERTING(t,v,dead)  -> DEAD(t,v+1,0)        the key was half-written: skip the slot for ever
-//! NEW(t,v,dead)        -> TOMBSTONE(t,v+1,0)   an insert that never committed: the key stays absent
+//! INSERTING(t,v,dead)  -> FREED(t,v+1,0)      a half-written key: the slot is free for any key
+//! NEW(t,v,dead)        -> FREED(t,v+1,0)      an insert that never committed: the key stays absent
+//! EMPTYING(t,v,dead)   -> FREED(t,v+1,0)      a shortening cut short: the slot stays reusable
 //! ACCESSING(t,v,dead)  -> READY(t,v+1,0)       the visitor worked on a copy: the value is untouched
 //! WRITING(t,v,dead)    -> WRITING(t,v,me)      with undo records: take the slot over, copy the undo
 //!                         -> READY(t,v+1,0)    record (the value before the visit) back, release
@@ -56,17 +57,17 @@ pub(crate) fn recover_slot(
             .map_err(|_| NotRecovered::Changed)
     };
     match observed.state() {
-        SlotState::Inserting => {
-            swap(observed.unlocked(SlotState::Dead).bumped()).map(|()| RecoveryAction::Abandoned)
+        SlotState::Inserting | SlotState::New => {
+            swap(observed.released(SlotState::Freed)).map(|()| RecoveryAction::InsertAbandoned)
         }
-        SlotState::New => swap(observed.unlocked(SlotState::Tombstone).bumped())
-            .map(|()| RecoveryAction::Tombstoned),
+        SlotState::Emptying => {
+            swap(observed.released(SlotState::Freed)).map(|()| RecoveryAction::ShorteningAbandoned)
+        }
         SlotState::Accessing => {
-            swap(observed.unlocked(SlotState::Ready).bumped()).map(|()| RecoveryAction::Unlocked)
+            swap(observed.released(SlotState::Ready)).map(|()| RecoveryAction::Unlocked)
         }
         SlotState::Writing if slot.undo.is_empty() => {
-            swap(observed.unlocked(SlotState::Ready).bumped())
-                .map(|()| RecoveryAction::ReleasedTorn)
+            swap(observed.released(SlotState::Ready)).map(|()| RecoveryAction::ReleasedTorn)
         }
         SlotState::Writing => {
             let me = me.ok_or(NotRecovered::NoOwnerId)?;
@@ -79,7 +80,7 @@ pub(crate) fn recover_slot(
                 value.store(undo.load(Ordering::Relaxed), Ordering::Relaxed);
             }
             // Release: publishes the restored value; pairs with readers' and lockers' Acquire.
-            slot.ctrl.store(ours.unlocked(SlotState::Ready).bumped().0, Ordering::Release);
+            slot.ctrl.store(ours.released(SlotState::Ready).0, Ordering::Release);
             Ok(RecoveryAction::RolledBack)
         }
         _ => Err(NotRecovered::NotLocked),

@@ -86,7 +86,7 @@ fn the_visitor_sees_its_slot_index() {
 }
 
 #[test]
-fn a_failed_insert_leaves_a_tombstone_that_only_its_key_revives() {
+fn a_failed_insert_frees_its_slot_for_any_key() {
     let t = table(8);
     let mut slot = 0;
     let r = t.visit(&7, AccessMode::CreateIfMiss, |s, v, _| {
@@ -96,15 +96,30 @@ fn a_failed_insert_leaves_a_tombstone_that_only_its_key_revives() {
     });
     assert!(matches!(r, Err(VisitError::VisitorFailed(Rejected))));
     assert_eq!(t.get(&7).unwrap(), None, "no half-made entry");
-    assert_eq!(t.slot_state(slot), SlotState::Tombstone);
+    assert_eq!(t.slot_state(slot), SlotState::Empty, "the chain ended there: shortened");
     assert_eq!(t.visit(&7, AccessMode::AccessExist, |_, _, _| {}).unwrap(), Visited::NotFound);
     let r = t.visit(&7, AccessMode::CreateIfMiss, |s, v, new| {
         assert_eq!((s, new), (slot, true));
-        assert_eq!(*v, 0, "a revived entry starts zeroed, not with the failed value");
+        assert_eq!(*v, 0, "a new entry starts zeroed, not with the failed value");
         *v = 1;
     });
     assert_eq!(r.unwrap(), Visited::Created);
     assert_eq!(t.get(&7).unwrap(), Some(1));
+}
+
+/// The example: in a 4-slot table, 4 rejected inserts used every slot for good.
+#[test]
+fn rejected_inserts_use_no_slot() {
+    let t = table(4);
+    for k in 0..4u64 {
+        let r = t.visit(&k, AccessMode::CreateIfMiss, |_, _, _| false);
+        assert!(matches!(r, Err(VisitError::VisitorFailed(Rejected))));
+    }
+    for k in 10..14u64 {
+        assert_eq!(t.insert(&k, &k).unwrap(), None);
+    }
+    assert_eq!(t.len(), 4);
+    assert!(matches!(t.insert(&99, &0), Err(TableError::TableFull { capacity: 4 })));
 }
 
 #[test]
@@ -265,7 +280,7 @@ fn travel_visits_stops_and_writes_back() {
 }
 
 #[test]
-fn travel_skips_tombstones() {
+fn travel_skips_freed_slots() {
     let t = table(8);
     insert(&t, 1, 1);
     let _ = t.visit(&2, AccessMode::CreateIfMiss, |_, _, _| false);
@@ -554,7 +569,7 @@ mod recovery {
             t.visit_with(&a, AccessMode::AccessExist, quick(), |_, _, _| {}).unwrap(),
             Visited::NotFound
         );
-        // Inserting `a` again waits out the stale check, tombstones the slot, and revives it.
+        // Inserting `a` again waits out the stale check, frees the slot, and reuses it.
         let r = t.visit_with(&a, AccessMode::CreateIfMiss, quick(), |s, v, new| {
             assert_eq!((s, new), (slot_a, true));
             *v = 3;
@@ -565,7 +580,7 @@ mod recovery {
     }
 
     #[test]
-    fn a_half_written_key_is_abandoned_and_skipped() {
+    fn a_half_written_key_is_abandoned_and_its_slot_reused() {
         let capacity = 16;
         let t = table(capacity);
         let a: u64 = 5;
@@ -578,9 +593,9 @@ mod recovery {
         t.raw().slot(home).key[0].store(0xdead, Ordering::Relaxed);
         t.raw().slot(home).ctrl.store(claimed.0, Ordering::Release);
         insert_with(&t, a, 7, quick());
-        assert_eq!(t.slot_state(home), SlotState::Dead);
+        assert_eq!(t.slot_state(home), SlotState::Ready);
         assert_eq!(t.get(&a).unwrap(), Some(7));
-        assert_ne!(t.read(&a, |s, _| s).unwrap(), Some(home), "the key went to the next slot");
+        assert_eq!(t.read(&a, |s, _| s).unwrap(), Some(home), "the freed slot was reused");
     }
 
     fn insert_with(t: &Table, k: u64, v: u64, wait: Wait) {

@@ -249,11 +249,11 @@ pub enum RecoveryAction {
     /// A visit's slot (ACCESSING) was unlocked: the visitor worked on a copy, so the value is as
     /// it was before the visit.
     Unlocked,
-    /// An insert that never committed (NEW) became a tombstone: the key stays absent and can be
-    /// inserted again.
-    Tombstoned,
-    /// A slot whose key was half-written (INSERTING) was marked DEAD: it is skipped from now on.
-    Abandoned,
+    /// An insert that never committed (INSERTING or NEW) was abandoned: the key stays absent and
+    /// the slot is FREED, free for any key.
+    InsertAbandoned,
+    /// A chain shortening (EMPTYING) was abandoned: the slot is FREED again, free for any key.
+    ShorteningAbandoned,
     /// A write-back in progress (WRITING) was rolled back from the slot's undo record: the value
     /// is as it was before the visit.
     RolledBack,
@@ -273,8 +273,8 @@ impl fmt::Display for RecoveryAction {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             RecoveryAction::Unlocked => "unlocked (value untouched)",
-            RecoveryAction::Tombstoned => "uncommitted insert turned into a tombstone",
-            RecoveryAction::Abandoned => "half-written key marked dead",
+            RecoveryAction::InsertAbandoned => "uncommitted insert abandoned (slot freed)",
+            RecoveryAction::ShorteningAbandoned => "chain shortening abandoned (slot freed)",
             RecoveryAction::RolledBack => "write-back rolled back from the undo record",
             RecoveryAction::ReleasedTorn => {
                 "write-back released without undo record (value may be torn)"

@@ -11,6 +11,8 @@
 //! worker create-file PATH CAPACITY             the same with a file-backed table
 //! worker chaos NAME ID OPS LOG                 increment random Tally keys OPS times, logging
 //!                                              each increment's `seq key` to LOG before it
+//! worker churn NAME ID OPS KEYS LOG            insert and remove random keys below KEYS, OPS
+//!                                              times, logging each (see `tests/churn.rs`)
 //! ```
 
 use std::io::Read;
@@ -110,6 +112,34 @@ fn main() {
                         t.last_seq[id] = seq;
                     })
                     .unwrap();
+            }
+            println!("done");
+        }
+        "churn" => {
+            // Each operation is logged twice, one write(2) per line, so a kill lands between
+            // lines: `I key value` (insert) or `R key` (remove) before it, and `= old` (the
+            // value it replaced or removed, `-` if none) after it. Values are unique:
+            // `id << 32 | seq`.
+            let table = Table::open(&name).unwrap();
+            let (id, ops, keys): (u64, u64, u64) = (arg(&args, 2), arg(&args, 3), arg(&args, 4));
+            let mut log =
+                std::fs::OpenOptions::new().create(true).append(true).open(&args[5]).unwrap();
+            let mut rng = 0x2545_f491_4f6c_dd1du64.wrapping_mul(id + 1);
+            for seq in 1..=ops {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                let key = rng % keys;
+                let old = if rng >> 62 == 0 {
+                    log.write_all(format!("R {key}\n").as_bytes()).unwrap();
+                    table.remove(&key).unwrap()
+                } else {
+                    let value = id << 32 | seq;
+                    log.write_all(format!("I {key} {value}\n").as_bytes()).unwrap();
+                    table.insert(&key, &value).unwrap()
+                };
+                let old = old.map_or("-".to_owned(), |v| v.to_string());
+                log.write_all(format!("= {old}\n").as_bytes()).unwrap();
             }
             println!("done");
         }

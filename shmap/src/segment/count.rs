@@ -1,0 +1,79 @@
+//! The entry count of a hash table, as counters in the segment header sharded by process and
+//! thread: a writer adds to its own cache line and a reader sums them all, the scheme of
+//! striped counters (Java's `LongAdder`, the per-CPU counters of Linux's `percpu_counter`), so
+//! that counting never makes every writer of every process bounce one cache line.
+//!
+//! A counter changes right after the slot operation it counts (a commit of a new key, a
+//! removal), not atomically with it: the sum is exact when no write is in flight, and a process
+//! killed between the two leaves it off by one, until a recount (which scans the slots)
+//! corrects it.
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use crate::process::OwnerId;
+use crate::segment::Segment;
+
+/// Counter shards: 64 cache lines (4 KiB) per segment.
+pub(crate) const COUNT_SHARDS: usize = 64;
+
+/// One shard on a cache line of its own (the count, as a wrapping two's-complement `i64`).
+#[repr(C, align(64))]
+pub(crate) struct CountLine {
+    pub(crate) count: AtomicU64,
+}
+
+/// This thread's number, mixed into the shard index so that the threads of one process count
+/// on different lines. Inline: one thread-local load on every insert and removal.
+#[inline(always)]
+fn thread_number() -> usize {
+    thread_local!(static NUMBER: Cell<usize> = const { Cell::new(usize::MAX) });
+    let v = NUMBER.get();
+    if v != usize::MAX { v } else { first_thread_number(&NUMBER) }
+}
+
+/// Numbers the calling thread (its first count).
+#[cold]
+fn first_thread_number(number: &'static std::thread::LocalKey<Cell<usize>>) -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let v = NEXT.fetch_add(1, Ordering::Relaxed);
+    number.set(v);
+    v
+}
+
+impl Segment {
+    /// The shard that `owner`'s current thread counts on.
+    #[inline(always)]
+    fn count_shard(&self, owner: OwnerId) -> &AtomicU64 {
+        // Owner ids spread processes over the shards (Fibonacci hashing of the id), thread
+        // numbers spread the threads of each.
+        let mixed = (usize::from(owner.get()) * 0x9e37_79b9) >> 8;
+        &self.header().entry_counts[(mixed + thread_number()) % COUNT_SHARDS].count
+    }
+
+    /// Adds `delta` (wrapping) to the entry count, on the caller's shard.
+    #[inline(always)]
+    pub(crate) fn add_entries(&self, owner: OwnerId, delta: i64) {
+        // Relaxed: a statistic; nothing is published through it.
+        self.count_shard(owner).fetch_add(delta as u64, Ordering::Relaxed);
+    }
+
+    /// Uncounts the entry of an insert whose holder died before it committed (its claim
+    /// counted it, see `table::removal`), when a recoverer frees its slot. (A holder that died
+    /// between its claim and the count leaves the count one short instead: `recount` fixes
+    /// either.)
+    pub(crate) fn uncount_abandoned_insert(&self) {
+        if let Ok(owner) = self.owner() {
+            self.add_entries(owner, -1);
+        }
+    }
+
+    /// The sum of the shards (each read Relaxed, so the sum of a moment for each shard).
+    pub(crate) fn entries(&self) -> i64 {
+        self.header()
+            .entry_counts
+            .iter()
+            .fold(0u64, |sum, line| sum.wrapping_add(line.count.load(Ordering::Relaxed)))
+            as i64
+    }
+}

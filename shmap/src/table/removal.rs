@@ -1,0 +1,486 @@
+//! Removal and slot reuse: removing an entry (one compare-and-swap), claiming an EMPTY or FREED
+//! slot for a new key and checking that no other copy of the key exists (the verification),
+//! and turning FREED slots back into EMPTY where no probe chain runs through them (shortening).
+//!
+//! The protocol and the invariants it keeps (one slot per key, chains never cut, readers never
+//! see another key's value) are in [`raw`](super::raw)'s documentation. The duplicate check is
+//! the one of Purcell and Harris ("Non-blocking hashtables with open addressing", DISC 2005):
+//! publish a tentative copy, then scan the key's probe range for other copies, the copy
+//! nearer the home slot winning; the chain shortening is the tombstone clean-up of linear
+//! probing (Knuth, TAOCP vol. 3, 6.4, algorithm R, done lock-free with a locked EMPTYING
+//! state instead of moving entries).
+
+use crate::layout::{ShmKey, ShmValue};
+use crate::process::OwnerId;
+use crate::sync::backoff::BackoffPolicy;
+use crate::sync::primitive::{Ordering, dekker_fence, fence};
+use crate::sync::words;
+use crate::table::ctrl::{Ctrl, SlotState};
+use crate::table::probe::Stop;
+use crate::table::raw::{Host, RawError, RawTable, Waiting};
+use crate::table::slot::Slot;
+
+/// How many slots past a freed slot a remover scans for the end of the chain before it leaves
+/// the slot FREED (an insert reuses it, or a later removal near the end of the run shortens it).
+/// A few cache lines: at low and medium load the next EMPTY is almost always within reach.
+pub(crate) const SHORTEN_REACH: usize = 16;
+
+/// How a claim of a slot for a new key ended.
+pub(super) enum Claim {
+    /// The slot (index) is ours, in NEW (the word), verified.
+    Won(usize, Ctrl),
+    /// Another process took the slot, or a verification found our key elsewhere or the chain
+    /// cut: walk again from the home slot.
+    Lost,
+    /// No EMPTY or FREED slot in the whole table.
+    NoRoom,
+}
+
+/// How [`RawTable::claim_end`] ended.
+pub(super) enum ClaimEnd {
+    /// The slot is ours, in NEW (the word), verified.
+    Won(Ctrl),
+    /// Another process took the slot first.
+    Lost,
+    /// The slot is ours, in NEW (the word), but the inline check met a slot that needs the
+    /// full verification (our tag, EMPTY, EMPTYING) or a FREED slot we would rather reuse.
+    Check(Ctrl),
+}
+
+/// What [`RawTable::remove`] did.
+pub(crate) enum Removal<V> {
+    /// The key was absent.
+    Absent,
+    /// The predicate kept the entry, whose value was this.
+    Kept(V),
+    /// The entry was removed from this slot; its value was this.
+    Removed(usize, V),
+}
+
+impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
+    /// Claims slot `index`, last seen as `seen` (EMPTY or FREED), for `key` with a
+    /// compare-and-swap, writes the key and publishes NEW. Returns the NEW word, or `None` if
+    /// another process took the slot first. The caller verifies the claim if it needs to.
+    ///
+    /// `order` is the claim's: SeqCst where a verification follows (Dekker's store-load pair
+    /// with its SeqCst loads, see `dekker_fence`, against other claimers and shorteners),
+    /// Acquire otherwise; either way it acquires the Release store that freed the slot, so our
+    /// stores come after its previous holder's.
+    ///
+    /// The claim counts the entry at once (`host.count_entries`), and whoever gives the slot up
+    /// uncounts it: the counter's locked add then directly follows the claim's, when the store
+    /// buffer is already drained, which costs an insert less than a second barrier at the
+    /// commit.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn publish<H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        slot: Slot<'_>,
+        seen: Ctrl,
+        owner: OwnerId,
+        order: Ordering,
+        host: &H,
+    ) -> Option<Ctrl> {
+        let claimed = seen.claimed(Self::tag(hash), owner);
+        slot.ctrl.compare_exchange(seen.0, claimed.0, order, Ordering::Relaxed).ok()?;
+        host.count_entries(owner, 1);
+        if order == Ordering::SeqCst {
+            dekker_fence();
+        }
+        // Release fence: orders the claim before the key stores, for readers still validating
+        // a copy of the slot's previous life (Boehm's seqlock writer); pairs with their
+        // fence(Acquire).
+        fence(Ordering::Release);
+        words::store(slot.key, key);
+        let new = claimed.locked(SlotState::New, owner);
+        // Release: publishes the key; pairs with the Acquire loads of probers, which compare keys
+        // only in NEW or later states.
+        slot.ctrl.store(new.0, Ordering::Release);
+        Some(new)
+    }
+
+    /// Claims `key`'s EMPTY home slot (`slot`, seen as `seen`): the common case of an insert,
+    /// which has nothing to reuse before it and nothing to verify (see [`verify`]: no copy of
+    /// the key can lie past an EMPTY slot that was claimed, and no slot lies before it; that
+    /// argument needs only the coherence of the one word, so the claim is a plain Acquire).
+    /// The NEW word, or `None` if another process took the slot first.
+    ///
+    /// [`verify`]: Self::verify
+    #[inline(always)]
+    pub(super) fn claim_home<H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        slot: Slot<'_>,
+        seen: Ctrl,
+        owner: OwnerId,
+        host: &H,
+    ) -> Option<Ctrl> {
+        self.publish(key, hash, slot, seen, owner, Ordering::Acquire, host)
+    }
+
+    /// Claims the EMPTY slot `index` (`slot`, seen as `seen`) that ended a walk from the home
+    /// slot, and checks inline the common case of its verification: every slot from the home
+    /// slot on holds another key (another tag). Anything else is left to
+    /// [`check_end`](Self::check_end): a slot with our tag or being emptied (the full
+    /// verification decides), an EMPTY one (a cut chain), a FREED one (which the key should
+    /// reuse instead).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub(super) fn claim_end<H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        index: usize,
+        slot: Slot<'_>,
+        seen: Ctrl,
+        owner: OwnerId,
+        host: &H,
+    ) -> ClaimEnd {
+        let Some(new) = self.publish(key, hash, slot, seen, owner, Ordering::SeqCst, host) else {
+            return ClaimEnd::Lost;
+        };
+        let tag = Self::tag(hash);
+        let mut i = self.home(hash);
+        while i != index {
+            // SeqCst: Dekker's load after our SeqCst claim (see `dekker_fence`).
+            let c = Ctrl(self.ctrl_word(i).load(Ordering::SeqCst));
+            if c.tag() == tag || c.is(SlotState::Empty) || c.is_vacant() {
+                return ClaimEnd::Check(new);
+            }
+            i = (i + 1) & self.mask;
+        }
+        ClaimEnd::Won(new)
+    }
+
+    /// Whether a FREED slot lies from `from` on, before `to`.
+    pub(super) fn first_free(&self, from: usize, to: usize) -> Option<usize> {
+        let mut i = from;
+        while i != to {
+            // Relaxed: a hint; the claim's compare-and-swap decides.
+            if Ctrl(self.ctrl_word(i).load(Ordering::Relaxed)).is(SlotState::Freed) {
+                return Some(i);
+            }
+            i = (i + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Frees slot `index`, which we claimed (NEW as `new`) and give up, uncounts it, and
+    /// shortens the chain there.
+    pub(super) fn abandon_claim<H: Host + ?Sized>(
+        &self,
+        index: usize,
+        slot: Slot<'_>,
+        new: Ctrl,
+        owner: OwnerId,
+        host: &H,
+    ) {
+        // Release: hands the slot on (pairs with the next claimer's Acquire CAS).
+        slot.ctrl.store(new.released(SlotState::Freed).0, Ordering::Release);
+        host.count_entries(owner, -1);
+        self.shorten(index, owner);
+    }
+
+    /// Claims a slot for `key`, absent, whose chain is longer than its home slot: walks the
+    /// chain again from the home slot to its end (EMPTY), noting the first FREED slot, claims
+    /// that one or else the EMPTY one, and verifies the claim. `Lost` if the walk meets the key
+    /// (or a slot that may hold it) after all, or the claim fails: the caller walks again. Out
+    /// of line, so that the inline insert path stays short enough for consecutive inserts to
+    /// overlap their cache misses.
+    #[inline(never)]
+    pub(super) fn claim_in_chain<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        owner: OwnerId,
+        waiting: &mut Waiting<'_, B, H>,
+    ) -> Result<Claim, RawError> {
+        let tag = Self::tag(hash);
+        let mut index = self.home(hash);
+        let mut target = None;
+        for _ in 0..self.capacity() {
+            // Acquire: pairs with the Release store of NEW (the key compared below).
+            let c = Ctrl(self.ctrl_word(index).load(Ordering::Acquire));
+            if c.is(SlotState::Empty) {
+                target = target.or(Some((index, c)));
+                break;
+            } else if c.is(SlotState::Freed) {
+                target = target.or(Some((index, c)));
+            } else if c.tag() == tag
+                && !c.is(SlotState::Emptying)
+                && (c.is(SlotState::Inserting) || words::equals(self.slot(index).key, key))
+            {
+                return Ok(Claim::Lost); // the key may be here after all: the caller's walk sees
+            }
+            index = (index + 1) & self.mask;
+        }
+        let Some((index, seen)) = target else {
+            return Ok(Claim::NoRoom);
+        };
+        let slot = self.slot(index);
+        let host = waiting.host;
+        let Some(new) = self.publish(key, hash, slot, seen, owner, Ordering::SeqCst, host) else {
+            return Ok(Claim::Lost);
+        };
+        let empty = seen.is(SlotState::Empty);
+        Ok(match self.finish_claim(key, hash, index, slot, empty, new, owner, waiting)? {
+            Some(new) => Claim::Won(index, new),
+            None => Claim::Lost,
+        })
+    }
+
+    /// Verifies our claim of slot `index` (EMPTY before it if `was_empty`, NEW as `new` now)
+    /// and returns `new` if it stands; else frees the slot again (and shortens the chain there).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(super) fn finish_claim<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        index: usize,
+        slot: Slot<'_>,
+        was_empty: bool,
+        new: Ctrl,
+        owner: OwnerId,
+        waiting: &mut Waiting<'_, B, H>,
+    ) -> Result<Option<Ctrl>, RawError> {
+        let verified = self.verify(key, hash, index, was_empty, waiting);
+        if matches!(verified, Ok(true)) {
+            return Ok(Some(new));
+        }
+        self.abandon_claim(index, slot, new, owner, waiting.host);
+        verified.map(|_| None)
+    }
+
+    /// The verification of a claim of slot `mine` for `key`: walks the chain from the home slot
+    /// to the first EMPTY past `mine` (only to `mine` if `mine` was EMPTY: see below).
+    /// `Ok(false)` if the key is committed in another slot, or NEW in a slot nearer the home
+    /// slot, or if a slot before `mine` is EMPTY (a shortening cut the chain); waits on slots
+    /// that may resolve either way (INSERTING with our tag, NEW farther on, EMPTYING before
+    /// `mine`).
+    ///
+    /// No copy of the key can lie past a claimed EMPTY slot `e`: its chain runs through `e`, so
+    /// its own verification (which reads `e` after its claim) saw `e` EMPTY and aborted, or saw
+    /// our claim, nearer, and aborted; or it read `e` before `e` became EMPTY, and then the
+    /// shortening that made `e` EMPTY scanned after that copy's claim and would have kept `e`
+    /// while the copy existed.
+    #[inline(never)]
+    fn verify<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        mine: usize,
+        mine_was_empty: bool,
+        waiting: &mut Waiting<'_, B, H>,
+    ) -> Result<bool, RawError> {
+        let tag = Self::tag(hash);
+        let mut index = self.home(hash);
+        let mut passed = false;
+        for _ in 0..self.capacity() {
+            if index == mine {
+                if mine_was_empty {
+                    return Ok(true);
+                }
+                passed = true;
+            } else {
+                loop {
+                    // SeqCst: Dekker's load after our SeqCst claim (see `dekker_fence`); as an
+                    // acquire, pairs with the Release store of NEW, so the key compared below is
+                    // the published one.
+                    let c = Ctrl(self.ctrl_word(index).load(Ordering::SeqCst));
+                    // Most slots: another key's, or FREED (its tag is stale).
+                    if c.tag() != tag && !c.is(SlotState::Empty) && !c.is(SlotState::Emptying)
+                        || c.is(SlotState::Freed)
+                    {
+                        break;
+                    }
+                    let wait = if c.is(SlotState::Empty) {
+                        return Ok(passed);
+                    } else if c.is(SlotState::Emptying) {
+                        !passed // before our slot it may become EMPTY: wait and see
+                    } else if c.is(SlotState::Inserting) {
+                        true // may be our key
+                    } else if !words::equals(self.slot(index).key, key) {
+                        false
+                    } else if c.is(SlotState::New) {
+                        if !passed {
+                            return Ok(false); // a tentative copy nearer home wins
+                        }
+                        true // a farther tentative copy aborts when it sees ours
+                    } else {
+                        return Ok(false); // committed elsewhere
+                    };
+                    if !wait {
+                        break;
+                    }
+                    self.wait_on(waiting, index, c)?;
+                }
+            }
+            index = (index + 1) & self.mask;
+        }
+        Ok(true)
+    }
+
+    /// Tries to turn FREED slot `index` back into EMPTY, and then the FREED slots before it, as
+    /// long as no probe chain runs through them (see [`raw`](super::raw), invariant 2). Gives
+    /// up at the first slot that must stay.
+    #[cold]
+    pub(crate) fn shorten(&self, index: usize, owner: OwnerId) {
+        self.shorten_within(index, owner, SHORTEN_REACH);
+    }
+
+    /// [`shorten`](Self::shorten), scanning up to `reach` slots ahead.
+    pub(crate) fn shorten_within(&self, index: usize, owner: OwnerId, reach: usize) {
+        let mut i = index;
+        for _ in 0..self.capacity() {
+            let slot = self.slot(i);
+            let c = Ctrl(slot.ctrl.load(Ordering::Relaxed));
+            if !c.is(SlotState::Freed) {
+                return;
+            }
+            let locked = c.locked(SlotState::Emptying, owner);
+            // SeqCst: the lock and the scan's SeqCst loads are Dekker's store-load pair against
+            // a claimer's claim and verification (see `dekker_fence`).
+            if slot
+                .ctrl
+                .compare_exchange(c.0, locked.0, Ordering::SeqCst, Ordering::Relaxed)
+                .is_err()
+            {
+                return;
+            }
+            dekker_fence();
+            let empty = self.no_chain_through(i, reach);
+            let next = if empty { SlotState::Empty } else { SlotState::Freed };
+            // Release: pairs with the Acquire CAS of the slot's next claimer.
+            slot.ctrl.store(locked.unlocked(next).bumped().0, Ordering::Release);
+            if !empty {
+                return;
+            }
+            i = (i + self.mask) & self.mask;
+        }
+    }
+
+    /// Whether no key's probe chain runs through slot `i`: scans from `i + 1` to the next EMPTY
+    /// (at most `reach` slots, else `false`), rehashing each key it passes. A slot it cannot
+    /// judge (a key being written, or a slot that changes under the scan) counts as a chain.
+    fn no_chain_through(&self, i: usize, reach: usize) -> bool {
+        let mask = self.mask;
+        let mut j = (i + 1) & mask;
+        for _ in 0..reach.min(mask) {
+            let slot = self.slot(j);
+            // SeqCst: Dekker's load after our SeqCst lock (see `dekker_fence`); as an acquire,
+            // pairs with the Release store of NEW, so the key read below is published.
+            let c = Ctrl(slot.ctrl.load(Ordering::SeqCst));
+            if c.is(SlotState::Empty) {
+                return true;
+            } else if c.is(SlotState::Inserting) {
+                return false;
+            } else if !c.is_vacant() {
+                let key = words::load::<K>(slot.key);
+                // Acquire fence: if the key copy saw a later claimer's store, the re-read below
+                // sees its claim (pairs with the claimer's Release fence before its key stores).
+                fence(Ordering::Acquire);
+                if slot.ctrl.load(Ordering::Relaxed) != c.0 {
+                    return false;
+                }
+                let home = (self.hash)(&key) as usize & mask;
+                if (i.wrapping_sub(home) & mask) < (j.wrapping_sub(home) & mask) {
+                    return false; // the chain from `home` to `j` runs through `i`
+                }
+            }
+            j = (j + 1) & mask;
+        }
+        j == i // a whole lap, every key judged
+    }
+
+    /// Removes `key` if `keep` returns `false` for its value (a copy). Lock-free: one
+    /// compare-and-swap from the word under which the value was copied, so the value returned is
+    /// exactly the one removed; waits only while a visit holds the slot. The caller shortens
+    /// the chain at the freed slot.
+    pub(crate) fn remove<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        waiting: &mut Waiting<'_, B, H>,
+        mut keep: impl FnMut(&V) -> bool,
+    ) -> Result<Removal<V>, RawError> {
+        let mut walk = self.probe(key, hash);
+        loop {
+            let (index, slot, c) = match walk.next(waiting)? {
+                Stop::Mine { index, slot, ctrl } => (index, slot, ctrl),
+                Stop::Empty { .. } | Stop::Exhausted => return Ok(Removal::Absent),
+            };
+            if c.is(SlotState::New) {
+                walk.pass(); // not committed: absent here
+            } else if c.is(SlotState::Ready) {
+                // A write-back that overlapped the copy changed the word: the walk reads the slot
+                // again.
+                if let Ok(value) = Self::read_validated(slot, c) {
+                    if keep(&value) {
+                        return Ok(Removal::Kept(value));
+                    }
+                    // AcqRel: releases our reads of the value before the next claimer's writes
+                    // (its Acquire CAS pairs with it), and acquires nothing we need but keeps the
+                    // CAS a single ordered step.
+                    if slot
+                        .ctrl
+                        .compare_exchange(
+                            c.0,
+                            c.released(SlotState::Freed).0,
+                            Ordering::AcqRel,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                    {
+                        return Ok(Removal::Removed(index, value));
+                    }
+                }
+            } else {
+                self.wait_on(waiting, index, c)?; // ACCESSING or WRITING: a visit may change it
+            }
+        }
+    }
+
+    /// Removes the committed entry in slot `index` if `keep` returns `false` for it (copies of
+    /// its key and value), as [`remove`](Self::remove) does; `Ok(Some(..))` with what it removed.
+    /// Slots without a committed entry are left alone.
+    pub(crate) fn remove_at<B: BackoffPolicy, H: Host + ?Sized>(
+        &self,
+        index: usize,
+        waiting: &mut Waiting<'_, B, H>,
+        mut keep: impl FnMut(&K, &V) -> bool,
+    ) -> Result<Option<(K, V)>, RawError> {
+        let slot = self.slot(index);
+        loop {
+            // Acquire: pairs with the Release stores of NEW and READY (the key and value).
+            let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
+            if c.is(SlotState::Ready) {
+                let key = words::load::<K>(slot.key);
+                let Ok(value) = Self::read_validated(slot, c) else { continue };
+                if keep(&key, &value) {
+                    return Ok(None);
+                }
+                // AcqRel: as in `remove`.
+                if slot
+                    .ctrl
+                    .compare_exchange(
+                        c.0,
+                        c.released(SlotState::Freed).0,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok()
+                {
+                    return Ok(Some((key, value)));
+                }
+            } else if c.is(SlotState::Accessing) || c.is(SlotState::Writing) {
+                self.wait_on(waiting, index, c)?;
+            } else {
+                return Ok(None); // nothing committed here (an insert in flight commits later)
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Unit tests of removal and slot reuse over heap tables: the protocol's rules one by one, then
+//! threads churning one table. Also run under Miri, with smaller counts.
+
+use std::collections::HashMap;
+
+use super::ctrl::Ctrl;
+use super::*;
+use crate::hash::DefaultHasher;
+use crate::sync::primitive::Ordering;
+
+type Table = ShmHashTable<u64, u64>;
+
+fn table(capacity: usize) -> Table {
+    Table::heap(capacity).unwrap()
+}
+
+fn home(t: &Table, k: u64) -> usize {
+    DefaultHasher::hash(&k.to_ne_bytes()) as usize & (t.capacity() - 1)
+}
+
+fn slot_of(t: &Table, k: u64) -> Option<usize> {
+    t.read(&k, |s, _| s).unwrap()
+}
+
+/// Every slot's state, for messages.
+fn states(t: &Table) -> Vec<SlotState> {
+    (0..t.capacity()).map(|i| t.slot_state(i)).collect()
+}
+
+/// No key is in two slots, and every committed slot's key is found by `get` at that slot.
+fn assert_consistent(t: &Table) {
+    let mut seen = HashMap::new();
+    let outcome = t
+        .travel(|slot, k, _| {
+            assert!(seen.insert(*k, slot).is_none(), "key {k} in two slots");
+        })
+        .unwrap();
+    assert!(outcome.is_completed());
+    for (k, slot) in &seen {
+        assert_eq!(slot_of(t, *k), Some(*slot), "key {k} unreachable: {:?}", states(t));
+    }
+    assert_eq!(t.recount().unwrap(), seen.len());
+    assert_eq!(t.len(), seen.len());
+}
+
+#[test]
+fn remove_returns_the_value_and_the_key_is_gone() {
+    let t = table(16);
+    t.insert(&1, &10).unwrap();
+    t.insert(&2, &20).unwrap();
+    assert_eq!(t.remove(&1).unwrap(), Some(10));
+    assert_eq!(t.get(&1).unwrap(), None);
+    assert!(!t.contains_key(&1).unwrap());
+    assert_eq!(t.update(&1, |v| *v).unwrap(), None);
+    assert_eq!(t.remove(&1).unwrap(), None);
+    assert_eq!(t.get(&2).unwrap(), Some(20));
+    assert_eq!(t.len(), 1);
+    t.insert(&1, &11).unwrap();
+    assert_eq!(t.get(&1).unwrap(), Some(11), "a removed key can come back");
+    assert_consistent(&t);
+}
+
+/// Keys come and go through a table far smaller than their number: it never fills.
+#[test]
+fn churn_through_a_small_table_never_fills() {
+    let t = table(8);
+    let rounds = if cfg!(miri) { 40 } else { 5000 };
+    for k in 0..rounds {
+        t.insert(&k, &k).unwrap();
+        if k >= 6 {
+            assert_eq!(t.remove(&(k - 6)).unwrap(), Some(k - 6));
+        }
+    }
+    assert_eq!(t.len(), 6);
+    for k in rounds - 6..rounds {
+        assert_eq!(t.get(&k).unwrap(), Some(k));
+    }
+    assert_consistent(&t);
+}
+
+#[test]
+fn remove_if_removes_only_what_the_predicate_approves() {
+    let t = table(16);
+    t.insert(&1, &5).unwrap();
+    assert_eq!(t.remove_if(&1, |v| *v > 5).unwrap(), None);
+    assert_eq!(t.get(&1).unwrap(), Some(5));
+    assert_eq!(t.remove_if(&1, |v| *v == 5).unwrap(), Some(5));
+    assert_eq!(t.remove_if(&1, |_| unreachable!("absent keys run nothing")).unwrap(), None);
+}
+
+/// The slot after a freed one is EMPTY, so no chain runs through it: it becomes EMPTY again.
+#[test]
+fn a_freed_slot_at_the_end_of_its_chain_becomes_empty() {
+    let t = table(16);
+    t.insert(&3, &3).unwrap();
+    let s = slot_of(&t, 3).unwrap();
+    t.remove(&3).unwrap();
+    assert_eq!(t.slot_state(s), SlotState::Empty, "{:?}", states(&t));
+}
+
+/// Two keys with one home slot: removing the first must not cut the second's chain; removing
+/// the second then shortens both.
+#[test]
+fn a_freed_slot_inside_a_chain_stays_until_the_chain_ends_there() {
+    let t = table(16);
+    let a = 1;
+    let b = (2..).find(|&b| home(&t, b) == home(&t, a)).unwrap();
+    t.insert(&a, &1).unwrap();
+    t.insert(&b, &2).unwrap();
+    let (sa, sb) = (slot_of(&t, a).unwrap(), slot_of(&t, b).unwrap());
+    assert_eq!(sb, (sa + 1) % 16);
+    t.remove(&a).unwrap();
+    assert_eq!(t.slot_state(sa), SlotState::Freed, "b's chain runs through it");
+    assert_eq!(t.get(&b).unwrap(), Some(2));
+    // A third key of the same home reuses the freed slot, nearer its home.
+    let c = (b + 1..).find(|&c| home(&t, c) == home(&t, a)).unwrap();
+    t.insert(&c, &3).unwrap();
+    assert_eq!(slot_of(&t, c), Some(sa));
+    t.remove(&c).unwrap();
+    t.remove(&b).unwrap();
+    assert_eq!((t.slot_state(sa), t.slot_state(sb)), (SlotState::Empty, SlotState::Empty));
+}
+
+/// A key whose home is its own slot does not hold the slot before it: that one is shortened
+/// even though the next slot is not EMPTY.
+#[test]
+fn a_freed_slot_followed_by_keys_at_home_becomes_empty() {
+    let t = table(16);
+    let a = 1;
+    let ha = home(&t, a);
+    let b = (2..).find(|&b| home(&t, b) == (ha + 1) % 16).unwrap();
+    t.insert(&a, &1).unwrap();
+    t.insert(&b, &2).unwrap();
+    t.remove(&a).unwrap();
+    assert_eq!(t.slot_state(ha), SlotState::Empty, "{:?}", states(&t));
+    assert_eq!(t.get(&b).unwrap(), Some(2));
+}
+
+#[test]
+fn clear_empties_a_full_table() {
+    let t = table(8);
+    for k in 0..8 {
+        t.insert(&k, &k).unwrap();
+    }
+    assert!(matches!(t.insert(&100, &0), Err(TableError::TableFull { .. })));
+    t.clear().unwrap();
+    assert!(t.is_empty());
+    assert_eq!(states(&t), vec![SlotState::Empty; 8], "every chain shortened");
+    for k in 100..108 {
+        t.insert(&k, &k).unwrap();
+    }
+    assert_consistent(&t);
+}
+
+#[test]
+fn retain_keeps_what_the_predicate_keeps() {
+    let t = table(64);
+    for k in 0..40 {
+        t.insert(&k, &(k % 3)).unwrap();
+    }
+    let mut judged = 0;
+    t.retain(|_, v| {
+        judged += 1;
+        *v == 0
+    })
+    .unwrap();
+    assert_eq!(judged, 40);
+    assert_eq!(t.len(), 14);
+    for k in 0..40 {
+        assert_eq!(t.get(&k).unwrap().is_some(), k % 3 == 0);
+    }
+    assert_consistent(&t);
+}
+
+/// A removal waits for a visit of the key to end, and removes the value it wrote.
+#[test]
+fn remove_waits_for_a_visit() {
+    let t = std::sync::Arc::new(table(16));
+    t.insert(&1, &1).unwrap();
+    let (entered_tx, entered_rx) = std::sync::mpsc::channel();
+    let t2 = std::sync::Arc::clone(&t);
+    let visitor = std::thread::spawn(move || {
+        t2.update(&1, |v| {
+            entered_tx.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(if cfg!(miri) { 1 } else { 30 }));
+            *v = 2;
+        })
+        .unwrap();
+    });
+    entered_rx.recv().unwrap();
+    assert_eq!(t.remove(&1).unwrap(), Some(2));
+    visitor.join().unwrap();
+}
+
+/// `recount` corrects a count that a crash left wrong.
+#[test]
+fn recount_corrects_the_counters() {
+    let t = table(16);
+    for k in 0..5 {
+        t.insert(&k, &k).unwrap();
+    }
+    t.segment().add_entries(t.segment().owner().unwrap(), 3); // as if 3 counts were lost
+    assert_eq!(t.len(), 8);
+    assert_eq!(t.recount().unwrap(), 5);
+    assert_eq!(t.len(), 5);
+}
+
+/// A shortener that died in EMPTYING is recovered like any other holder: the slot is FREED and
+/// an insert whose chain runs through it does not wait for ever.
+#[cfg(not(miri))] // a dead process is made with fork/exec
+#[test]
+fn a_dead_shortener_is_recovered() {
+    use crate::process::{Liveness, ProcessIdentity};
+    let t = table(16);
+    let a = 1;
+    let ha = home(&t, a);
+    t.insert(&a, &1).unwrap();
+    t.remove(&a).unwrap();
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    child.wait().unwrap();
+    let dead = ProcessIdentity { pid, ..ProcessIdentity::current().unwrap() };
+    let dead = t.segment().processes().register(&dead, &|_| false).unwrap();
+    assert_eq!(t.owner_liveness(dead), Liveness::Dead);
+    // Plant FREED, then EMPTYING held by the dead process, and something after it.
+    let c = t.raw().ctrl(ha);
+    let freed = Ctrl::new(SlotState::Freed, c.tag(), c.version(), None);
+    t.raw().slot(ha).ctrl.store(freed.locked(SlotState::Emptying, dead).0, Ordering::Release);
+    let b = (2..).find(|&b| home(&t, b) == ha).unwrap();
+    let wait = Wait::timeout(std::time::Duration::from_secs(5))
+        .with_stale_check(std::time::Duration::from_millis(5));
+    t.visit_with(&b, AccessMode::CreateIfMiss, wait, |_, v, _| *v = 2).unwrap();
+    assert_eq!(t.get(&b).unwrap(), Some(2));
+    assert_ne!(t.slot_state(ha), SlotState::Emptying, "recovered");
+    assert_eq!(t.segment().recoveries().total, 1);
+    assert_consistent(&t);
+}
+
+/// Threads churn over overlapping keys: afterwards every key is in one slot at most, its value
+/// is one that was written for it, and the count is exact.
+#[test]
+fn threads_churning_overlapping_keys_keep_one_slot_per_key() {
+    let t = table(64);
+    let rounds = if cfg!(miri) { 30 } else { 20_000 };
+    std::thread::scope(|s| {
+        for thread in 0..4u64 {
+            let t = &t;
+            s.spawn(move || {
+                let mut x = thread + 1;
+                for _ in 0..rounds {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let k = x % 48;
+                    match x >> 60 {
+                        0..=7 => drop(t.insert(&k, &(k * 1000 + thread)).unwrap()),
+                        8..=13 => drop(t.remove(&k).unwrap()),
+                        _ => drop(t.get(&k).unwrap().map(|v| assert_eq!(v / 1000, k))),
+                    }
+                }
+            });
+        }
+    });
+    assert!(t.travel(|_, k, v| assert_eq!(*v / 1000, *k)).unwrap().is_completed());
+    assert_consistent(&t);
+}
