@@ -202,3 +202,24 @@ fn a_hundred_kills_during_insert_and_remove_lose_nothing() {
     );
     assert!(interrupted >= 50, "too few kills landed mid-run ({interrupted}): raise the ops");
 }
+
+/// A process killed inside its insert's visitor (its slot NEW, counted at its claim): `recount`
+/// (the documented fix-up after a crash) and the later recovery of the slot by a survivor's
+/// insert of the same key count it once between them.
+#[test]
+fn recount_after_a_kill_inside_an_insert_then_recovery_counts_right() {
+    use shmap::{AccessMode, Wait};
+    let name = ShmName::new("churn-recount");
+    let table = ShmHashTable::<u64, u64>::options().capacity(16).open(&name.backing()).unwrap();
+    table.insert(&1, &10).unwrap();
+    let mut holder = Worker::spawn(worker!("hold", name.as_str(), "5"));
+    holder.expect("inside");
+    holder.signal(libc::SIGKILL);
+    let _ = holder.wait(Duration::from_secs(5));
+    assert_eq!(table.len(), 2, "the killed insert was counted at its claim");
+    assert_eq!(table.recount().unwrap(), 2, "and still counts until its slot is recovered");
+    let wait = Wait::timeout(Duration::from_secs(5)).with_stale_check(Duration::from_millis(10));
+    table.visit_with(&5, AccessMode::CreateIfMiss, wait, |_, v, _| *v = 50).unwrap();
+    assert_eq!(table.segment().recoveries().total, 1);
+    assert_eq!((table.len(), table.iter().count()), (2, 2));
+}

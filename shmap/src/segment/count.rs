@@ -42,18 +42,19 @@ fn first_thread_number(number: &'static std::thread::LocalKey<Cell<usize>>) -> u
 }
 
 impl Segment {
-    /// The shard that `owner`'s current thread counts on.
+    /// The shard that `owner`'s current thread counts on (a handle without an owner id counts
+    /// as owner 0).
     #[inline(always)]
-    fn count_shard(&self, owner: OwnerId) -> &AtomicU64 {
+    fn count_shard(&self, owner: Option<OwnerId>) -> &AtomicU64 {
         // Owner ids spread processes over the shards (Fibonacci hashing of the id), thread
         // numbers spread the threads of each.
-        let mixed = (usize::from(owner.get()) * 0x9e37_79b9) >> 8;
+        let mixed = (usize::from(owner.map_or(0, OwnerId::get)) * 0x9e37_79b9) >> 8;
         &self.header().entry_counts[(mixed + thread_number()) % COUNT_SHARDS].count
     }
 
     /// Adds `delta` (wrapping) to the entry count, on the caller's shard.
     #[inline(always)]
-    pub(crate) fn add_entries(&self, owner: OwnerId, delta: i64) {
+    pub(crate) fn add_entries(&self, owner: Option<OwnerId>, delta: i64) {
         // Relaxed: a statistic; nothing is published through it.
         self.count_shard(owner).fetch_add(delta as u64, Ordering::Relaxed);
     }
@@ -63,9 +64,7 @@ impl Segment {
     /// between its claim and the count leaves the count one short instead: `recount` fixes
     /// either.)
     pub(crate) fn uncount_abandoned_insert(&self) {
-        if let Ok(owner) = self.owner() {
-            self.add_entries(owner, -1);
-        }
+        self.add_entries(self.owner().ok(), -1);
     }
 
     /// The sum of the shards (each read Relaxed, so the sum of a moment for each shard).

@@ -39,8 +39,12 @@
 //! remove     READY(t,v,0)      -> FREED(t,v+1,0)     CAS    lock-free: one step, nothing held
 //! shorten    FREED(t,v,0)      -> EMPTYING(t,v,o)    CAS    if the next slot is EMPTY...
 //!            EMPTYING(t,v,o)   -> EMPTY(t,v+1,0)     store  ...and still is after a fence
-//!            EMPTYING(t,v,o)   -> FREED(t,v+1,0)     store  ...else back
+//!            EMPTYING(t,v,o)   -> FREED(t,v+1,0)     CAS    ...else back
+//! veto       EMPTYING(t,v,_)   -> FREED(t,v+1,0)     CAS    by an insert the shortening would cut
 //! ```
+//!
+//! The shortener's last step is a compare-and-swap, so a veto (which any insert may cast, the
+//! holder alive or not: an EMPTYING slot holds no data) makes it fail and leaves the slot FREED.
 //!
 //! Recovery of a dead holder's lock (in [`recovery`](super::recovery)) bumps the version too:
 //! every way out of a locked state does.
@@ -144,8 +148,8 @@ const OWNER_SHIFT: u32 = 52;
 const OWNER_MASK: u64 = 0xfff;
 
 impl Ctrl {
-    /// A new control word.
-    #[inline]
+    /// A new control word (the protocol derives words from observed ones; tests build them).
+    #[cfg(test)]
     pub(crate) fn new(state: SlotState, tag: u16, version: u64, owner: Option<OwnerId>) -> Ctrl {
         let owner = owner.map_or(0, |o| u64::from(o.get()));
         Ctrl(
@@ -217,7 +221,7 @@ impl Ctrl {
     }
 
     /// The same slot, unlocked in `state`.
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn unlocked(self, state: SlotState) -> Ctrl {
         Ctrl::new(state, self.tag(), self.version(), None)
     }
@@ -234,7 +238,7 @@ impl Ctrl {
     }
 
     /// The same word with the version incremented (wrapping at 2^33).
-    #[inline]
+    #[cfg(test)]
     pub(crate) fn bumped(self) -> Ctrl {
         Ctrl::new(self.state(), self.tag(), self.version().wrapping_add(1), self.owner())
     }
@@ -250,6 +254,13 @@ impl Ctrl {
     #[inline]
     pub(crate) fn holds_entry(self) -> bool {
         matches!(self.state(), SlotState::Ready | SlotState::Accessing | SlotState::Writing)
+    }
+
+    /// Whether the entry counters count this slot: a committed entry, or a claim not yet
+    /// committed or given up (INSERTING, NEW), which is counted from its claim on.
+    #[inline]
+    pub(crate) fn is_counted(self) -> bool {
+        !self.is(SlotState::Empty) && !self.is_vacant()
     }
 
     /// Whether the slot holds no key and is not EMPTY: FREED or EMPTYING (6 and 7, the two codes

@@ -411,3 +411,33 @@ fn recovery_of_a_dead_reusing_insert() {
         },
     );
 }
+
+/// An insert that claims the EMPTY end of its key's chain (verified inline against the key in
+/// the home slot) racing a removal of that key, which shortens the home slot to EMPTY, and an
+/// insert of the same key there, which is not verified: one copy, linearisable results (from
+/// the adversarial review).
+#[test]
+fn end_claim_vs_remove_then_home_claim() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            t.insert(&keys_at(4, 0, 2)[0], &1).unwrap();
+            t
+        },
+        |t| t.insert(&keys_at(4, 0, 2)[1], &10).unwrap(),
+        |t| {
+            let [x, k] = keys_at(4, 0, 2)[..] else { unreachable!() };
+            t.remove(&x).unwrap();
+            t.insert(&k, &20).unwrap()
+        },
+        |t, a, b| {
+            let k = keys_at(4, 0, 2)[1];
+            match (a, b) {
+                (None, Some(10)) => assert_eq!(t.get(&k).unwrap(), Some(20)),
+                (Some(20), None) => assert_eq!(t.get(&k).unwrap(), Some(10)),
+                other => panic!("not linearisable: {other:?}"),
+            }
+            assert_consistent(t);
+        },
+    );
+}

@@ -644,8 +644,11 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
     /// Counts the removal of the entry in slot `index` and shortens the chain there.
     fn removed(&self, index: usize) {
-        if let Ok(owner) = self.segment.owner() {
-            self.segment.add_entries(owner, -1);
+        let owner = self.segment.owner().ok();
+        self.segment.add_entries(owner, -1);
+        // Shortening locks the slot (EMPTYING), which needs an owner id; without one the slot
+        // stays FREED, for an insert to reuse.
+        if let Some(owner) = owner {
             self.raw().shorten(index, owner);
         }
     }
@@ -654,8 +657,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// process and thread, so that counting does not slow writers down).
     ///
     /// Exact when no insert or removal is in flight; with some in flight, it is off by at most
-    /// their number. A process killed between committing an insert or removal and counting it
-    /// leaves the count off by one until [`recount`](Self::recount).
+    /// their number (an insert counts from the moment it claims its slot). An insert whose
+    /// process dies before it commits is uncounted when its slot is recovered; a process killed
+    /// between removing an entry and counting the removal leaves the count one too high until
+    /// [`recount`](Self::recount).
     ///
     /// # Examples
     ///
@@ -691,12 +696,14 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         self.len() == 0
     }
 
-    /// Counts the committed entries slot by slot, and corrects the counters behind
-    /// [`len`](Self::len) by the difference (after a crash, say). Returns the count.
+    /// Counts the entries slot by slot, and corrects the counters behind [`len`](Self::len) by
+    /// the difference (after a crash, say). Returns the count.
     ///
     /// The scan reads each slot once (no lock), so with no write in flight the count is exact
     /// and `len()` equals it afterwards; with writes in flight, each slot counts as it was when
-    /// the scan passed it.
+    /// the scan passed it. Like the counters, the scan counts an insert from its claim on (a
+    /// slot in INSERTING or NEW), so an insert in flight, or one whose process died and is
+    /// recovered later, is counted once either way.
     ///
     /// # Examples
     ///
@@ -712,12 +719,12 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     pub fn recount(&self) -> Result<usize, TableError> {
         let owner = self.owner()?;
         let before = self.segment.entries();
-        let counted = (0..self.capacity).filter(|&i| self.raw().ctrl(i).holds_entry()).count();
+        let counted = (0..self.capacity).filter(|&i| self.raw().ctrl(i).is_counted()).count();
         let after = self.segment.entries();
         // Writes counted while we scanned were seen by the scan or not, either way: correct by
         // the difference from the counters' value before the scan only if none moved.
         if before == after {
-            self.segment.add_entries(owner, counted as i64 - after);
+            self.segment.add_entries(Some(owner), counted as i64 - after);
         }
         Ok(counted)
     }
@@ -919,7 +926,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         crate::sync::words::store(slot.key, key);
         let new = seen.claimed(RawTable::<K, V>::tag(Self::hash(key)), owner);
         slot.ctrl.store(new.locked(SlotState::New, owner).0, Ordering::Release);
-        self.segment.add_entries(owner, 1); // counted at its claim, as a real one is
+        self.segment.add_entries(Some(owner), 1); // counted at its claim, as a real one is
     }
 
     /// The slot index of `key`'s home. Only for `table/loom_tests.rs`.
@@ -952,7 +959,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Host for ShmHashTable<K, V, H> {
 
     #[inline(always)]
     fn count_entries(&self, owner: OwnerId, delta: i64) {
-        self.segment.add_entries(owner, delta);
+        self.segment.add_entries(Some(owner), delta);
     }
 }
 

@@ -44,9 +44,10 @@
 //!    to be non-EMPTY. A FREED slot `i` becomes EMPTY only through EMPTYING: the remover locks
 //!    it (FREED → EMPTYING, `SeqCst`) and scans forward (`SeqCst` loads) to the next EMPTY
 //!    slot, rehashing each key it passes; if no key's chain runs through `i`, it stores EMPTY,
-//!    else FREED again. A verification waits on an EMPTYING slot before its own and aborts if
-//!    one became EMPTY there. Either the scan sees the new claim (and keeps the slot) or the
-//!    verification sees the EMPTYING (Dekker again).
+//!    else FREED again (a compare-and-swap). A verification that meets an EMPTYING slot before
+//!    its own vetoes the shortening (EMPTYING → FREED, so a stopped remover stops nobody), and
+//!    aborts if it meets an EMPTY one there. Either the scan sees the new claim (and keeps the
+//!    slot) or the verification sees the EMPTYING (Dekker again).
 //! 3. **Readers never see another key's value.** Every removal and every reuse changes the
 //!    version (EMPTY slots keep theirs), which a seqlock reader validates after copying
 //!    (below), and a claimer's Release fence orders its claim before its key and value stores:

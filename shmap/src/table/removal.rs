@@ -200,25 +200,41 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     ) -> Result<Claim, RawError> {
         let tag = Self::tag(hash);
         let mut index = self.home(hash);
-        let mut target = None;
+        // The first slot free for us (EMPTY, FREED, or EMPTYING, whose shortening we veto), and
+        // the first held by another insert (which may free it again), in case there is none.
+        let (mut target, mut busy) = (None, None);
         for _ in 0..self.capacity() {
             // Acquire: pairs with the Release store of NEW (the key compared below).
             let c = Ctrl(self.ctrl_word(index).load(Ordering::Acquire));
             if c.is(SlotState::Empty) {
                 target = target.or(Some((index, c)));
                 break;
-            } else if c.is(SlotState::Freed) {
+            } else if c.is_vacant() {
                 target = target.or(Some((index, c)));
             } else if c.tag() == tag
-                && !c.is(SlotState::Emptying)
                 && (c.is(SlotState::Inserting) || words::equals(self.slot(index).key, key))
             {
                 return Ok(Claim::Lost); // the key may be here after all: the caller's walk sees
+            } else if c.is(SlotState::Inserting) || c.is(SlotState::New) {
+                busy = busy.or(Some((index, c)));
             }
             index = (index + 1) & self.mask;
         }
-        let Some((index, seen)) = target else {
-            return Ok(Claim::NoRoom);
+        let (index, seen) = match (target, busy) {
+            (Some((index, c)), _) if c.is(SlotState::Emptying) => {
+                match self.veto_shortening(index, c) {
+                    Some(freed) => (index, freed),
+                    None => return Ok(Claim::Lost),
+                }
+            }
+            (Some(target), _) => target,
+            // Full but for inserts in flight: wait for one (recovering it if its holder died),
+            // then look again.
+            (None, Some((index, c))) => {
+                self.wait_on(waiting, index, c)?;
+                return Ok(Claim::Lost);
+            }
+            (None, None) => return Ok(Claim::NoRoom),
         };
         let slot = self.slot(index);
         let host = waiting.host;
@@ -300,7 +316,14 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     let wait = if c.is(SlotState::Empty) {
                         return Ok(passed);
                     } else if c.is(SlotState::Emptying) {
-                        !passed // before our slot it may become EMPTY: wait and see
+                        if !passed {
+                            // Before our slot it may become EMPTY and cut our chain: veto the
+                            // shortening instead of waiting for it (a stopped remover must
+                            // not stop inserts of other keys), and read the slot again.
+                            self.veto_shortening(index, c);
+                            continue;
+                        }
+                        false
                     } else if c.is(SlotState::Inserting) {
                         true // may be our key
                     } else if !words::equals(self.slot(index).key, key) {
@@ -322,6 +345,19 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             index = (index + 1) & self.mask;
         }
         Ok(true)
+    }
+
+    /// Cancels the shortening of slot `index`, seen EMPTYING as `c`: back to FREED (bumped,
+    /// like every way out of a locked state). Safe whoever holds the lock, alive or dead: an
+    /// EMPTYING slot holds no data, and its holder's last step is a compare-and-swap from `c`
+    /// that then fails. Returns the FREED word if the veto took.
+    pub(super) fn veto_shortening(&self, index: usize, c: Ctrl) -> Option<Ctrl> {
+        let freed = c.released(SlotState::Freed);
+        // AcqRel: the same as a recovery's (see `recovery::recover_slot`).
+        self.ctrl_word(index)
+            .compare_exchange(c.0, freed.0, Ordering::AcqRel, Ordering::Relaxed)
+            .ok()
+            .map(|_| freed)
     }
 
     /// Tries to turn FREED slot `index` back into EMPTY, and then the FREED slots before it, as
@@ -354,9 +390,19 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             dekker_fence();
             let empty = self.no_chain_through(i, reach);
             let next = if empty { SlotState::Empty } else { SlotState::Freed };
-            // Release: pairs with the Acquire CAS of the slot's next claimer.
-            slot.ctrl.store(locked.unlocked(next).bumped().0, Ordering::Release);
-            if !empty {
+            // Release: pairs with the Acquire CAS of the slot's next claimer. A compare-and-swap,
+            // not a store: a verifying insert may have vetoed the shortening (EMPTYING -> FREED)
+            // meanwhile, and then the slot stays as the veto left it.
+            let done = slot
+                .ctrl
+                .compare_exchange(
+                    locked.0,
+                    locked.released(next).0,
+                    Ordering::Release,
+                    Ordering::Relaxed,
+                )
+                .is_ok();
+            if !done || !empty {
                 return;
             }
             i = (i + self.mask) & self.mask;
