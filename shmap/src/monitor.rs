@@ -254,7 +254,7 @@ impl<'t> Monitor<'t> {
             return Err(RecoverError::NotRegistered);
         }
         let me = self.table.segment.owner().ok();
-        match recover_slot(self.table.slot(report.slot), Ctrl(report.ctrl), me) {
+        match recover_slot(self.table.slot(report.slot), Ctrl(report.ctrl), me, self.table.freed) {
             Ok(action) => {
                 self.table.segment.count_recovery(action == RecoveryAction::ReleasedTorn);
                 if action == RecoveryAction::InsertAbandoned {

@@ -67,6 +67,12 @@ impl Segment {
         self.add_entries(self.owner().ok(), -1);
     }
 
+    /// The flag that says a hash-table slot was ever freed (see `table::removal`).
+    #[cfg_attr(shmap_loom, allow(dead_code))] // under loom the flag is a modelled atomic
+    pub(crate) fn slots_freed(&self) -> &AtomicU64 {
+        &self.header().counters.slots_freed
+    }
+
     /// The sum of the shards (each read Relaxed, so the sum of a moment for each shard).
     pub(crate) fn entries(&self) -> i64 {
         self.header()

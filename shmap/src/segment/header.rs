@@ -117,7 +117,10 @@ pub(crate) struct Counters {
     pub(crate) recoveries: AtomicU64,
     /// Of those, write-backs released without an undo record (the value may be torn).
     pub(crate) torn_recoveries: AtomicU64,
-    pub(crate) reserved: [AtomicU64; 6],
+    /// Nonzero once a hash-table slot has been freed (see `table::removal`): until then,
+    /// inserts need not verify their claims. Set once, never cleared.
+    pub(crate) slots_freed: AtomicU64,
+    pub(crate) reserved: [AtomicU64; 5],
 }
 
 /// The header as it lies in the segment.

@@ -26,6 +26,8 @@ pub(crate) struct ErasedTable<'a> {
     /// The table's hash function over key bytes, where known: the typed table's, or the
     /// default hasher's when the header names it. Without it, probe lengths cannot be told.
     pub(crate) hash: Option<fn(&[u8]) -> u64>,
+    /// The table's flag that a slot was ever freed (set by recoveries that free one).
+    pub(crate) freed: &'a AtomicU64,
 }
 
 impl<'a> ErasedTable<'a> {
@@ -54,6 +56,7 @@ impl<'a> ErasedTable<'a> {
                 value_size: info.value.size as usize,
                 segment,
                 hash,
+                freed: segment.slots_freed(),
             },
         )
     }

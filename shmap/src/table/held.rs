@@ -4,9 +4,10 @@
 //! the table has no rollback. Every way out bumps the version (see [`ctrl`](super::ctrl)).
 
 use crate::layout::ShmValue;
-use crate::sync::primitive::{Ordering, fence};
+use crate::sync::primitive::{AtomicU64, Ordering, fence};
 use crate::sync::words;
 use crate::table::ctrl::{Ctrl, SlotState};
+use crate::table::removal::note_freed;
 use crate::table::slot::Slot;
 
 /// A slot this thread holds in NEW. Dropped without [`commit`](Self::commit) (a failed or
@@ -17,6 +18,8 @@ pub(super) struct NewEntry<'a, V: ShmValue> {
     pub(super) ctrl: Ctrl,
     pub(super) value: V,
     pub(super) committed: bool,
+    /// The table's flag that a slot was ever freed, set before this one is.
+    pub(super) freed: &'a AtomicU64,
 }
 
 impl<V: ShmValue> NewEntry<'_, V> {
@@ -36,6 +39,7 @@ impl<V: ShmValue> Drop for NewEntry<'_, V> {
     #[inline]
     fn drop(&mut self) {
         if !self.committed {
+            note_freed(self.freed);
             // Release: hands the slot to its next claimer, whose Acquire compare-and-swap pairs
             // with it. Bumped like every unlock, so that this episode's NEW word is never seen
             // again (by a monitor, or by a recoverer's CAS).

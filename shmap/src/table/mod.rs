@@ -231,7 +231,13 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         let undo = segment.flags() & FLAG_UNDO != 0;
         // SAFETY: the view is used within this call, while `segment` (and its mapping) lives.
         let raw = unsafe {
-            RawTable::<K, V>::new(segment.body(), segment.capacity() as usize, undo, Self::hash)
+            RawTable::<K, V>::new(
+                segment.body(),
+                segment.capacity() as usize,
+                undo,
+                Self::hash,
+                segment.slots_freed(),
+            )
         };
         raw.references_owner(owner)
     }
@@ -245,18 +251,24 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         let capacity = usize::try_from(segment.capacity()).expect("validated capacity fits usize");
         let undo = segment.flags() & FLAG_UNDO != 0;
         #[cfg(not(shmap_loom))]
-        let words = NonNull::from(segment.body());
+        let (words, freed) = (NonNull::from(segment.body()), NonNull::from(segment.slots_freed()));
+        // Under loom, the slots and the freed flag (its last word) are modelled atomics.
         #[cfg(shmap_loom)]
-        let loom_body: Box<[AtomicU64]> = (0..capacity * RawTable::<K, V>::layout(undo).stride)
+        let loom_body: Box<[AtomicU64]> = (0..capacity * RawTable::<K, V>::layout(undo).stride + 1)
             .map(|_| AtomicU64::new(0))
             .collect();
         #[cfg(shmap_loom)]
-        let words = NonNull::from(&*loom_body);
+        let (words, freed) = {
+            let (flag, slots) = loom_body.split_last().expect("the flag");
+            (NonNull::from(slots), NonNull::from(flag))
+        };
         // SAFETY: `words` points to the segment's body (or `loom_body`), initialised atomics.
         let slots = unsafe { words.as_ref() };
+        // SAFETY: `freed` points to the segment's header (or `loom_body`), an initialised atomic.
+        let freed_flag = unsafe { freed.as_ref() };
         // SAFETY: those atomics are owned by `segment` (or `loom_body`), which the table keeps
         // until the view, a field of the same table, is dropped with it.
-        let raw = unsafe { RawTable::new(slots, capacity, undo, Self::hash) };
+        let raw = unsafe { RawTable::new(slots, capacity, undo, Self::hash, freed_flag) };
         ShmHashTable {
             segment,
             raw,
@@ -287,6 +299,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             value_size: size_of::<V>(),
             segment: &self.segment,
             hash: Some(H::hash),
+            freed: self.raw.freed(),
         }
     }
 

@@ -234,6 +234,8 @@ pub(crate) struct RawTable<K, V> {
     pub(super) mask: usize,
     layout: SlotLayout,
     pub(super) hash: HashFn<K>,
+    /// Nonzero once a slot of this table has been freed (see [`removal`](super::removal)).
+    freed: NonNull<AtomicU64>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -243,17 +245,19 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         SlotLayout::new(size_of::<K>(), size_of::<V>(), undo)
     }
 
-    /// A view of `capacity` slots (a power of two) in `words`.
+    /// A view of `capacity` slots (a power of two) in `words`, with `freed`, the table's flag
+    /// that a slot was ever freed.
     ///
     /// # Safety
-    /// The atomics of `words` must stay valid (not be freed or unmapped) for as long as the view
-    /// is used.
+    /// The atomics of `words` and `freed` must stay valid (not be freed or unmapped) for as
+    /// long as the view is used.
     #[inline]
     pub(crate) unsafe fn new(
         words: &[AtomicU64],
         capacity: usize,
         undo: bool,
         hash: HashFn<K>,
+        freed: &AtomicU64,
     ) -> Self {
         let layout = Self::layout(undo);
         assert!(capacity.is_power_of_two());
@@ -263,6 +267,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             mask: capacity - 1,
             layout,
             hash,
+            freed: NonNull::from(freed),
             _types: PhantomData,
         }
     }
@@ -290,6 +295,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     #[inline(always)]
     pub(super) fn addressing(&self) -> Addressing {
         Addressing { base: self.words.as_ptr(), mask: self.mask, stride: self.layout.stride }
+    }
+
+    /// The flag that a slot of this table was ever freed.
+    #[inline(always)]
+    pub(crate) fn freed(&self) -> &AtomicU64 {
+        // SAFETY: `new`'s caller keeps the flag valid for as long as this view is used.
+        unsafe { self.freed.as_ref() }
     }
 
     /// The control word of slot `index` (masked into range): all that a scan along a chain
@@ -383,7 +395,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         observed: Ctrl,
         me: Option<OwnerId>,
     ) -> Result<RecoveryAction, NotRecovered> {
-        recover_slot(self.slot(index), observed, me)
+        recover_slot(self.slot(index), observed, me, self.freed())
     }
 
     /// The walk along `key`'s probe chain (see [`ProbeWalk`]).
@@ -677,7 +689,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // Declared first, so dropped last: after a panicking visitor, the slot is FREED (by the
         // entry's drop) before it is uncounted.
         let mut counted = Counted { host, owner, kept: false };
-        let mut entry = NewEntry { slot, ctrl, value: crate::bytes::zeroed(), committed: false };
+        let mut entry = NewEntry {
+            slot,
+            ctrl,
+            value: crate::bytes::zeroed(),
+            committed: false,
+            freed: self.freed(),
+        };
         if let Err(e) = visitor(index, &mut entry.value, true).into_result() {
             drop(entry); // FREED
             drop(counted); // uncounted

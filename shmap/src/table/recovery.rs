@@ -23,8 +23,9 @@
 //! so a recoverer's compare-and-swap can only hit the lock episode it judged.
 
 use crate::process::OwnerId;
-use crate::sync::primitive::{Ordering, fence};
+use crate::sync::primitive::{AtomicU64, Ordering, fence};
 use crate::table::ctrl::{Ctrl, SlotState};
+use crate::table::removal::note_freed;
 use crate::table::slot::Slot;
 use crate::table::visit::RecoveryAction;
 
@@ -42,11 +43,13 @@ pub(crate) enum NotRecovered {
 /// Releases `slot`, observed as `observed` (locked by a process the caller found dead), as its
 /// state requires (see the module documentation). A compare-and-swap from `observed` makes
 /// exactly one of several concurrent recoverers succeed; `me` is needed only to roll a
-/// write-back back. Works on any table: it needs only the slot's words.
+/// write-back back. Works on any table: it needs only the slot's words and the table's flag
+/// that a slot was ever freed (`freed`).
 pub(crate) fn recover_slot(
     slot: Slot<'_>,
     observed: Ctrl,
     me: Option<OwnerId>,
+    freed: &AtomicU64,
 ) -> Result<RecoveryAction, NotRecovered> {
     // AcqRel: acquires the dead holder's Release stores (its undo record, before WRITING), and
     // releases the slot to the next locker, whose Acquire compare-and-swap pairs with it.
@@ -58,6 +61,7 @@ pub(crate) fn recover_slot(
     };
     match observed.state() {
         SlotState::Inserting | SlotState::New => {
+            note_freed(freed); // before the slot is FREED (see `note_freed`)
             swap(observed.released(SlotState::Freed)).map(|()| RecoveryAction::InsertAbandoned)
         }
         SlotState::Emptying => {

@@ -13,7 +13,7 @@
 use crate::layout::{ShmKey, ShmValue};
 use crate::process::OwnerId;
 use crate::sync::backoff::BackoffPolicy;
-use crate::sync::primitive::{Ordering, dekker_fence, fence};
+use crate::sync::primitive::{AtomicU64, Ordering, dekker_fence, fence};
 use crate::sync::words;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::probe::Stop;
@@ -24,6 +24,28 @@ use crate::table::slot::Slot;
 /// the slot FREED (an insert reuses it, or a later removal near the end of the run shortens it).
 /// A few cache lines: at low and medium load the next EMPTY is almost always within reach.
 pub(crate) const SHORTEN_REACH: usize = 16;
+
+/// Sets a table's flag that a slot was ever freed (see [`RawTable::claim_end`]), before the
+/// caller frees one: every way into FREED goes through here first (a removal, an abandoned
+/// claim, a failed insert, a recovery; a veto and a shortening start from a FREED slot).
+///
+/// Until the flag is set, no FREED slot exists, so an insert that claims the EMPTY slot at the
+/// end of its chain, and then reads the flag as unset, needs no verification. The argument, in
+/// the single total order S of `SeqCst` operations: its claim and its load of the flag are SC,
+/// so `claim <S load <S this store`; this store is sequenced before the release that frees a
+/// slot, which a later claimer of that slot acquires, so this store strongly happens before the
+/// SC loads of that claimer's verification, which therefore see our claim (and our key, once
+/// published) and abort or wait in its favour; and a shortening that could cut our chain
+/// comes after this store too, so its scan sees our claim.
+#[inline]
+pub(crate) fn note_freed(freed: &AtomicU64) {
+    // Relaxed: a check that saves a store once the flag is set; the store is what orders.
+    if freed.load(Ordering::Relaxed) == 0 {
+        // SeqCst: in S before the freeing that follows (see above); pairs with the SeqCst load
+        // in `claim_end`.
+        freed.store(1, Ordering::SeqCst);
+    }
+}
 
 /// How a claim of a slot for a new key ended.
 pub(super) enum Claim {
@@ -142,6 +164,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         let Some(new) = self.publish(key, hash, slot, seen, owner, Ordering::SeqCst, host) else {
             return ClaimEnd::Lost;
         };
+        // SeqCst: after our SeqCst claim; pairs with the SeqCst store in `note_freed`. No slot
+        // was ever freed: nothing to reuse, and nothing to verify (see `note_freed`).
+        if self.freed().load(Ordering::SeqCst) == 0 {
+            return ClaimEnd::Won(new);
+        }
         let tag = Self::tag(hash);
         let mut i = self.home(hash);
         while i != index {
@@ -178,6 +205,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         owner: OwnerId,
         host: &H,
     ) {
+        note_freed(self.freed());
         // Release: hands the slot on (pairs with the next claimer's Acquire CAS).
         slot.ctrl.store(new.released(SlotState::Freed).0, Ordering::Release);
         host.count_entries(owner, -1);
@@ -468,6 +496,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     if keep(&value) {
                         return Ok(Removal::Kept(value));
                     }
+                    note_freed(self.freed());
                     // AcqRel: releases our reads of the value before the next claimer's writes
                     // (its Acquire CAS pairs with it), and acquires nothing we need but keeps the
                     // CAS a single ordered step.
@@ -509,6 +538,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 if keep(&key, &value) {
                     return Ok(None);
                 }
+                note_freed(self.freed());
                 // AcqRel: as in `remove`.
                 if slot
                     .ctrl
