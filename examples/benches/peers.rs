@@ -1,6 +1,6 @@
-//! Criterion benchmarks of shmap against in-process maps: the same u64 → u64 `get`, `insert`
-//! and `update` over 1M random keys, at 1 and 2 threads, so a user sees what sharing a table
-//! between processes costs against maps that live in one process.
+//! Criterion benchmarks of shmap against in-process maps: the same u64 → u64 `get`, `insert`,
+//! `update` and `remove` over 1M random keys, at 1 and 2 threads, so a user sees what sharing a
+//! table between processes costs against maps that live in one process.
 //!
 //! ```text
 //! cargo bench -p shmap-examples --bench peers [-- FILTER]
@@ -75,6 +75,7 @@ trait Map: Sync {
     fn get(&self, k: u64) -> Option<u64>;
     fn insert(&self, k: u64, v: u64);
     fn increment(&self, k: u64) -> bool;
+    fn remove(&self, k: u64) -> Option<u64>;
 }
 
 struct Shm(ShmHashTable<u64, u64>);
@@ -89,6 +90,9 @@ impl Map for Shm {
     fn increment(&self, k: u64) -> bool {
         self.0.visit(&k, AccessMode::AccessExist, |_, x, _| *x += 1).unwrap().ran()
     }
+    fn remove(&self, k: u64) -> Option<u64> {
+        self.0.remove(&k).unwrap()
+    }
 }
 
 impl<S: BuildHasher + Clone + Send + Sync> Map for dashmap::DashMap<u64, u64, S> {
@@ -100,6 +104,9 @@ impl<S: BuildHasher + Clone + Send + Sync> Map for dashmap::DashMap<u64, u64, S>
     }
     fn increment(&self, k: u64) -> bool {
         self.get_mut(&k).map(|mut v| *v += 1).is_some()
+    }
+    fn remove(&self, k: u64) -> Option<u64> {
+        dashmap::DashMap::remove(self, &k).map(|(_, v)| v)
     }
 }
 
@@ -113,6 +120,9 @@ impl Map for papaya::HashMap<u64, u64, Fold> {
     fn increment(&self, k: u64) -> bool {
         self.pin().update(k, |v| v + 1).is_some()
     }
+    fn remove(&self, k: u64) -> Option<u64> {
+        self.pin().remove(&k).copied()
+    }
 }
 
 impl Map for RwLock<HashMap<u64, u64, Fold>> {
@@ -124,6 +134,9 @@ impl Map for RwLock<HashMap<u64, u64, Fold>> {
     }
     fn increment(&self, k: u64) -> bool {
         self.write().unwrap().get_mut(&k).map(|v| *v += 1).is_some()
+    }
+    fn remove(&self, k: u64) -> Option<u64> {
+        self.write().unwrap().remove(&k)
     }
 }
 
@@ -233,10 +246,69 @@ fn bench_map<M: Map>(c: &mut Criterion, name: &str, fresh: impl Fn() -> M, with_
         });
     }
     group.finish();
+    let mut group = c.benchmark_group("remove");
+    group
+        .throughput(Throughput::Elements(N as u64))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
+    for threads in [1, 2] {
+        group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let map = fresh(); // untimed: a full map per pass
+                        for &k in &inserted {
+                            map.insert(k, k);
+                        }
+                        pass(&map, &order, threads, &|m: &M, k| assert!(m.remove(k).is_some()))
+                    })
+                    .sum()
+            });
+        });
+    }
+    group.finish();
+}
+
+/// shmap's batched writes (`insert_many`, `remove_many`, 64 entries per call, prefetching
+/// like `get_many`), in the `insert` and `remove` groups, one thread.
+fn bench_batched(c: &mut Criterion) {
+    const BATCH: usize = 64;
+    let (inserted, order) = data();
+    let entries: Vec<(u64, u64)> = inserted.iter().map(|&k| (k, k)).collect();
+    for op_name in ["insert", "remove"] {
+        let mut group = c.benchmark_group(op_name);
+        group
+            .throughput(Throughput::Elements(N as u64))
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(4));
+        group.bench_function(BenchmarkId::new("shmap-batched", 1), |b| {
+            b.iter_custom(|iters| {
+                (0..iters)
+                    .map(|_| {
+                        let map = shm_table(); // untimed: fresh (insert) or full (remove)
+                        if op_name == "remove" {
+                            map.0.insert_many(&entries).unwrap();
+                        }
+                        let start = Instant::now();
+                        let done: usize = if op_name == "insert" {
+                            entries.chunks(BATCH).map(|c| map.0.insert_many(c).unwrap()).sum()
+                        } else {
+                            order.chunks(BATCH).map(|c| map.0.remove_many(c).unwrap()).sum()
+                        };
+                        let elapsed = start.elapsed();
+                        assert_eq!(done, N);
+                        elapsed
+                    })
+                    .sum()
+            });
+        });
+        group.finish();
+    }
 }
 
 fn bench(c: &mut Criterion) {
     bench_map(c, "shmap", shm_table, true);
+    bench_batched(c);
     bench_map(c, "dashmap", || dashmap::DashMap::with_capacity_and_hasher(N, Fold), true);
     bench_map(c, "papaya", || papaya::HashMap::builder().capacity(N).hasher(Fold).build(), true);
     bench_map(

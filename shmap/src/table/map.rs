@@ -209,18 +209,128 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     pub fn remove_if(
         &self,
         key: &K,
+        remove: impl FnMut(&V) -> bool,
+    ) -> Result<Option<V>, TableError> {
+        self.remove_hashed(key, Self::hash(key), remove)
+    }
+
+    /// [`remove_if`](Self::remove_if) with the key's hash computed.
+    #[inline]
+    fn remove_hashed(
+        &self,
+        key: &K,
+        hash: u64,
         mut remove: impl FnMut(&V) -> bool,
     ) -> Result<Option<V>, TableError> {
         let mut waiting = Waiting::new(&self.wait, self);
-        let raw = self.raw();
-        match raw.remove(key, Self::hash(key), &mut waiting, |v| !remove(v)) {
-            Ok(Removal::Removed(index, value)) => {
-                self.removed(index);
+        let owner = self.segment.owner().ok();
+        match self.raw().remove(key, hash, owner, &mut waiting, |v| !remove(v)) {
+            Ok(Removal::Removed(value)) => {
+                self.segment.add_entries(owner, -1);
                 Ok(Some(value))
             }
             Ok(Removal::Absent | Removal::Kept(_)) => Ok(None),
             Err(e) => Err(self.table_error(e)),
         }
+    }
+
+    /// Calls `op(i, hash of item i)` for each of `n` items in order, first prefetching the home
+    /// slot of item `i + 16` (`key(i)` gives item i's key): the pipeline of
+    /// [`get_many`](Self::get_many), for writes.
+    fn pipelined(
+        &self,
+        n: usize,
+        key: impl Fn(usize) -> K,
+        mut op: impl FnMut(usize, u64) -> Result<(), TableError>,
+    ) -> Result<(), TableError> {
+        const AHEAD: usize = 16;
+        let raw = self.raw();
+        let mut hashes = [0u64; AHEAD];
+        for (i, hash) in hashes.iter_mut().enumerate().take(n) {
+            *hash = Self::hash(&key(i));
+            raw.prefetch(*hash);
+        }
+        for i in 0..n {
+            let hash = hashes[i % AHEAD];
+            if i + AHEAD < n {
+                let next = Self::hash(&key(i + AHEAD));
+                hashes[i % AHEAD] = next;
+                raw.prefetch(next);
+            }
+            op(i, hash)?;
+        }
+        Ok(())
+    }
+
+    /// Inserts many entries at once, as a loop of [`insert`](Self::insert)s would (each entry
+    /// on its own: the batch is not atomic), and returns how many keys were new.
+    ///
+    /// Faster than that loop on a large table: each entry's slot is prefetched 16 entries
+    /// before it is written, so the cache misses of consecutive inserts overlap (the Perl
+    /// peer's `set_multi`).
+    ///
+    /// # Errors
+    /// As [`insert`](Self::insert); the entries before the one that failed are inserted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(64)?;
+    /// t.insert(&2, &0)?;
+    /// assert_eq!(t.insert_many(&[(1, 10), (2, 20), (3, 30)])?, 2, "2 was there already");
+    /// assert_eq!((t.get(&2)?, t.len()), (Some(20), 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert_many(&self, entries: &[(K, V)]) -> Result<usize, TableError> {
+        let mut created = 0;
+        self.pipelined(
+            entries.len(),
+            |i| bytes::copy(&entries[i].0),
+            |i, hash| {
+                let (key, value) = &entries[i];
+                let visited = self
+                    .visit_hashed(key, hash, AccessMode::CreateIfMiss, |_, v, _| {
+                        *v = bytes::copy(value);
+                    })
+                    .map_err(table_error)?;
+                created += usize::from(visited == Visited::Created);
+                Ok(())
+            },
+        )?;
+        Ok(created)
+    }
+
+    /// Removes many keys at once, as a loop of [`remove`](Self::remove)s would, and returns how
+    /// many were present. Prefetches like [`insert_many`](Self::insert_many) (the Perl peer's
+    /// `remove_multi`).
+    ///
+    /// # Errors
+    /// As [`remove`](Self::remove); the keys before the one that failed are removed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmHashTable;
+    ///
+    /// let t = ShmHashTable::<u64, u64>::heap(64)?;
+    /// t.insert_many(&[(1, 10), (2, 20), (3, 30)])?;
+    /// assert_eq!(t.remove_many(&[1, 3, 4])?, 2);
+    /// assert_eq!(t.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove_many(&self, keys: &[K]) -> Result<usize, TableError> {
+        let mut removed = 0;
+        self.pipelined(
+            keys.len(),
+            |i| bytes::copy(&keys[i]),
+            |i, hash| {
+                removed += usize::from(self.remove_hashed(&keys[i], hash, |_| true)?.is_some());
+                Ok(())
+            },
+        )?;
+        Ok(removed)
     }
 
     /// Keeps only the entries for which `keep(&key, &value)` returns `true` (on copies),

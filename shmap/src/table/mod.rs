@@ -304,7 +304,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     #[inline]
-    fn hash(key: &K) -> u64 {
+    pub(crate) fn hash(key: &K) -> u64 {
         H::hash(crate::bytes::as_bytes(key))
     }
 
@@ -556,9 +556,42 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
+        self.visit_hashed_waiting(key, Self::hash(key), mode, wait, visitor)
+    }
+
+    /// [`visit`](Self::visit) with the key's hash computed (for the batched writes).
+    #[inline(always)]
+    pub(crate) fn visit_hashed<F, R>(
+        &self,
+        key: &K,
+        hash: u64,
+        mode: AccessMode,
+        visitor: F,
+    ) -> Result<Visited, VisitError<R::Error>>
+    where
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
+        self.visit_hashed_waiting(key, hash, mode, &self.wait, visitor)
+    }
+
+    #[inline(always)]
+    fn visit_hashed_waiting<B, F, R>(
+        &self,
+        key: &K,
+        hash: u64,
+        mode: AccessMode,
+        wait: &Wait<B>,
+        visitor: F,
+    ) -> Result<Visited, VisitError<R::Error>>
+    where
+        B: BackoffPolicy,
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
         let locker = Locker { owner: self.owner()?, rollback: self.rollback };
         let mut waiting = Waiting::new(wait, self);
-        match self.raw().visit(key, Self::hash(key), mode, locker, &mut waiting, visitor) {
+        match self.raw().visit(key, hash, mode, locker, &mut waiting, visitor) {
             Ok(Ok(visited)) => Ok(visited),
             Ok(Err(e)) => Err(VisitError::VisitorFailed(e)),
             Err(e) => Err(VisitError::Table(self.table_error(e))),

@@ -75,8 +75,8 @@ pub(crate) enum Removal<V> {
     Absent,
     /// The predicate kept the entry, whose value was this.
     Kept(V),
-    /// The entry was removed from this slot; its value was this.
-    Removed(usize, V),
+    /// The entry was removed; its value was this.
+    Removed(V),
 }
 
 impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
@@ -416,21 +416,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 return;
             }
             dekker_fence();
-            let empty = self.no_chain_through(i, reach);
-            let next = if empty { SlotState::Empty } else { SlotState::Freed };
-            // Release: pairs with the Acquire CAS of the slot's next claimer. A compare-and-swap,
-            // not a store: a verifying insert may have vetoed the shortening (EMPTYING -> FREED)
-            // meanwhile, and then the slot stays as the veto left it.
-            let done = slot
-                .ctrl
-                .compare_exchange(
-                    locked.0,
-                    locked.released(next).0,
-                    Ordering::Release,
-                    Ordering::Relaxed,
-                )
-                .is_ok();
-            if !done || !empty {
+            if !self.finish_shortening(i, locked, reach) {
                 return;
             }
             i = (i + self.mask) & self.mask;
@@ -440,14 +426,18 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// Whether no key's probe chain runs through slot `i`: scans from `i + 1` to the next EMPTY
     /// (at most `reach` slots, else `false`), rehashing each key it passes. A slot it cannot
     /// judge (a key being written, or a slot that changes under the scan) counts as a chain.
-    fn no_chain_through(&self, i: usize, reach: usize) -> bool {
+    ///
+    /// With `strict == false` it is a guess, for a remover deciding whether to try: Relaxed
+    /// loads, keys not validated.
+    fn no_chain_through(&self, i: usize, reach: usize, strict: bool) -> bool {
         let mask = self.mask;
         let mut j = (i + 1) & mask;
         for _ in 0..reach.min(mask) {
             let slot = self.slot(j);
             // SeqCst: Dekker's load after our SeqCst lock (see `dekker_fence`); as an acquire,
             // pairs with the Release store of NEW, so the key read below is published.
-            let c = Ctrl(slot.ctrl.load(Ordering::SeqCst));
+            let order = if strict { Ordering::SeqCst } else { Ordering::Relaxed };
+            let c = Ctrl(slot.ctrl.load(order));
             if c.is(SlotState::Empty) {
                 return true;
             } else if c.is(SlotState::Inserting) {
@@ -457,7 +447,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 // Acquire fence: if the key copy saw a later claimer's store, the re-read below
                 // sees its claim (pairs with the claimer's Release fence before its key stores).
                 fence(Ordering::Acquire);
-                if slot.ctrl.load(Ordering::Relaxed) != c.0 {
+                if strict && slot.ctrl.load(Ordering::Relaxed) != c.0 {
                     return false;
                 }
                 let home = (self.hash)(&key) as usize & mask;
@@ -470,14 +460,74 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         j == i // a whole lap, every key judged
     }
 
+    /// The rest of a shortening of slot `i`, which we hold EMPTYING (`locked`), after the
+    /// Dekker fence: scans for a chain through it and leaves it EMPTY or FREED. Returns whether
+    /// it became EMPTY (then the slot before it may be shortened too).
+    fn finish_shortening(&self, i: usize, locked: Ctrl, reach: usize) -> bool {
+        let empty = self.no_chain_through(i, reach, true);
+        let next = if empty { SlotState::Empty } else { SlotState::Freed };
+        // Release: pairs with the Acquire CAS of the slot's next claimer. A compare-and-swap, not
+        // a store: a verifying insert may have vetoed the shortening (EMPTYING -> FREED)
+        // meanwhile, and then the slot stays as the veto left it.
+        let done = self
+            .ctrl_word(i)
+            .compare_exchange(
+                locked.0,
+                locked.released(next).0,
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        done && empty
+    }
+
+    /// Frees slot `index`, READY as `c` (whose value the caller copied), for a removal: one
+    /// compare-and-swap, which returns whether it took. Where a look ahead (unlocked) finds no
+    /// chain through the slot, and the caller has an owner id, that one compare-and-swap locks
+    /// it EMPTYING (the removal is done: the slot holds no key) and the shortening follows at
+    /// once, the FREED step skipped; else the slot is FREED and stays so.
+    fn free_removed(&self, index: usize, c: Ctrl, owner: Option<OwnerId>) -> bool {
+        note_freed(self.freed());
+        let word = self.ctrl_word(index);
+        match owner.filter(|_| self.no_chain_through(index, SHORTEN_REACH, false)) {
+            Some(owner) => {
+                let locked = c.locked(SlotState::Emptying, owner);
+                // SeqCst: the EMPTYING lock's Dekker pair with claims, as in `shorten_within`;
+                // as a release, orders our copy of the value before the next claimer's writes.
+                if word
+                    .compare_exchange(c.0, locked.0, Ordering::SeqCst, Ordering::Relaxed)
+                    .is_err()
+                {
+                    return false;
+                }
+                dekker_fence();
+                if self.finish_shortening(index, locked, SHORTEN_REACH) {
+                    self.shorten_within((index + self.mask) & self.mask, owner, SHORTEN_REACH);
+                }
+                true
+            }
+            // AcqRel: releases our copy of the value before the next claimer's writes (its
+            // Acquire CAS pairs with it).
+            None => word
+                .compare_exchange(
+                    c.0,
+                    c.released(SlotState::Freed).0,
+                    Ordering::AcqRel,
+                    Ordering::Relaxed,
+                )
+                .is_ok(),
+        }
+    }
+
     /// Removes `key` if `keep` returns `false` for its value (a copy). Lock-free: one
     /// compare-and-swap from the word under which the value was copied, so the value returned is
-    /// exactly the one removed; waits only while a visit holds the slot. The caller shortens
-    /// the chain at the freed slot.
+    /// exactly the one removed; waits only while a visit holds the slot. The chain is shortened
+    /// at the slot where it can be (which needs `owner`).
     pub(crate) fn remove<B: BackoffPolicy, H: Host + ?Sized>(
         &self,
         key: &K,
         hash: u64,
+        owner: Option<OwnerId>,
         waiting: &mut Waiting<'_, B, H>,
         mut keep: impl FnMut(&V) -> bool,
     ) -> Result<Removal<V>, RawError> {
@@ -496,21 +546,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     if keep(&value) {
                         return Ok(Removal::Kept(value));
                     }
-                    note_freed(self.freed());
-                    // AcqRel: releases our reads of the value before the next claimer's writes
-                    // (its Acquire CAS pairs with it), and acquires nothing we need but keeps the
-                    // CAS a single ordered step.
-                    if slot
-                        .ctrl
-                        .compare_exchange(
-                            c.0,
-                            c.released(SlotState::Freed).0,
-                            Ordering::AcqRel,
-                            Ordering::Relaxed,
-                        )
-                        .is_ok()
-                    {
-                        return Ok(Removal::Removed(index, value));
+                    if self.free_removed(index, c, owner) {
+                        return Ok(Removal::Removed(value));
                     }
                 }
             } else {

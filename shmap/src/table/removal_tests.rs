@@ -458,3 +458,20 @@ fn churn_in_full_tables_of_colliding_keys() {
     churn_colliding::<Collide<2, 1>>(4, 4, rounds);
     churn_colliding::<Collide<1, 2>>(8, 7, rounds);
 }
+
+/// The batched writes do what their loops would: a full table stops `insert_many` at the entry
+/// that does not fit, with the ones before it inserted; `remove_many` counts what it removed.
+#[test]
+fn batched_writes_match_their_loops() {
+    let t = table(8);
+    let entries: Vec<(u64, u64)> = (0..20).map(|k| (k, k * 10)).collect();
+    assert_eq!(t.insert_many(&entries[..6]).unwrap(), 6);
+    assert_eq!(t.insert_many(&entries[..6]).unwrap(), 0, "all present: replaced");
+    let full = t.insert_many(&entries);
+    assert!(matches!(full, Err(TableError::TableFull { capacity: 8 })), "{full:?}");
+    assert_eq!(t.len(), 8, "the entries before the failure went in");
+    let keys: Vec<u64> = (0..20).collect();
+    assert_eq!(t.remove_many(&keys).unwrap(), 8);
+    assert!(t.is_empty());
+    assert_consistent(&t);
+}

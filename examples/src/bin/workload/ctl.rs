@@ -5,14 +5,46 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 /// Phases, in the order they run.
-pub(crate) const PHASES: [&str; 6] =
-    ["insert", "lookup-hit", "lookup-miss", "update", "mixed-90-10", "lookup-hit-batched"];
+pub(crate) const PHASES: [&str; 7] = [
+    "insert",
+    "lookup-hit",
+    "lookup-miss",
+    "update",
+    "mixed-90-10",
+    "lookup-hit-batched",
+    "remove",
+];
 pub(crate) const INSERT: usize = 0;
 pub(crate) const HIT: usize = 1;
 pub(crate) const MISS: usize = 2;
 pub(crate) const UPDATE: usize = 3;
 pub(crate) const MIXED: usize = 4;
 pub(crate) const HIT_BATCHED: usize = 5;
+pub(crate) const REMOVE: usize = 6;
+
+/// Churn phases (`--churn-rounds`), by live load in percent.
+pub(crate) const CHURN_LOADS: [u64; 2] = [50, 90];
+
+/// What worker 0 measured in one churn phase. Probe lengths are `f64` bits.
+#[repr(C, align(64))]
+#[derive(Default)]
+pub(crate) struct ChurnResult {
+    /// Nanoseconds for all of worker 0's operations, its first window and its last window.
+    pub(crate) total_ns: AtomicU64,
+    pub(crate) start_ns: AtomicU64,
+    pub(crate) end_ns: AtomicU64,
+    /// Worker 0's operations in all, and in each window.
+    pub(crate) ops: AtomicU64,
+    pub(crate) window: AtomicU64,
+    /// Probe lengths before and after: hit mean, hit max, miss mean, miss max.
+    pub(crate) probes_start: [AtomicU64; 4],
+    pub(crate) probes_end: [AtomicU64; 4],
+    /// Failed operations (an insert that found its new key, a removal that missed), all workers.
+    pub(crate) failures: AtomicU64,
+    /// Entries at the end (`len`), and the live keys the workers hold.
+    pub(crate) len: AtomicU64,
+    pub(crate) live: AtomicU64,
+}
 
 /// One worker's results.
 #[repr(C, align(64))]
@@ -44,6 +76,9 @@ pub(crate) struct Ctl {
     pub(crate) phase_ns: [AtomicU64; PHASES.len()],
     pub(crate) travel_count: AtomicU64,
     pub(crate) travel_sum: AtomicU64,
+    /// `len()` after the remove phase.
+    pub(crate) len_after_remove: AtomicU64,
+    pub(crate) churn: [ChurnResult; CHURN_LOADS.len()],
     /// ru_maxrss of the process that created the table, KiB.
     pub(crate) rss_kib: AtomicU64,
     /// Huge pages in the table's mapping, from /proc/self/smaps (KiB).

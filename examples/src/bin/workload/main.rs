@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -p shmap-examples --bin workload -- [--case u64-1M|v64B-1M|u64-25K|v64B-25K|all]
 //!     [--mode 1t|2t|2p|all] [--reps 3] [--warmup 1] [--undo] [--huge-pages]
+//!     [--churn-rounds 20]
 //! ```
 //!
 //! Like the original's `bench.cpp`, the driver precomputes a case's keys once, then runs every
@@ -12,17 +13,24 @@
 //! 2t runs a second thread, 2p `fork`s a second process on the same segment. Phase time is
 //! measured by worker 0 from leaving the start barrier to leaving the end barrier; the median
 //! of the measured reps is reported. After the workload's five phases, shmap adds its own:
-//! `lookup-hit-batched` (`get_many`, 32 keys per call, with prefetching).
+//! `lookup-hit-batched` (`get_many`, 32 keys per call, with prefetching) and `remove` (every
+//! key). With `--churn-rounds R`, two churn phases follow on the emptied table, `churn-50` and
+//! `churn-90`: each fills the table to that live load (untimed), then replaces the oldest key
+//! by a new one (an `insert` and a `remove`: one churn operation) R × capacity times. Their
+//! lines report the operations per second overall and in the first and last `capacity` of
+//! them, and the probe lengths (`Monitor::occupancy`) before and after.
 
 mod ctl;
 mod data;
 mod worker;
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use shmap::{Backing, CreateMode, ShmHashTable};
 
-use ctl::{Ctl, HIT, HIT_BATCHED, INSERT, MISS, MIXED, PHASES, SharedCtl, UPDATE};
+use ctl::{
+    CHURN_LOADS, Ctl, HIT, HIT_BATCHED, INSERT, MISS, MIXED, PHASES, REMOVE, SharedCtl, UPDATE,
+};
 use data::Data;
 use worker::{V64, Val};
 
@@ -33,6 +41,7 @@ struct Options {
     warmup: usize,
     undo: bool,
     huge_pages: bool,
+    churn_rounds: u64,
 }
 
 fn parse() -> Result<Options, String> {
@@ -44,6 +53,7 @@ fn parse() -> Result<Options, String> {
         warmup: 1,
         undo: false,
         huge_pages: false,
+        churn_rounds: 0,
     };
     let mut i = 0;
     while i < args.len() {
@@ -53,6 +63,9 @@ fn parse() -> Result<Options, String> {
             "--mode" => o.modes = vec![value(i)?],
             "--reps" => o.reps = value(i)?.parse().map_err(|_| "--reps: not a number")?,
             "--warmup" => o.warmup = value(i)?.parse().map_err(|_| "--warmup: not a number")?,
+            "--churn-rounds" => {
+                o.churn_rounds = value(i)?.parse().map_err(|_| "--churn-rounds: not a number")?
+            }
             "--undo" => {
                 o.undo = true;
                 i -= 1;
@@ -120,6 +133,7 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
         let mut mops: Vec<Vec<f64>> = vec![Vec::new(); PHASES.len()];
         let (mut errors, mut rss, mut huge) = (Vec::new(), 0, 0);
         let mut faults = [[0u64; PHASES.len()]; 2];
+        let mut churns: Vec<Vec<ChurnRep>> = vec![Vec::new(); CHURN_LOADS.len()];
         for rep in 0..o.warmup + o.reps {
             let ctl = SharedCtl::new();
             // SAFETY: the driver is single-threaded, so the child may run anything.
@@ -138,6 +152,11 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
                     for (p, runs) in mops.iter_mut().enumerate() {
                         let ns = ctl.phase_ns[p].load(Ordering::Relaxed).max(1);
                         runs.push(n as f64 / ns as f64 * 1e3);
+                    }
+                    if o.churn_rounds > 0 {
+                        for (c, runs) in churns.iter_mut().enumerate() {
+                            runs.push(ChurnRep::of(&ctl, c, mode));
+                        }
                     }
                 }
                 Ok(()) => {}
@@ -168,6 +187,33 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
                 faults[1][p],
             );
         }
+        for (c, runs) in churns.iter_mut().enumerate() {
+            if runs.is_empty() {
+                continue;
+            }
+            runs.sort_by(|a, b| a.mops.total_cmp(&b.mops));
+            let all: Vec<String> = runs.iter().map(|r| format!("{:.3}", r.mops)).collect();
+            let m = &runs[runs.len() / 2];
+            let probes = |p: &[f64; 4]| {
+                format!(
+                    "{{\"hit_mean\":{:.3},\"hit_max\":{},\"miss_mean\":{:.3},\"miss_max\":{}}}",
+                    p[0], p[1], p[2], p[3]
+                )
+            };
+            println!(
+                "{{\"impl\":\"{}\",\"case\":\"{case}\",\"mode\":\"{mode}\",\"phase\":\"churn-{}\",\
+                 \"mops\":{:.3},\"mops_start\":{:.3},\"mops_end\":{:.3},\"runs_mops\":[{}],\
+                 \"probes_start\":{},\"probes_end\":{},\"ok\":{ok}}}",
+                impl_name(o),
+                CHURN_LOADS[c],
+                m.mops,
+                m.mops_start,
+                m.mops_end,
+                all.join(","),
+                probes(&m.probes_start),
+                probes(&m.probes_end),
+            );
+        }
         let error = if ok { String::new() } else { format!(",\"error\":\"{}\"", errors.join(";")) };
         println!(
             "{{\"impl\":\"{}\",\"case\":\"{case}\",\"mode\":\"{mode}\",\"metric\":\"peak_rss\",\"peak_rss_kib\":{rss},\
@@ -178,10 +224,43 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
     all_ok
 }
 
+/// One rep's churn phase, as worker 0 measured it (operations of all workers per second,
+/// estimated as worker 0's rate times the workers).
+#[derive(Clone)]
+struct ChurnRep {
+    mops: f64,
+    mops_start: f64,
+    mops_end: f64,
+    probes_start: [f64; 4],
+    probes_end: [f64; 4],
+}
+
+impl ChurnRep {
+    fn of(ctl: &Ctl, c: usize, mode: &str) -> ChurnRep {
+        let r = &ctl.churn[c];
+        let workers = if mode == "1t" { 1.0 } else { 2.0 };
+        let rate = |ops: u64, ns: u64| workers * ops as f64 / ns.max(1) as f64 * 1e3;
+        let bits = |a: &[AtomicU64; 4]| {
+            std::array::from_fn(|i| f64::from_bits(a[i].load(Ordering::Relaxed)))
+        };
+        let window = r.window.load(Ordering::Relaxed);
+        ChurnRep {
+            mops: rate(r.ops.load(Ordering::Relaxed), r.total_ns.load(Ordering::Relaxed)),
+            mops_start: rate(window, r.start_ns.load(Ordering::Relaxed)),
+            mops_end: rate(window, r.end_ns.load(Ordering::Relaxed)),
+            probes_start: bits(&r.probes_start),
+            probes_end: bits(&r.probes_end),
+        }
+    }
+}
+
 fn wait_for(child: libc::pid_t) {
     let mut status = 0;
     // SAFETY: waits for our own child; `status` is a valid out-pointer.
     unsafe { libc::waitpid(child, &mut status, 0) };
+    if status != 0 {
+        eprintln!("workload: a rep's process {child} ended with wait status {status:#x}");
+    }
 }
 
 /// One rep, in its own process: a fresh table, the phases, the verification.
@@ -198,10 +277,10 @@ fn run_rep<V: Val>(name: &str, capacity: usize, data: &Data, mode: &str, o: &Opt
         .open(&Backing::shm(name))
         .expect("create the table");
     match mode {
-        "1t" => worker::run(&table, data, 0, 1, ctl),
+        "1t" => worker::run(&table, data, 0, 1, ctl, o.churn_rounds),
         "2t" => std::thread::scope(|s| {
-            s.spawn(|| worker::run(&table, data, 1, 2, ctl));
-            worker::run(&table, data, 0, 2, ctl);
+            s.spawn(|| worker::run(&table, data, 1, 2, ctl, o.churn_rounds));
+            worker::run(&table, data, 0, 2, ctl, o.churn_rounds);
         }),
         "2p" => {
             // SAFETY: this process is single-threaded here, so the child may run anything.
@@ -209,26 +288,17 @@ fn run_rep<V: Val>(name: &str, capacity: usize, data: &Data, mode: &str, o: &Opt
                 -1 => panic!("fork: {}", std::io::Error::last_os_error()),
                 0 => {
                     table.segment().owner().expect("register the second process"); // untimed
-                    worker::run(&table, data, 1, 2, ctl);
+                    worker::run(&table, data, 1, 2, ctl, o.churn_rounds);
                     // SAFETY: ends the worker without running the rep's cleanup twice.
                     unsafe { libc::_exit(0) };
                 }
                 child => {
-                    worker::run(&table, data, 0, 2, ctl);
+                    worker::run(&table, data, 0, 2, ctl, o.churn_rounds);
                     wait_for(child);
                 }
             }
         }
         other => panic!("unknown mode {other}"),
-    }
-    let (mut count, mut sum) = (0u64, 0u64);
-    let outcome = table.travel(|_, _, v| {
-        count += 1;
-        sum = sum.wrapping_add(v.read());
-    });
-    if outcome.is_ok_and(|o| o.is_completed()) {
-        ctl.travel_count.store(count, Ordering::Relaxed);
-        ctl.travel_sum.store(sum, Ordering::Relaxed);
     }
     ctl.rss_kib.store(ctl::max_rss_kib(), Ordering::Relaxed);
     ctl.huge_kib.store(huge_pages_kib(name), Ordering::Relaxed);
@@ -276,14 +346,25 @@ fn check<V: Val>(data: &Data, mode: &str, ctl: &Ctl) -> Result<(), String> {
         (total(UPDATE) == n, "update"),
         (total(MIXED) == n, "mixed"),
         (total(HIT_BATCHED) == n && sum(HIT_BATCHED) == final_sum, "lookup-hit-batched"),
+        (total(REMOVE) == n, "remove"),
+        (ctl.len_after_remove.load(Ordering::Relaxed) == 0, "len after remove"),
         (
             ctl.travel_count.load(Ordering::Relaxed) == n
                 && ctl.travel_sum.load(Ordering::Relaxed) == final_sum,
             "travel",
         ),
     ];
-    match checks.iter().find(|(ok, _)| !ok) {
-        Some((_, what)) => Err(format!("{what} check failed")),
-        None => Ok(()),
+    if let Some((_, what)) = checks.iter().find(|(ok, _)| !ok) {
+        return Err(format!("{what} check failed"));
     }
+    for (c, load) in CHURN_LOADS.iter().enumerate() {
+        let r = &ctl.churn[c];
+        let (failures, len) = (r.failures.load(Ordering::Relaxed), r.len.load(Ordering::Relaxed));
+        if r.ops.load(Ordering::Relaxed) > 0
+            && (failures > 0 || len != r.live.load(Ordering::Relaxed))
+        {
+            return Err(format!("churn-{load}: {failures} failed operations, len {len}"));
+        }
+    }
+    Ok(())
 }

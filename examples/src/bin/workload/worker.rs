@@ -3,10 +3,12 @@
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use shmap::{AccessMode, ShmHashTable, ShmValue, Visited};
+use std::collections::VecDeque;
 
-use crate::ctl::{self, Ctl, HIT, HIT_BATCHED, INSERT, MISS, MIXED, UPDATE};
-use crate::data::Data;
+use shmap::{AccessMode, Monitor, ShmHashTable, ShmValue, Visited};
+
+use crate::ctl::{self, CHURN_LOADS, Ctl, HIT, HIT_BATCHED, INSERT, MISS, MIXED, REMOVE, UPDATE};
+use crate::data::{Data, SplitMix64};
 
 /// A value of the workload: `u64`, or 8 × `u64`.
 pub(crate) trait Val: ShmValue + Copy + Send + Sync + 'static {
@@ -18,6 +20,8 @@ pub(crate) trait Val: ShmValue + Copy + Send + Sync + 'static {
     fn read(&self) -> u64;
     /// Adds 1 to every word.
     fn increment(&mut self);
+    /// A value of zeroes.
+    fn zeroed_value() -> Self;
 }
 
 impl Val for u64 {
@@ -30,6 +34,9 @@ impl Val for u64 {
     }
     fn increment(&mut self) {
         *self = self.wrapping_add(1);
+    }
+    fn zeroed_value() -> Self {
+        0
     }
 }
 
@@ -53,18 +60,23 @@ impl Val for V64 {
             *w = w.wrapping_add(1);
         }
     }
+    fn zeroed_value() -> Self {
+        V64 { words: [0; 8] }
+    }
 }
 
 /// Lookups per `get_many` call in the batched phase.
 pub(crate) const BATCH: usize = 32;
 
-/// Runs worker `id` of `workers` over its contiguous slice of every phase.
+/// Runs worker `id` of `workers` over its contiguous slice of every phase, then (with
+/// `churn_rounds > 0`) the churn phases.
 pub(crate) fn run<V: Val>(
     table: &ShmHashTable<u64, V>,
     data: &Data,
     id: usize,
     workers: usize,
     ctl: &Ctl,
+    churn_rounds: u64,
 ) {
     let n = data.n;
     let (lo, hi) = (id * n / workers, (id + 1) * n / workers);
@@ -148,4 +160,102 @@ pub(crate) fn run<V: Val>(
         }
         (ok, sum)
     });
+    // The verification of the first six phases, untimed, while nobody writes.
+    ctl.barrier(workers as u32);
+    if id == 0 {
+        let (mut count, mut sum) = (0u64, 0u64);
+        let outcome = table.travel(|_, _, v| {
+            count += 1;
+            sum = sum.wrapping_add(v.read());
+        });
+        if outcome.is_ok_and(|o| o.is_completed()) {
+            ctl.travel_count.store(count, Ordering::Relaxed);
+            ctl.travel_sum.store(sum, Ordering::Relaxed);
+        }
+    }
+    phase(REMOVE, &mut || {
+        let ok = data.order[lo..hi].iter().filter(|k| matches!(table.remove(k), Ok(Some(_))));
+        (ok.count() as u64, 0)
+    });
+    if id == 0 {
+        ctl.len_after_remove.store(table.len() as u64, Ordering::Relaxed);
+    }
+    ctl.barrier(workers as u32); // nobody writes before worker 0 has counted
+    if churn_rounds > 0 {
+        churn(table, id, workers, ctl, churn_rounds);
+    }
+}
+
+/// The churn phases, on the table the remove phase emptied: each worker fills its share of the
+/// load with keys of its own stream (untimed), then replaces its oldest key by a new one
+/// (`insert` then `remove`) `rounds × capacity / workers` times. Worker 0 times its first and
+/// last `capacity / workers` replacements, and samples the probe lengths before and after.
+fn churn<V: Val>(table: &ShmHashTable<u64, V>, id: usize, workers: usize, ctl: &Ctl, rounds: u64) {
+    let capacity = table.capacity() as u64;
+    let mut stream = SplitMix64::new(1000 + id as u64);
+    let mut next_key = move || loop {
+        let k = stream.next();
+        if k != 0 && k != u64::MAX {
+            return k;
+        }
+    };
+    let mut live: VecDeque<u64> = VecDeque::new();
+    let mut value = V::zeroed_value();
+    let probes = |into: &[std::sync::atomic::AtomicU64; 4]| {
+        if let Some(p) = Monitor::new(table).occupancy().probes {
+            let values = [p.hit_mean, p.hit_max as f64, p.miss_mean, p.miss_max as f64];
+            for (slot, v) in into.iter().zip(values) {
+                slot.store(v.to_bits(), Ordering::Relaxed);
+            }
+        }
+    };
+    for (c, &load) in CHURN_LOADS.iter().enumerate() {
+        let result = &ctl.churn[c];
+        let mut failures = 0;
+        // Fill up to the load (untimed).
+        let target = (capacity * load / 100 / workers as u64) as usize;
+        while live.len() < target {
+            let k = next_key();
+            value.set(k);
+            failures += u64::from(!matches!(table.insert(&k, &value), Ok(None)));
+            live.push_back(k);
+        }
+        ctl.barrier(workers as u32);
+        if id == 0 {
+            probes(&result.probes_start);
+        }
+        ctl.barrier(workers as u32);
+        let ops = rounds * capacity / workers as u64;
+        let window = (capacity / workers as u64).min(ops / 2);
+        let start = Instant::now();
+        let (mut window_end, mut last_start) = (start, start);
+        for i in 0..ops {
+            if i == window {
+                window_end = Instant::now();
+            }
+            if i == ops - window {
+                last_start = Instant::now();
+            }
+            let k = next_key();
+            value.set(k);
+            failures += u64::from(!matches!(table.insert(&k, &value), Ok(None)));
+            live.push_back(k);
+            let old = live.pop_front().expect("a live key");
+            failures += u64::from(!matches!(table.remove(&old), Ok(Some(_))));
+        }
+        let end = Instant::now();
+        ctl.barrier(workers as u32);
+        result.failures.fetch_add(failures, Ordering::Relaxed);
+        result.live.fetch_add(live.len() as u64, Ordering::Relaxed);
+        if id == 0 {
+            result.total_ns.store((end - start).as_nanos() as u64, Ordering::Relaxed);
+            result.start_ns.store((window_end - start).as_nanos() as u64, Ordering::Relaxed);
+            result.end_ns.store((end - last_start).as_nanos() as u64, Ordering::Relaxed);
+            result.ops.store(ops, Ordering::Relaxed);
+            result.window.store(window, Ordering::Relaxed);
+            probes(&result.probes_end);
+            result.len.store(table.len() as u64, Ordering::Relaxed);
+        }
+        ctl.barrier(workers as u32);
+    }
 }
