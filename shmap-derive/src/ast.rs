@@ -27,6 +27,8 @@ pub(crate) struct Field<'a> {
     /// The member as text.
     pub(crate) name: String,
     pub(crate) ty: &'a syn::Type,
+    /// The whole field, for errors that concern it (such as padding after it).
+    pub(crate) span: proc_macro2::Span,
 }
 
 /// One variant of an enum.
@@ -74,7 +76,7 @@ fn fields(fields: &syn::Fields) -> Vec<Field<'_>> {
                 Some(ident) => ident.to_string(),
                 None => i.to_string(),
             };
-            Field { member, name, ty: &f.ty }
+            Field { member, name, ty: &f.ty, span: syn::spanned::Spanned::span(f) }
         })
         .collect()
 }

@@ -2,9 +2,10 @@
 //!
 //! For a struct it emits, inside `const _: () = { … };`:
 //! - `unsafe impl ShmLayout`, bounded by `Field: ShmKey` (or `ShmValue`) for every field type,
-//!   spanned at the field so a failure points there, and by
-//!   `(): PaddingFree<Self, { size_of::<Self>() − Σ size_of::<Field>() }>` (for generic types,
-//!   an assertion in `LAYOUT_HASH`, checked when the type is used);
+//!   spanned at the field so a failure points there, and, per field, by
+//!   `(): PaddingFree<Self, { start of the next field (or the size) − end of this one }>`,
+//!   spanned at the field, so that padding is reported at the field it follows (for generic
+//!   types, an assertion in `LAYOUT_HASH`, checked when the type is used);
 //! - `LAYOUT_HASH`: the hash of `"struct"`, the field count and, per field, its name, its type's
 //!   hash and its offset, then the size and alignment;
 //! - `LAYOUT_DESC`: `{name:desc@offset;…}`;
@@ -104,9 +105,25 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], stored: Stored) -> 
             );
         }
     } else {
-        predicates.push(quote! {
-            (): ::shmap::__private::PaddingFree<Self, { ::core::mem::size_of::<Self>() - (#field_sizes) }>
-        });
+        // One bound per field, on the bytes between its end and the next field's start (or the
+        // end of the struct), spanned at the field: rustc then points at the field that padding
+        // follows, and says how many bytes.
+        for (i, field) in fields.iter().enumerate() {
+            let (ty, member) = (field.ty, &field.member);
+            let next = match fields.get(i + 1) {
+                Some(next) => {
+                    let next = &next.member;
+                    quote!(::core::mem::offset_of!(Self, #next))
+                }
+                None => quote!(::core::mem::size_of::<Self>()),
+            };
+            predicates.push(quote_spanned! {field.span=>
+                (): ::shmap::__private::PaddingFree<
+                    Self,
+                    { #next - ::core::mem::offset_of!(Self, #member) - ::core::mem::size_of::<#ty>() },
+                >
+            });
+        }
         quote!()
     };
 

@@ -16,6 +16,22 @@ use crate::layout::{LayoutDesc, LayoutHasher, ShmKey, ShmLayout, ShmValue};
 /// reports a length above `N` or invalid UTF-8 as an error (never undefined behaviour), and
 /// `Display` shows such bytes lossily. `N` is at most 65,535.
 ///
+/// # Size
+///
+/// `N + 2` bytes (a 2-byte length, then the bytes), alignment 1. A derived type must have no padding,
+/// so next to 8-byte fields choose `N = 8k − 2` (6, 14, 22, 30, 62, ...): `FixedString<22>` is
+/// 24 bytes, which is why the README's `Player { name: FixedString<22>, gold: u64 }` packs into
+/// 32. With another `N` the derive reports the padding at the string field, with the number of
+/// bytes to fill.
+///
+/// ```
+/// use shmap::FixedString;
+///
+/// assert_eq!(size_of::<FixedString<22>>(), 24);
+/// assert_eq!(size_of::<FixedString<16>>(), 18); // 6 bytes short of a u64's alignment
+/// assert_eq!(align_of::<FixedString<22>>(), 1);
+/// ```
+///
 /// # Examples
 ///
 /// ```

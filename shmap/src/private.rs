@@ -3,16 +3,21 @@
 
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-/// Holds only when `PADDING` is 0. A derived type must satisfy `(): PaddingFree<Self, N>` with
-/// `N = size_of::<Self>() − Σ size_of::<field>()`, so a type with padding fails to compile with
-/// the message below (the technique of zerocopy's `macro_util::PaddingFree`).
+/// Holds only when `PADDING` is 0. A derived type must satisfy, for each field,
+/// `(): PaddingFree<Self, N>` with `N` the bytes between the field's end and the next field's
+/// start (or the end of the type), the bound spanned at the field; so a type with padding fails
+/// to compile at the field the padding follows, with the message below (the technique of
+/// zerocopy's `macro_util::PaddingFree`).
 #[diagnostic::on_unimplemented(
-    message = "`{T}` has {PADDING} byte(s) of padding, which cannot live in shared memory",
-    label = "this type has padding between or after its fields",
+    message = "`{T}` has {PADDING} byte(s) of padding after this field, which cannot live in \
+               shared memory",
+    label = "{PADDING} byte(s) of padding follow this field",
     note = "padding bytes have no defined contents: keys could not be compared as bytes, and \
             copying values between processes would copy uninitialised memory",
-    note = "make the padding an explicit field (such as `_pad: [u8; {PADDING}]`), or order the \
-            fields from the largest alignment to the smallest"
+    note = "add an explicit field of {PADDING} byte(s) after this one (such as \
+            `_pad: [u8; {PADDING}]`), or order the fields from the largest alignment to the \
+            smallest; a `FixedString<N>` is N + 2 bytes, so next to 8-byte fields \
+            N = 6, 14, 22, 30, ... (8k − 2) packs without padding"
 )]
 pub trait PaddingFree<T: ?Sized, const PADDING: usize> {}
 
