@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg shmap_loom" LOOM_MAX_PREEMPTIONS=3 \
-//!     cargo test -p shmap --lib --release --target-dir target/loom -- loom_tests
+//!     cargo test -p shmap-ipc --lib --release --target-dir target/loom -- loom_tests
 //! ```
 //!
 //! Elements are pairs of equal words, so that a copy torn between two writes shows. Each model

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! RUSTFLAGS="--cfg shmap_loom" LOOM_MAX_PREEMPTIONS=3 \
-//!     cargo test -p shmap --lib --release --target-dir target/loom -- loom_tests
+//!     cargo test -p shmap-ipc --lib --release --target-dir target/loom -- loom_tests
 //! ```
 //!
 //! Each model runs two operations on two threads and checks the outcome in every interleaving

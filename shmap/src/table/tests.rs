@@ -1,5 +1,5 @@
 //! Unit tests of the table over heap segments: the protocol's rules one by one, then threads.
-//! They also run under Miri (`cargo +nightly miri test -p shmap --lib`), with smaller counts.
+//! They also run under Miri (`cargo +nightly miri test -p shmap-ipc --lib`), with smaller counts.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Barrier, mpsc};
