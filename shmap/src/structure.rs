@@ -19,22 +19,54 @@ pub(crate) fn round_capacity(n: usize, structure: &str, unit: &str) -> Result<u6
 }
 
 /// The setters of the segment options, for the options of structure `$what` ("table",
-/// "ring", "vector").
+/// "ring", "vector"); `$options` is an expression that makes such options, for the examples.
 macro_rules! segment_setters {
-    ($what:literal) => {
+    ($what:literal, $options:literal) => {
         #[doc = concat!("The permission bits of a new ", $what, "'s segment (default `0o600`), applied exactly.")]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::os::unix::fs::PermissionsExt;
+        ///
+        /// # let name = format!("/shmap-doc-mode-{}", std::process::id());
+        #[doc = concat!("let x = ", $options, ".mode(0o640).open(&shmap::Backing::shm(&name))?;")]
+        /// let mode = std::fs::metadata(format!("/dev/shm{name}"))?.permissions().mode();
+        /// assert_eq!(mode & 0o777, 0o640);
+        /// x.destroy()?;
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn mode(mut self, mode: u32) -> Self {
             self.segment.mode = mode;
             self
         }
 
         #[doc = concat!("Whether the open may create the ", $what, ", must create it, or must find it.")]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use shmap::{Backing, CreateMode};
+        ///
+        /// # let name = format!("/shmap-doc-create-{}", std::process::id());
+        #[doc = concat!("let missing = ", $options, ".create(CreateMode::OpenExisting).open(&Backing::shm(&name));")]
+        /// assert!(missing.is_err(), "OpenExisting never creates");
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn create(mut self, create: $crate::CreateMode) -> Self {
             self.segment.create = create;
             self
         }
 
         #[doc = concat!("Fault the whole ", $what, " in when it is opened (see [`SegmentOptions::prefault`](crate::segment::SegmentOptions::prefault)).")]
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let x = ", $options, ".prefault(true).open(&shmap::Backing::Heap)?; // every page touched at open")]
+        /// assert!(x.segment().info().total_size > 0);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn prefault(mut self, prefault: bool) -> Self {
             self.segment.prefault = prefault;
             self
@@ -44,12 +76,30 @@ macro_rules! segment_setters {
         /// [`SegmentOptions::huge_pages`](crate::segment::SegmentOptions::huge_pages)); falls
         /// back silently, and [`Segment::huge_pages`](crate::Segment::huge_pages) reports what
         /// happened.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let x = ", $options, ".huge_pages(true).open(&shmap::Backing::Heap)?;")]
+        /// println!("huge pages: {:?}", x.segment().huge_pages()); // what the kernel gave
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn huge_pages(mut self, huge_pages: bool) -> Self {
             self.segment.huge_pages = huge_pages;
             self
         }
 
         /// How long an open keeps retrying while other processes create and remove the same name.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        ///
+        #[doc = concat!("let x = ", $options, ".open_timeout(Duration::from_millis(200)).open(&shmap::Backing::Heap)?;")]
+        /// assert!(x.segment().info().total_size > 0);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn open_timeout(mut self, timeout: std::time::Duration) -> Self {
             self.segment.open_timeout = timeout;
             self
@@ -59,16 +109,38 @@ macro_rules! segment_setters {
 pub(crate) use segment_setters;
 
 /// The setters of the wait of a structure's blocking operations: `$busy` says what they wait
-/// on ("a locked slot", "a cell claimed by another process").
+/// on ("a locked slot", "a cell claimed by another process"); `$options` is an expression that
+/// makes such options, for the examples.
 macro_rules! wait_setters {
-    ($busy:literal) => {
+    ($busy:literal, $options:literal) => {
         /// The default timeout of this handle's blocking operations (default 5 s).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        ///
+        #[doc = concat!("let x = ", $options, ".timeout(Duration::from_millis(20)).open(&shmap::Backing::Heap)?;")]
+        /// assert!(x.segment().info().total_size > 0); // its waits now give up after 20 ms
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
             self.wait.timeout = timeout;
             self
         }
 
         /// How this handle's blocking operations wait between attempts.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use shmap::Backoff;
+        ///
+        /// let spin_longer = Backoff::new().spin_steps(64);
+        #[doc = concat!("let x = ", $options, ".backoff(spin_longer).open(&shmap::Backing::Heap)?;")]
+        /// assert!(x.segment().info().total_size > 0);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn backoff(mut self, backoff: $crate::Backoff) -> Self {
             self.wait.backoff = backoff;
             self
@@ -76,6 +148,16 @@ macro_rules! wait_setters {
 
         #[doc = concat!("How long an operation waits on ", $busy, " before it checks whether its holder is")]
         /// alive, and recovers what the holder left if it is dead (default 100 ms).
+        ///
+        /// # Examples
+        ///
+        /// ```
+        /// use std::time::Duration;
+        ///
+        #[doc = concat!("let x = ", $options, ".stale_check(Duration::from_millis(10)).open(&shmap::Backing::Heap)?;")]
+        /// assert!(x.segment().info().total_size > 0); // dead holders are checked for after 10 ms
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn stale_check(mut self, interval: std::time::Duration) -> Self {
             self.wait.stale_check = interval;
             self

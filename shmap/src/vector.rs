@@ -71,14 +71,38 @@ impl<T: ShmValue> VectorOptions<T> {
     /// The number of elements, rounded up to a power of two. Required to create a vector; when
     /// opening an existing one it must match (after rounding), and without it an open adopts
     /// the vector's capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmVector};
+    ///
+    /// let v = ShmVector::<u64>::options().capacity(100).open(&Backing::Heap)?;
+    /// assert_eq!(v.capacity(), 128);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(mut self, elements: usize) -> Self {
         self.capacity = Some(elements);
         self
     }
 
-    crate::structure::segment_setters!("vector");
+    crate::structure::segment_setters!("vector", "shmap::ShmVector::<u64>::options().capacity(8)");
 
     /// Creates or opens the vector at `backing`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmVector};
+    ///
+    /// # let name = format!("/shmap-doc-vector-open-{}", std::process::id());
+    /// let v = ShmVector::<u64>::options().capacity(16).open(&Backing::shm(&name))?;
+    /// v.push(&1)?;
+    /// let again = ShmVector::<u64>::options().open(&Backing::shm(&name))?; // adopts the capacity
+    /// assert_eq!((again.capacity(), again.get(0)), (16, Some(1)));
+    /// v.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(self, backing: &Backing) -> Result<ShmVector<T>, OpenError> {
         let core = RingOptions::<ShmVector<T>>::default()
             .capacity_option(self.capacity)
@@ -201,6 +225,17 @@ impl<T: ShmValue> ShmVector<T> {
     }
 
     /// The element at `index`, if it has been published.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmVector;
+    ///
+    /// let v = ShmVector::<u64>::heap(4)?;
+    /// let i = v.push(&42)?;
+    /// assert_eq!((v.get(i), v.get(i + 1)), (Some(42), None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get(&self, index: usize) -> Option<T> {
         if index >= self.core.capacity() {
             return None;
@@ -214,17 +249,52 @@ impl<T: ShmValue> ShmVector<T> {
     /// The length of the published prefix: every index below it is published (or was
     /// abandoned by a pusher that died, see [`recover`](Self::recover)). Pushes that are still
     /// writing, and published elements after them, are not counted until those pushes finish.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmVector;
+    ///
+    /// let v = ShmVector::<u64>::heap(4)?;
+    /// v.push(&1)?;
+    /// v.push(&2)?;
+    /// assert_eq!(v.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         // Acquire: pairs with the Release compare-and-swap that advanced it.
         self.core.control(vctl::LEN).load(Ordering::Acquire) as usize
     }
 
     /// Whether nothing has been published yet.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmVector;
+    ///
+    /// let v = ShmVector::<u64>::heap(4)?;
+    /// assert!(v.is_empty());
+    /// v.push(&1)?;
+    /// assert!(!v.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// How many indexes pushes have taken (published, being written, or abandoned).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmVector;
+    ///
+    /// let v = ShmVector::<u64>::heap(4)?;
+    /// v.push(&1)?;
+    /// assert_eq!((v.claimed(), v.len()), (1, 1), "no push in flight");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn claimed(&self) -> usize {
         let claimed = self.core.control(vctl::CLAIMED).load(Ordering::Relaxed);
         claimed.min(self.core.capacity() as u64) as usize
@@ -232,6 +302,19 @@ impl<T: ShmValue> ShmVector<T> {
 
     /// The published elements with their indexes, in index order (skipping indexes whose push
     /// has not finished).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmVector;
+    ///
+    /// let v = ShmVector::<u64>::heap(4)?;
+    /// for x in [5, 6, 7] {
+    ///     v.push(&x)?;
+    /// }
+    /// assert_eq!(v.iter().collect::<Vec<_>>(), [(0, 5), (1, 6), (2, 7)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn iter(&self) -> impl Iterator<Item = (usize, T)> + '_ {
         (0..self.claimed()).filter_map(|i| self.get(i).map(|e| (i, e)))
     }
@@ -242,6 +325,17 @@ impl<T: ShmValue> ShmVector<T> {
     /// claim is settled once (published or abandoned), so a claim word is never seen again and
     /// the compare-and-swap from it cannot hit another claim (no ABA, even if the dead pusher's
     /// owner id is reused).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ShmVector;
+    ///
+    /// let v = ShmVector::<u64>::heap(4)?;
+    /// v.push(&1)?;
+    /// assert_eq!(v.recover(), 0, "no pusher died mid-push");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recover(&self) -> usize {
         let mut recovered = 0;
         for index in self.len()..self.claimed() {
@@ -294,10 +388,20 @@ fn help(word: &AtomicU64, index: u64) {
     let _ = word.compare_exchange(index, index + 1, Ordering::Relaxed, Ordering::Relaxed);
 }
 
-crate::ring::core_handle!(ShmVector, StructureKind::Vector, true, "vector");
+crate::ring::core_handle!(ShmVector, StructureKind::Vector, true, "vector", "shmap");
 
 impl<T: ShmValue> ShmVector<T> {
     /// Options to create or open a vector with another backing, capacity or mode.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmVector};
+    ///
+    /// let v = ShmVector::<[u8; 4]>::options().capacity(8).open(&Backing::Heap)?;
+    /// assert_eq!(v.push(b"abcd")?, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn options() -> VectorOptions<T> {
         VectorOptions::default()
     }

@@ -56,6 +56,17 @@ ring_common!(BroadcastRing, StructureKind::BroadcastRing, true);
 impl<T: ShmValue> BroadcastRing<T> {
     /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
     /// any process) holds it; a holder whose process died is taken over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{BroadcastRing, RingError};
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(8)?;
+    /// let _tx = ring.producer()?;
+    /// assert!(matches!(ring.producer(), Err(RingError::RoleTaken { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producer(&self) -> Result<BroadcastProducer<'_, T>, RingError> {
         let claim = self.core.claim(RingRole::Producer)?;
         // Acquire: pairs with the previous holder's Release store of `tail`.
@@ -64,11 +75,40 @@ impl<T: ShmValue> BroadcastRing<T> {
     }
 
     /// A subscriber that receives the elements published from now on.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(8)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.push(&1)?; // before the subscription: not seen
+    /// let mut rx = ring.subscribe();
+    /// tx.push(&2)?;
+    /// assert_eq!(rx.try_recv()?, 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe(&self) -> Subscriber<'_, T> {
         Subscriber { ring: self, next: self.published() }
     }
 
     /// A subscriber that starts at the oldest element still in the ring.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(2)?;
+    /// let mut tx = ring.producer()?;
+    /// for v in 1..=3 {
+    ///     tx.push(&v)?; // 1 is overwritten by 3
+    /// }
+    /// let mut rx = ring.subscribe_from_oldest();
+    /// assert_eq!((rx.try_recv()?, rx.try_recv()?), (2, 3));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn subscribe_from_oldest(&self) -> Subscriber<'_, T> {
         let published = self.published();
         let next = published.saturating_sub(self.core.capacity() as u64);
@@ -76,6 +116,18 @@ impl<T: ShmValue> BroadcastRing<T> {
     }
 
     /// How many elements have been published since the ring was created.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(2)?;
+    /// let mut tx = ring.producer()?;
+    /// (0..5).try_for_each(|v| tx.push(&v))?;
+    /// assert_eq!(ring.published(), 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn published(&self) -> u64 {
         // Acquire: pairs with the producer's Release store of `tail`.
         self.core.control(ctl::TAIL).load(Ordering::Acquire)
@@ -107,6 +159,18 @@ impl<T: ShmValue> BroadcastProducer<'_, T> {
     /// full. Never waits; fails only with [`RingError::RoleLost`] (a handle inherited across
     /// `fork`).
     #[inline]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(4)?;
+    /// let (mut a, mut b) = (ring.subscribe(), ring.subscribe());
+    /// ring.producer()?.push(&7)?;
+    /// assert_eq!((a.try_recv()?, b.try_recv()?), (7, 7), "every subscriber sees it");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&mut self, value: &T) -> Result<(), RingError> {
         self.claim.check()?;
         let core = &self.ring.core;
@@ -128,6 +192,18 @@ impl<T: ShmValue> BroadcastProducer<'_, T> {
     }
 
     /// The ring this handle publishes to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(4)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.push(&1)?;
+    /// assert_eq!(tx.ring().published(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring(&self) -> &BroadcastRing<T> {
         self.ring
     }
@@ -180,6 +256,21 @@ impl<T: ShmValue> Subscriber<'_, T> {
     /// Receives the next element if it has been published; [`RingError::Empty`] if not, and
     /// [`RingError::Lagged`] if the producer overwrote it (the next call then reads the oldest
     /// element left).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{BroadcastRing, RingError};
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(2)?;
+    /// let mut rx = ring.subscribe();
+    /// assert!(matches!(rx.try_recv(), Err(RingError::Empty)));
+    /// let mut tx = ring.producer()?;
+    /// (1..=3).try_for_each(|v| tx.push(&v))?; // 1 is overwritten before rx reads it
+    /// assert!(matches!(rx.try_recv(), Err(RingError::Lagged { .. })));
+    /// assert_eq!(rx.try_recv()?, 2, "then the oldest element left");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_recv(&mut self) -> Result<T, RingError> {
         let core = &self.ring.core;
         let capacity = core.capacity() as u64;
@@ -229,12 +320,40 @@ impl<T: ShmValue> Subscriber<'_, T> {
 
     /// Receives the next element, waiting up to the ring's timeout for it to be published.
     /// [`RingError::Lagged`] is returned at once.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(4)?;
+    /// let mut rx = ring.subscribe();
+    /// std::thread::scope(|s| -> Result<(), shmap::ring::RingError> {
+    ///     s.spawn(|| ring.producer().unwrap().push(&5).unwrap());
+    ///     assert_eq!(rx.recv()?, 5); // waits for the push
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv(&mut self) -> Result<T, RingError> {
         let wait = self.ring.core.wait;
         self.recv_with(wait)
     }
 
     /// Receives the next element, waiting for it as `wait` says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Wait, ring::{BroadcastRing, RingError}};
+    /// use std::time::Duration;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(4)?;
+    /// let mut rx = ring.subscribe();
+    /// let r = rx.recv_with(Wait::timeout(Duration::from_millis(5)));
+    /// assert!(matches!(r, Err(RingError::Timeout { .. })), "nothing published");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn recv_with(&mut self, wait: Wait) -> Result<T, RingError> {
         let core = &self.ring.core;
         core.block_on(core.items(), &wait, false, |_| match self.try_recv() {
@@ -245,12 +364,41 @@ impl<T: ShmValue> Subscriber<'_, T> {
 
     /// The position of the next element this subscriber reads (elements published since the
     /// ring was created).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(4)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.push(&1)?;
+    /// let mut rx = ring.subscribe_from_oldest();
+    /// assert_eq!(rx.position(), 0);
+    /// rx.try_recv()?;
+    /// assert_eq!(rx.position(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn position(&self) -> u64 {
         self.next
     }
 
     /// How many published elements this subscriber has not read yet (some may already be
     /// overwritten).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::BroadcastRing;
+    ///
+    /// let ring = BroadcastRing::<u64>::heap(4)?;
+    /// let rx = ring.subscribe();
+    /// let mut tx = ring.producer()?;
+    /// tx.push(&1)?;
+    /// tx.push(&2)?;
+    /// assert_eq!(rx.behind(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn behind(&self) -> u64 {
         self.ring.published().saturating_sub(self.next)
     }

@@ -87,52 +87,142 @@ pub(crate) use ring_core::{Attempt, Claim, RingCore, StaleCheck, ctl};
 pub use spsc::{SpscConsumer, SpscProducer, SpscRing};
 
 /// The constructors and accessors of every structure built on a [`RingCore`] (the rings and
-/// `ShmVector`); `$what` names the structure in their documentation. Each structure defines
+/// `ShmVector`); `$what` names the structure in their documentation, and `$path` is the module
+/// its examples import it from. Each structure defines
 /// its own `options()` (rings: [`RingOptions`], the vector: `VectorOptions`).
 macro_rules! core_handle {
-    ($ty:ident, $kind:expr, $seq:expr, $what:literal) => {
+    ($ty:ident, $kind:expr, $seq:expr, $what:literal, $path:literal) => {
         impl<T: ShmValue> $ty<T> {
             #[doc = concat!("Opens the POSIX shared-memory ", $what, " `name` (`/name`), creating it with room for")]
             /// `capacity` elements (rounded up to a power of two) if it does not exist.
             ///
             /// Any number of processes may call this at once: they all get the same one.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            /// # let name = format!("/shmap-doc-ooc-{}", std::process::id());
+            #[doc = concat!("let a = ", stringify!($ty), "::<u64>::open_or_create(&name, 16)?;")]
+            #[doc = concat!("let b = ", stringify!($ty), "::<u64>::open_or_create(&name, 16)?; // in another process, say: the same one")]
+            /// assert_eq!(a.segment().info().segment_id, b.segment().info().segment_id);
+            /// a.destroy()?;
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn open_or_create(name: &str, capacity: usize) -> Result<Self, OpenError> {
                 Self::options().capacity(capacity).open(&Backing::shm(name))
             }
 
             #[doc = concat!("Opens the existing POSIX shared-memory ", $what, " `name`, whatever its capacity.")]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            /// # let name = format!("/shmap-doc-open-{}", std::process::id());
+            #[doc = concat!("assert!(", stringify!($ty), "::<u64>::open(&name).is_err(), \"no such name yet\");")]
+            #[doc = concat!("let created = ", stringify!($ty), "::<u64>::open_or_create(&name, 32)?;")]
+            #[doc = concat!("assert_eq!(", stringify!($ty), "::<u64>::open(&name)?.capacity(), 32);")]
+            /// created.destroy()?;
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn open(name: &str) -> Result<Self, OpenError> {
                 Self::options().create(CreateMode::OpenExisting).open(&Backing::shm(name))
             }
 
             #[doc = concat!("A ", $what, " in an anonymous shared mapping: shared with the `fork` children of this")]
             /// process, invisible to every other process.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            #[doc = concat!("let shared_with_children = ", stringify!($ty), "::<u64>::anonymous(8)?; // then fork")]
+            /// assert_eq!(shared_with_children.capacity(), 8);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn anonymous(capacity: usize) -> Result<Self, OpenError> {
                 Self::options().capacity(capacity).open(&Backing::Anonymous)
             }
 
             #[doc = concat!("A ", $what, " on the heap, for the threads of this process only.")]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            #[doc = concat!("assert_eq!(", stringify!($ty), "::<u64>::heap(8)?.capacity(), 8);")]
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn heap(capacity: usize) -> Result<Self, OpenError> {
                 Self::options().capacity(capacity).open(&Backing::Heap)
             }
 
             #[doc = concat!("The number of elements the ", $what, " holds when full.")]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            #[doc = concat!("assert_eq!(", stringify!($ty), "::<u64>::heap(100)?.capacity(), 128, \"rounded up to a power of two\");")]
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn capacity(&self) -> usize {
                 self.core.capacity()
             }
 
             #[doc = concat!("The segment the ", $what, " lives in (its header, its attached processes).")]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            #[doc = concat!("let x = ", stringify!($ty), "::<u64>::heap(8)?;")]
+            /// assert_eq!(x.segment().info().capacity, 8);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn segment(&self) -> &Segment {
                 &self.core.segment
             }
 
             #[doc = concat!("Removes the ", $what, "'s name; processes that have it open keep using it, and the")]
             /// memory is freed when the last of them closes it.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            /// # let name = format!("/shmap-doc-destroy-{}", std::process::id());
+            #[doc = concat!("let x = ", stringify!($ty), "::<u64>::open_or_create(&name, 8)?;")]
+            /// x.destroy()?;
+            #[doc = concat!("assert!(", stringify!($ty), "::<u64>::open(&name).is_err(), \"the name is gone\");")]
+            /// assert_eq!(x.capacity(), 8, "the handle still works");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn destroy(&self) -> Result<(), OpenError> {
                 Segment::unlink(&self.core.segment.info().backing)
             }
 
             #[doc = concat!("Removes the name of the POSIX shared-memory ", $what, " `name`.")]
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", $path, "::", stringify!($ty), ";")]
+            ///
+            /// # let name = format!("/shmap-doc-unlink-{}", std::process::id());
+            #[doc = concat!("let x = ", stringify!($ty), "::<u64>::open_or_create(&name, 8)?;")]
+            #[doc = concat!(stringify!($ty), "::<u64>::unlink(&name)?;")]
+            #[doc = concat!("assert!(", stringify!($ty), "::<u64>::open(&name).is_err());")]
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn unlink(name: &str) -> Result<(), OpenError> {
                 Segment::unlink(&Backing::shm(name))
             }
@@ -145,10 +235,25 @@ pub(crate) use core_handle;
 /// What every ring type shares: [`core_handle`], its recovery counters and `Debug`.
 macro_rules! ring_common {
     ($ring:ident, $kind:expr, $seq:expr) => {
-        $crate::ring::core_handle!($ring, $kind, $seq, "ring");
+        $crate::ring::core_handle!($ring, $kind, $seq, "ring", "shmap::ring");
 
         impl<T: ShmValue> RingOptions<$ring<T>> {
             /// Creates or opens the ring at `backing`.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use shmap::Backing;
+            #[doc = concat!("use ", "shmap::ring", "::", stringify!($ring), ";")]
+            /// use std::time::Duration;
+            ///
+            #[doc = concat!("let ring = ", stringify!($ring), "::<u64>::options()")]
+            ///     .capacity(8)
+            ///     .timeout(Duration::from_millis(50))
+            ///     .open(&Backing::Heap)?;
+            /// assert_eq!(ring.capacity(), 8);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn open(self, backing: &Backing) -> Result<$ring<T>, OpenError> {
                 Ok($ring { core: self.open_core(backing, $kind, $seq)? })
             }
@@ -156,11 +261,32 @@ macro_rules! ring_common {
 
         impl<T: ShmValue> $ring<T> {
             /// Options to create or open a ring with another backing, timeout or mode.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use shmap::Backing;
+            #[doc = concat!("use ", "shmap::ring", "::", stringify!($ring), ";")]
+            ///
+            #[doc = concat!("let ring = ", stringify!($ring), "::<[u8; 8]>::options().capacity(4).open(&Backing::Heap)?;")]
+            /// assert_eq!(ring.capacity(), 4);
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn options() -> RingOptions<Self> {
                 RingOptions::default()
             }
 
             /// The recovery counters, and how many threads sleep in a blocking operation now.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", "shmap::ring", "::", stringify!($ring), ";")]
+            ///
+            #[doc = concat!("let stats = ", stringify!($ring), "::<u64>::heap(8)?.stats();")]
+            /// assert_eq!((stats.takeovers, stats.sleeping), (0, 0));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn stats(&self) -> RingStats {
                 self.core.stats()
             }
@@ -171,6 +297,15 @@ macro_rules! ring_common {
             /// (when a wake finds nobody asleep, at most once per stale-check interval); a
             /// monitor process can call it. A seat is freed only when its process is proven
             /// dead ([`Liveness::Dead`](crate::Liveness::Dead)).
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use ", "shmap::ring", "::", stringify!($ring), ";")]
+            ///
+            #[doc = concat!("assert_eq!(", stringify!($ring), "::<u64>::heap(8)?.recover_sleepers(), 0, \"nobody was killed asleep\");")]
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn recover_sleepers(&self) -> usize {
                 self.core.recover_sleepers()
             }

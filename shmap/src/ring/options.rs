@@ -73,13 +73,29 @@ impl<R> RingOptions<R> {
     /// The number of elements, rounded up to a power of two. Required to create a ring; when
     /// opening an existing one it must match (after rounding), and without it an open adopts
     /// the ring's capacity.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ring::SpscRing};
+    ///
+    /// let ring = SpscRing::<u64>::options().capacity(1000).open(&Backing::Heap)?;
+    /// assert_eq!(ring.capacity(), 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn capacity(mut self, elements: usize) -> Self {
         self.capacity = Some(elements);
         self
     }
 
-    crate::structure::wait_setters!("a cell claimed by another process");
-    crate::structure::segment_setters!("ring");
+    crate::structure::wait_setters!(
+        "a cell claimed by another process",
+        "shmap::ring::MpmcRing::<u64>::options().capacity(8)"
+    );
+    crate::structure::segment_setters!(
+        "ring",
+        "shmap::ring::MpmcRing::<u64>::options().capacity(8)"
+    );
 
     /// The capacity as an option (for the vector's options, which build on these).
     pub(crate) fn capacity_option(mut self, elements: Option<usize>) -> Self {

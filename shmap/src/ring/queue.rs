@@ -72,6 +72,16 @@ macro_rules! shared_consumers {
     ($ring:ident) => {
         impl<T: ShmValue> $ring<T> {
             /// Pops the oldest element if there is one; [`RingError::Empty`] otherwise.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use shmap::ring::{RingError, ", stringify!($ring), "};")]
+            ///
+            #[doc = concat!("let ring = ", stringify!($ring), "::<u64>::heap(8)?;")]
+            /// assert!(matches!(ring.try_pop(), Err(RingError::Empty)));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             #[inline]
             pub fn try_pop(&self) -> Result<T, RingError> {
                 try_pop(&self.core)
@@ -79,11 +89,38 @@ macro_rules! shared_consumers {
 
             /// Pops the oldest element, waiting while the ring is empty, up to the ring's
             /// timeout.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            /// use shmap::Backing;
+            #[doc = concat!("use shmap::ring::{RingError, ", stringify!($ring), "};")]
+            /// use std::time::Duration;
+            ///
+            #[doc = concat!("let ring = ", stringify!($ring), "::<u64>::options()")]
+            ///     .capacity(8)
+            ///     .timeout(Duration::from_millis(5)) // the ring's timeout, for `pop`
+            ///     .open(&Backing::Heap)?;
+            /// assert!(matches!(ring.pop(), Err(RingError::Timeout { .. })), "empty: waits, then fails");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn pop(&self) -> Result<T, RingError> {
                 self.pop_with(self.core.wait)
             }
 
             /// Pops the oldest element, waiting while the ring is empty as `wait` says.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use shmap::{Wait, ring::{RingError, ", stringify!($ring), "}};")]
+            /// use std::time::Duration;
+            ///
+            #[doc = concat!("let ring = ", stringify!($ring), "::<u64>::heap(8)?;")]
+            /// let r = ring.pop_with(Wait::timeout(Duration::from_millis(5)));
+            /// assert!(matches!(r, Err(RingError::Timeout { .. })));
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn pop_with(&self, wait: Wait) -> Result<T, RingError> {
                 pop_with(&self.core, wait)
             }
@@ -92,6 +129,16 @@ macro_rules! shared_consumers {
             /// documentation](crate::ring)) and returns how many it recovered. Waiting
             /// operations do this on their own; a monitor process can call it to clear cells
             /// nobody is waiting on.
+            ///
+            /// # Examples
+            ///
+            /// ```
+            #[doc = concat!("use shmap::ring::", stringify!($ring), ";")]
+            ///
+            #[doc = concat!("let ring = ", stringify!($ring), "::<u64>::heap(8)?;")]
+            /// assert_eq!(ring.recover(), 0, "no process died holding a cell");
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn recover(&self) -> usize {
                 recover_all(&self.core)
             }
@@ -107,6 +154,17 @@ ring_common!(MpmcRing, StructureKind::MpmcRing, true);
 impl<T: ShmValue> MpmcRing<T> {
     /// Pushes `value` if there is room; [`RingError::Full`] otherwise.
     #[inline]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{MpmcRing, RingError};
+    ///
+    /// let ring = MpmcRing::<u64>::heap(1)?;
+    /// ring.try_push(&1)?;
+    /// assert!(matches!(ring.try_push(&2), Err(RingError::Full)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_push(&self, value: &T) -> Result<(), RingError> {
         let me = self.core.owner()?;
         match push_shared(&self.core, value, me, StaleCheck::NotYet) {
@@ -116,11 +174,35 @@ impl<T: ShmValue> MpmcRing<T> {
     }
 
     /// Pushes `value`, waiting while the ring is full, up to the ring's timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::MpmcRing;
+    ///
+    /// let ring = MpmcRing::<u64>::heap(4)?;
+    /// ring.push(&5)?;
+    /// assert_eq!(ring.pop()?, 5);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&self, value: &T) -> Result<(), RingError> {
         self.push_with(value, self.core.wait)
     }
 
     /// Pushes `value`, waiting while the ring is full as `wait` says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Wait, ring::{MpmcRing, RingError}};
+    /// use std::time::Duration;
+    ///
+    /// let ring = MpmcRing::<u64>::heap(1)?;
+    /// ring.push(&1)?;
+    /// let r = ring.push_with(&2, Wait::timeout(Duration::from_millis(5)));
+    /// assert!(matches!(r, Err(RingError::Timeout { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_with(&self, value: &T, wait: Wait) -> Result<(), RingError> {
         let me = self.core.owner()?;
         self.core.block_on(self.core.space(), &wait, true, |check| {
@@ -180,6 +262,17 @@ ring_common!(SpmcRing, StructureKind::SpmcRing, true);
 impl<T: ShmValue> SpmcRing<T> {
     /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
     /// any process) holds it; a holder whose process died is taken over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{RingError, SpmcRing};
+    ///
+    /// let ring = SpmcRing::<u64>::heap(8)?;
+    /// let _tx = ring.producer()?;
+    /// assert!(matches!(ring.producer(), Err(RingError::RoleTaken { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producer(&self) -> Result<SpmcProducer<'_, T>, RingError> {
         let claim = self.core.claim(RingRole::Producer)?;
         // Acquire: pairs with the previous holder's Release store of `tail`.
@@ -214,6 +307,18 @@ pub struct SpmcProducer<'r, T: ShmValue> {
 impl<T: ShmValue> SpmcProducer<'_, T> {
     /// Pushes `value` if there is room; [`RingError::Full`] otherwise.
     #[inline]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{RingError, SpmcRing};
+    ///
+    /// let ring = SpmcRing::<u64>::heap(1)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.try_push(&1)?;
+    /// assert!(matches!(tx.try_push(&2), Err(RingError::Full)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_push(&mut self, value: &T) -> Result<(), RingError> {
         match self.attempt(value, StaleCheck::NotYet) {
             Attempt::Done(result) => result,
@@ -222,12 +327,37 @@ impl<T: ShmValue> SpmcProducer<'_, T> {
     }
 
     /// Pushes `value`, waiting while the ring is full, up to the ring's timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpmcRing;
+    ///
+    /// let ring = SpmcRing::<u64>::heap(4)?;
+    /// ring.producer()?.push(&6)?;
+    /// assert_eq!(ring.pop()?, 6);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&mut self, value: &T) -> Result<(), RingError> {
         let wait = self.ring.core.wait;
         self.push_with(value, wait)
     }
 
     /// Pushes `value`, waiting while the ring is full as `wait` says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Wait, ring::{RingError, SpmcRing}};
+    /// use std::time::Duration;
+    ///
+    /// let ring = SpmcRing::<u64>::heap(1)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.push(&1)?;
+    /// let r = tx.push_with(&2, Wait::timeout(Duration::from_millis(5)));
+    /// assert!(matches!(r, Err(RingError::Timeout { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_with(&mut self, value: &T, wait: Wait) -> Result<(), RingError> {
         let core = &self.ring.core;
         core.block_on(core.space(), &wait, true, |check| self.attempt(value, check))
@@ -278,6 +408,17 @@ impl<T: ShmValue> SpmcProducer<'_, T> {
     }
 
     /// The ring this handle pushes to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpmcRing;
+    ///
+    /// let ring = SpmcRing::<u64>::heap(8)?;
+    /// let tx = ring.producer()?;
+    /// assert_eq!(tx.ring().capacity(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring(&self) -> &SpmcRing<T> {
         self.ring
     }

@@ -86,6 +86,19 @@ impl<T: ShmValue> SpscRing<T> {
 impl<T: ShmValue> SpscRing<T> {
     /// Claims the producer role. Fails with [`RingError::RoleTaken`] while another handle (in
     /// any process) holds it; a holder whose process died is taken over.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{RingError, SpscRing};
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// let tx = ring.producer()?;
+    /// assert!(matches!(ring.producer(), Err(RingError::RoleTaken { .. })), "one producer at a time");
+    /// drop(tx);
+    /// ring.producer()?; // free again
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn producer(&self) -> Result<SpscProducer<'_, T>, RingError> {
         let claim = self.core.claim(RingRole::Producer)?;
         // Acquire: pairs with the previous holder's Release store of `tail` (the claim's own
@@ -97,6 +110,17 @@ impl<T: ShmValue> SpscRing<T> {
     }
 
     /// Claims the consumer role (see [`producer`](Self::producer)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{RingError, SpscRing};
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// let _rx = ring.consumer()?;
+    /// assert!(matches!(ring.consumer(), Err(RingError::RoleTaken { .. })));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn consumer(&self) -> Result<SpscConsumer<'_, T>, RingError> {
         let claim = self.core.claim(RingRole::Consumer)?;
         // Acquire: pairs with the previous holder's Release store of `head`.
@@ -107,6 +131,19 @@ impl<T: ShmValue> SpscRing<T> {
     }
 
     /// How many elements the ring holds right now (a snapshot: both sides may be moving).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpscRing;
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.try_push(&1)?;
+    /// tx.try_push(&2)?;
+    /// assert_eq!(ring.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn len(&self) -> usize {
         let tail = self.core.control(ctl::TAIL).load(Ordering::Relaxed);
         let head = self.core.control(ctl::HEAD).load(Ordering::Relaxed);
@@ -114,6 +151,18 @@ impl<T: ShmValue> SpscRing<T> {
     }
 
     /// Whether the ring holds no element right now.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpscRing;
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// assert!(ring.is_empty());
+    /// ring.producer()?.try_push(&1)?;
+    /// assert!(!ring.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -146,6 +195,18 @@ pub struct SpscProducer<'r, T: ShmValue> {
 impl<T: ShmValue> SpscProducer<'_, T> {
     /// Pushes `value` if there is room; [`RingError::Full`] otherwise.
     #[inline]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{RingError, SpscRing};
+    ///
+    /// let ring = SpscRing::<u64>::heap(1)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.try_push(&1)?;
+    /// assert!(matches!(tx.try_push(&2), Err(RingError::Full)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_push(&mut self, value: &T) -> Result<(), RingError> {
         self.claim.check()?;
         let core = &self.ring.core;
@@ -168,12 +229,38 @@ impl<T: ShmValue> SpscProducer<'_, T> {
     }
 
     /// Pushes `value`, waiting while the ring is full, up to the ring's timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpscRing;
+    ///
+    /// let ring = SpscRing::<u64>::heap(4)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.push(&7)?; // room: returns at once
+    /// assert_eq!(ring.consumer()?.pop()?, 7);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push(&mut self, value: &T) -> Result<(), RingError> {
         let wait = self.ring.core.wait;
         self.push_with(value, wait)
     }
 
     /// Pushes `value`, waiting while the ring is full as `wait` says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Wait, ring::{RingError, SpscRing}};
+    /// use std::time::Duration;
+    ///
+    /// let ring = SpscRing::<u64>::heap(1)?;
+    /// let mut tx = ring.producer()?;
+    /// tx.push(&1)?;
+    /// let r = tx.push_with(&2, Wait::timeout(Duration::from_millis(5)));
+    /// assert!(matches!(r, Err(RingError::Timeout { .. })), "full, and nobody pops");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn push_with(&mut self, value: &T, wait: Wait) -> Result<(), RingError> {
         let core = &self.ring.core;
         core.block_on(core.space(), &wait, true, |_| match self.try_push(value) {
@@ -183,6 +270,17 @@ impl<T: ShmValue> SpscProducer<'_, T> {
     }
 
     /// The ring this handle pushes to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpscRing;
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// let tx = ring.producer()?;
+    /// assert_eq!(tx.ring().capacity(), 8);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring(&self) -> &SpscRing<T> {
         self.ring
     }
@@ -228,6 +326,19 @@ pub struct SpscConsumer<'r, T: ShmValue> {
 impl<T: ShmValue> SpscConsumer<'_, T> {
     /// Pops the oldest element if there is one; [`RingError::Empty`] otherwise.
     #[inline]
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::{RingError, SpscRing};
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// let mut rx = ring.consumer()?;
+    /// assert!(matches!(rx.try_pop(), Err(RingError::Empty)));
+    /// ring.producer()?.try_push(&3)?;
+    /// assert_eq!(rx.try_pop()?, 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn try_pop(&mut self) -> Result<T, RingError> {
         self.claim.check()?;
         let core = &self.ring.core;
@@ -250,12 +361,39 @@ impl<T: ShmValue> SpscConsumer<'_, T> {
     }
 
     /// Pops the oldest element, waiting while the ring is empty, up to the ring's timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpscRing;
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// std::thread::scope(|s| -> Result<(), shmap::ring::RingError> {
+    ///     s.spawn(|| ring.producer().unwrap().push(&9).unwrap());
+    ///     assert_eq!(ring.consumer()?.pop()?, 9); // waits for the push
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop(&mut self) -> Result<T, RingError> {
         let wait = self.ring.core.wait;
         self.pop_with(wait)
     }
 
     /// Pops the oldest element, waiting while the ring is empty as `wait` says.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Wait, ring::{RingError, SpscRing}};
+    /// use std::time::Duration;
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// let mut rx = ring.consumer()?;
+    /// let r = rx.pop_with(Wait::timeout(Duration::from_millis(5)));
+    /// assert!(matches!(r, Err(RingError::Timeout { .. })), "empty, and nobody pushes");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pop_with(&mut self, wait: Wait) -> Result<T, RingError> {
         let core = &self.ring.core;
         core.block_on(core.items(), &wait, false, |_| match self.try_pop() {
@@ -265,6 +403,17 @@ impl<T: ShmValue> SpscConsumer<'_, T> {
     }
 
     /// The ring this handle pops from.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::ring::SpscRing;
+    ///
+    /// let ring = SpscRing::<u64>::heap(8)?;
+    /// let rx = ring.consumer()?;
+    /// assert!(rx.ring().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn ring(&self) -> &SpscRing<T> {
         self.ring
     }

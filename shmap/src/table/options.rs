@@ -144,8 +144,14 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
         self
     }
 
-    crate::structure::wait_setters!("a locked slot");
-    crate::structure::segment_setters!("table");
+    crate::structure::wait_setters!(
+        "a locked slot",
+        "shmap::ShmHashTable::<u64, u64>::options().capacity(8)"
+    );
+    crate::structure::segment_setters!(
+        "table",
+        "shmap::ShmHashTable::<u64, u64>::options().capacity(8)"
+    );
 
     /// Creates or opens the table at `backing`.
     pub fn open(self, backing: &Backing) -> Result<ShmHashTable<K, V, H>, OpenError> {
