@@ -47,6 +47,16 @@ pub(crate) fn note_freed(freed: &AtomicU64) {
     }
 }
 
+/// A 64-bit mix (splitmix64's finaliser), so that a sum of mixed words changes when any word
+/// does (each word's version changes on every transition, so no word comes back).
+#[inline]
+fn mix(v: u64) -> u64 {
+    let mut z = v.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// How a claim of a slot for a new key ended.
 pub(super) enum Claim {
     /// The slot (index) is ours, in NEW (the word), verified.
@@ -231,9 +241,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // The first slot free for us (EMPTY, FREED, or EMPTYING, whose shortening we veto), and
         // the first held by another insert (which may free it again), in case there is none.
         let (mut target, mut busy) = (None, None);
+        // A signature of the words seen in a lap without a free slot, to tell a full table from
+        // one that only looked full while its keys moved between slots (removed, reinserted).
+        let mut signature = 0u64;
         for _ in 0..self.capacity() {
             // Acquire: pairs with the Release store of NEW (the key compared below).
             let c = Ctrl(self.ctrl_word(index).load(Ordering::Acquire));
+            signature = signature.wrapping_add(mix(c.0 ^ index as u64));
             if c.is(SlotState::Empty) {
                 target = target.or(Some((index, c)));
                 break;
@@ -262,7 +276,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 self.wait_on(waiting, index, c)?;
                 return Ok(Claim::Lost);
             }
-            (None, None) => return Ok(Claim::NoRoom),
+            // Full only if a second lap sees every slot as the first did: a lap is not a
+            // snapshot, and under churn a key removed behind it and inserted ahead of it is
+            // seen twice (a spurious full table, found by a review's churn in a full table).
+            (None, None) if self.lap_signature() == signature => return Ok(Claim::NoRoom),
+            (None, None) => return Ok(Claim::Lost),
         };
         let slot = self.slot(index);
         let host = waiting.host;
@@ -273,6 +291,16 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         Ok(match self.finish_claim(key, hash, index, slot, empty, new, owner, waiting)? {
             Some(new) => Claim::Won(index, new),
             None => Claim::Lost,
+        })
+    }
+
+    /// The signature of a whole lap of control words (as `claim_in_chain` computes it), from
+    /// slot 0: the same as a lap from anywhere, since addition commutes.
+    fn lap_signature(&self) -> u64 {
+        (0..self.capacity()).fold(0u64, |sum, i| {
+            // Acquire: as in `claim_in_chain`'s lap.
+            let c = self.ctrl_word(i).load(Ordering::Acquire);
+            sum.wrapping_add(mix(c ^ i as u64))
         })
     }
 
