@@ -184,19 +184,20 @@ fn corrupt_headers_are_refused() {
     ));
     assert!(matches!(
         open_patched(&name, &good, 8, &7u32.to_ne_bytes()),
-        OpenErrorKind::VersionMismatch { expected: 3, found: 7 }
+        OpenErrorKind::VersionMismatch { expected: 4, found: 7 }
     ));
-    // Segments of the previous formats: 2, hash-table slots that could not be removed (states
-    // TOMBSTONE and DEAD, which format 3 reads as FREED and EMPTYING); 1, ring control blocks
-    // without sleeper seats.
-    for old in [2u32, 1] {
+    // Segments of the previous formats: 3, tables whose header did not record whether a slot
+    // was ever freed; 2, hash-table slots that could not be removed (states TOMBSTONE and
+    // DEAD, which later formats read as FREED and EMPTYING); 1, ring control blocks without
+    // sleeper seats.
+    for old in [3u32, 2, 1] {
         let kind = open_patched(&name, &good, 8, &old.to_ne_bytes());
         assert!(
-            matches!(kind, OpenErrorKind::VersionMismatch { expected: 3, found } if found == old),
+            matches!(kind, OpenErrorKind::VersionMismatch { expected: 4, found } if found == old),
             "{kind:?}"
         );
         let message = kind.to_string();
-        assert!(message.contains('3') && message.contains(&old.to_string()), "{message}");
+        assert!(message.contains('4') && message.contains(&old.to_string()), "{message}");
     }
     assert!(matches!(open_patched(&name, &good, 32, &[0xff]), OpenErrorKind::CorruptHeader { .. }));
     // A byte of the value's layout description.

@@ -32,7 +32,9 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// 2: ring control blocks gained the seats of announced sleepers (recoverable after a kill).
 /// 3: hash-table slots can be removed and reused (states FREED and EMPTYING replace TOMBSTONE
 /// and DEAD), and the header holds the sharded entry counters behind `len()`.
-pub(crate) const FORMAT_VERSION: u32 = 3;
+/// 4: the header records whether a hash-table slot was ever freed (`slots_freed`), which inserts
+/// rely on to skip their verification: a build of format 3 would free slots without setting it.
+pub(crate) const FORMAT_VERSION: u32 = 4;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 /// Bodies start on a page boundary.

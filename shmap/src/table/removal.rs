@@ -47,8 +47,8 @@ pub(crate) fn note_freed(freed: &AtomicU64) {
     }
 }
 
-/// A 64-bit mix (splitmix64's finaliser), so that a sum of mixed words changes when any word
-/// does (each word's version changes on every transition, so no word comes back).
+/// A 64-bit mix (splitmix64's finaliser), so that a sum of mixed terms changes when any term
+/// does.
 #[inline]
 fn mix(v: u64) -> u64 {
     let mut z = v.wrapping_add(0x9e37_79b9_7f4a_7c15);
@@ -247,7 +247,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         for _ in 0..self.capacity() {
             // Acquire: pairs with the Release store of NEW (the key compared below).
             let c = Ctrl(self.ctrl_word(index).load(Ordering::Acquire));
-            signature = signature.wrapping_add(mix(c.0 ^ index as u64));
+            signature = signature.wrapping_add(self.slot_signature(index, c));
             if c.is(SlotState::Empty) {
                 target = target.or(Some((index, c)));
                 break;
@@ -280,7 +280,16 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             // snapshot, and under churn a key removed behind it and inserted ahead of it is
             // seen twice (a spurious full table, found by a review's churn in a full table).
             (None, None) if self.lap_signature() == signature => return Ok(Claim::NoRoom),
-            (None, None) => return Ok(Claim::Lost),
+            // The slots changed between the laps: wait a step, bounded by the operation's
+            // timeout (a full table whose keys keep moving must not keep an insert spinning),
+            // and look again; a table that stays full and busy for the whole timeout is full.
+            (None, None) => {
+                return match self.wait_on(waiting, index, Ctrl(0)) {
+                    Ok(()) => Ok(Claim::Lost),
+                    Err(RawError::Busy { .. }) => Ok(Claim::NoRoom),
+                    Err(e) => Err(e),
+                };
+            }
         };
         let slot = self.slot(index);
         let host = waiting.host;
@@ -294,13 +303,25 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         })
     }
 
-    /// The signature of a whole lap of control words (as `claim_in_chain` computes it), from
-    /// slot 0: the same as a lap from anywhere, since addition commutes.
+    /// What a full-table check records of slot `index`, seen as `c`: for a slot holding an
+    /// entry, its index and its key (not its version: an update in place, which changes the
+    /// version, does not change which keys fill the table); for any other slot, the whole word.
+    fn slot_signature(&self, index: usize, c: Ctrl) -> u64 {
+        if c.holds_entry() {
+            let key = words::load::<K>(self.slot(index).key);
+            mix((self.hash)(&key) ^ index as u64)
+        } else {
+            mix(c.0 ^ index as u64).rotate_left(1)
+        }
+    }
+
+    /// The signature of a whole lap of slots (as `claim_in_chain` computes it), from slot 0:
+    /// the same as a lap from anywhere, since addition commutes.
     fn lap_signature(&self) -> u64 {
         (0..self.capacity()).fold(0u64, |sum, i| {
             // Acquire: as in `claim_in_chain`'s lap.
-            let c = self.ctrl_word(i).load(Ordering::Acquire);
-            sum.wrapping_add(mix(c ^ i as u64))
+            let c = Ctrl(self.ctrl_word(i).load(Ordering::Acquire));
+            sum.wrapping_add(self.slot_signature(i, c))
         })
     }
 

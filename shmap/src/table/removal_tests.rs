@@ -475,3 +475,34 @@ fn batched_writes_match_their_loops() {
     assert!(t.is_empty());
     assert_consistent(&t);
 }
+
+/// Second review's finding: an insert into a full table that another thread keeps updating
+/// retried its full-table check for as long as the updates went on (each update changes a
+/// slot's version), far past its timeout. Updates now leave the check's signature alone, and
+/// a check that keeps changing waits within the timeout.
+#[test]
+fn an_insert_into_a_full_busy_table_ends_within_its_timeout() {
+    let capacity = if cfg!(miri) { 8 } else { 4096 };
+    let t = table(capacity);
+    for k in 0..capacity as u64 {
+        t.insert(&k, &0).unwrap();
+    }
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut k = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                t.update(&(k % capacity as u64), |v| *v += 1).unwrap();
+                k += 1;
+            }
+        });
+        let wait = Wait::timeout(std::time::Duration::from_millis(50));
+        let start = std::time::Instant::now();
+        let r = t.visit_with(&(1 << 40), AccessMode::CreateIfMiss, wait, |_, v, _| *v = 1);
+        let took = start.elapsed();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(matches!(r, Err(VisitError::Table(TableError::TableFull { .. }))), "{r:?}");
+        // A hang check, not a timing: the bound is 100 times the timeout.
+        assert!(took < std::time::Duration::from_secs(5), "took {took:?}");
+    });
+}
