@@ -436,6 +436,38 @@ mod tests {
         assert!(monitor.poll(Duration::ZERO).is_empty());
     }
 
+    /// A monitor that recovers an insert whose process died before committing (NEW, counted at
+    /// its claim) frees the slot as a waiter would: the table's freed flag is set first (so
+    /// later inserts verify their claims), the count is taken back, and the slot is reused.
+    #[test]
+    fn a_monitor_recovering_a_dead_insert_frees_and_uncounts_it() {
+        let t = table();
+        let key = Id { a: 7, b: 8 };
+        // The key's home slot, never used: the table has never freed a slot.
+        let hash = crate::hash::DefaultHasher::hash(crate::bytes::as_bytes(&key));
+        let slot = hash as usize & (t.capacity() - 1);
+        assert_eq!(t.segment().slots_freed().load(Ordering::Relaxed), 0);
+        // What a process killed inside an insert's visitor leaves: NEW, counted at its claim.
+        let dead = dead_owner(&t);
+        let words = t.erased().slot(slot);
+        crate::sync::words::store(words.key, &key);
+        let c = Ctrl((hash >> 48) << 3); // EMPTY, with the key's tag
+        words.ctrl.store(c.locked(SlotState::New, dead).0, Ordering::Release);
+        t.segment().add_entries(Some(dead), 1);
+        assert_eq!(t.len(), 1);
+
+        let mut monitor = Monitor::new(&t);
+        let stuck = monitor.poll(Duration::from_secs(3600));
+        assert_eq!(stuck.len(), 1, "{stuck:?}");
+        assert_eq!(monitor.recover(&stuck[0]), Ok(RecoveryAction::InsertAbandoned));
+        assert_ne!(t.segment().slots_freed().load(Ordering::Relaxed), 0, "the flag is set");
+        assert_eq!((t.len(), t.recount().unwrap()), (0, 0), "uncounted once");
+        assert_eq!(t.slot_state(slot), SlotState::Freed);
+        assert_eq!(t.get(&key).unwrap(), None, "the insert never committed");
+        t.visit(&key, AccessMode::CreateIfMiss, |_, s, _| s.points = 2).unwrap();
+        assert_eq!((t.get(&key).unwrap().map(|s| s.points), t.len()), (Some(2), 1));
+    }
+
     #[test]
     fn force_release_needs_an_acknowledgement_and_releases_a_live_holder() {
         let t = table();
