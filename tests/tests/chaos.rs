@@ -21,13 +21,16 @@ const KEYS: u64 = 16;
 /// has a process hanging.
 const ROUND_DEADLINE: Duration = Duration::from_secs(30);
 
+/// The logged intents, `(seq, key)`. A SIGKILL can cut the victim's last line short (a `write(2)`
+/// that crosses a page boundary is done page by page and stops at a fatal signal): that line
+/// was written before its increment began, so it is dropped.
 fn read_log(path: &Path) -> Vec<(u64, u64)> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|line| {
-            let (seq, key) = line.split_once(' ')?;
-            Some((seq.parse().ok()?, key.parse().ok()?))
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.split_inclusive('\n')
+        .map_while(|line| line.strip_suffix('\n'))
+        .map(|line| {
+            let (seq, key) = line.split_once(' ').expect("a log line is `seq key`");
+            (seq.parse().unwrap(), key.parse().unwrap())
         })
         .collect()
 }

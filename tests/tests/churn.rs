@@ -24,10 +24,18 @@ const CAPACITY: usize = 64;
 /// replaced or removed (`None` if nothing; the outer `None` if the result was never logged).
 type Op = (u64, Option<u64>, Option<Option<u64>>);
 
+///
+/// A SIGKILL can cut the victim's last line short: a `write(2)` to a file that crosses a page
+/// boundary is done page by page and stops at a fatal signal. A cut `I`/`R` line was written
+/// before its operation began, so the operation never ran and the line is dropped; a cut `=`
+/// line leaves its operation unfinished, like one whose result was never written.
 fn read_log(path: &Path) -> Vec<Op> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let mut ops: Vec<Op> = Vec::new();
-    for line in text.lines() {
+    for line in text.split_inclusive('\n') {
+        let Some(line) = line.strip_suffix('\n') else {
+            break; // only the killed process can cut a line: `run_round` counts the others' lines
+        };
         let words: Vec<&str> = line.split(' ').collect();
         match words.as_slice() {
             ["I", key, value] => {

@@ -104,7 +104,7 @@ fn main() {
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 let key = rng % 16;
-                // One write(2) per line: a kill lands before or after it, never inside.
+                // One write(2) per line, before the increment (a kill can cut it short: see the test).
                 log.write_all(format!("{seq} {key}\n").as_bytes()).unwrap();
                 table
                     .visit(&key, AccessMode::CreateIfMiss, |_, t, _| {
@@ -116,8 +116,8 @@ fn main() {
             println!("done");
         }
         "churn" => {
-            // Each operation is logged twice, one write(2) per line, so a kill lands between
-            // lines: `I key value` (insert) or `R key` (remove) before it, and `= old` (the
+            // Each operation is logged twice, one write(2) per line (a kill can cut the last
+            // one short: see the test): `I key value` (insert) or `R key` (remove) before it, and `= old` (the
             // value it replaced or removed, `-` if none) after it. Values are unique:
             // `id << 32 | seq`.
             let table = Table::open(&name).unwrap();
