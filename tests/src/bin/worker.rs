@@ -117,9 +117,9 @@ fn main() {
         }
         "churn" => {
             // Each operation is logged twice, one write(2) per line (a kill can cut the last
-            // one short: see the test): `I key value` (insert) or `R key` (remove) before it, and `= old` (the
-            // value it replaced or removed, `-` if none) after it. Values are unique:
-            // `id << 32 | seq`.
+            // one short: see the test): `I key value` (insert) or `R key` (remove) before it,
+            // and `= old` (the value it replaced or removed, `-` if none) after it. Values are
+            // unique: `id << 32 | seq`.
             let table = Table::open(&name).unwrap();
             let (id, ops, keys): (u64, u64, u64) = (arg(&args, 2), arg(&args, 3), arg(&args, 4));
             let mut log =
