@@ -184,20 +184,21 @@ fn corrupt_headers_are_refused() {
     ));
     assert!(matches!(
         open_patched(&name, &good, 8, &7u32.to_ne_bytes()),
-        OpenErrorKind::VersionMismatch { expected: 4, found: 7 }
+        OpenErrorKind::VersionMismatch { expected: 5, found: 7 }
     ));
-    // Segments of the previous formats: 3, tables whose header did not record whether a slot
-    // was ever freed; 2, hash-table slots that could not be removed (states TOMBSTONE and
-    // DEAD, which later formats read as FREED and EMPTYING); 1, ring control blocks without
-    // sleeper seats.
-    for old in [3u32, 2, 1] {
+    // Segments of the previous formats: 4, tables without probe bounds (whose lookups walk to
+    // an EMPTY slot, and whose inserts would not raise the bounds); 3, tables whose header did
+    // not record whether a slot was ever freed; 2, hash-table slots that could not be removed
+    // (states TOMBSTONE and DEAD, which later formats read as FREED and EMPTYING); 1, ring
+    // control blocks without sleeper seats.
+    for old in [4u32, 3, 2, 1] {
         let kind = open_patched(&name, &good, 8, &old.to_ne_bytes());
         assert!(
-            matches!(kind, OpenErrorKind::VersionMismatch { expected: 4, found } if found == old),
+            matches!(kind, OpenErrorKind::VersionMismatch { expected: 5, found } if found == old),
             "{kind:?}"
         );
         let message = kind.to_string();
-        assert!(message.contains('4') && message.contains(&old.to_string()), "{message}");
+        assert!(message.contains('5') && message.contains(&old.to_string()), "{message}");
     }
     assert!(matches!(open_patched(&name, &good, 32, &[0xff]), OpenErrorKind::CorruptHeader { .. }));
     // A byte of the value's layout description.
@@ -395,14 +396,14 @@ fn in_private_mounts(script: &str) -> String {
 #[test]
 fn a_full_tmpfs_is_an_error_at_open_not_a_sigbus_later() {
     let worker = env!("CARGO_BIN_EXE_worker");
-    // /dev/shm itself, replaced by a 1 MiB tmpfs: a 2^16-slot table needs 1.6 MB.
+    // /dev/shm itself, replaced by a 1 MiB tmpfs: a 2^16-slot table needs 1.7 MB.
     let out = in_private_mounts(&format!(
         "mount -t tmpfs -o size=1m tmpfs /dev/shm || {{ echo MOUNT_FAILED; exit 0; }}; \
          {worker} create /big 65536; {worker} create /small 1024; ls -a /dev/shm"
     ));
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("error NoSpace"), "{out}");
-    assert!(lines[0].contains("1712128") && lines[0].contains("ENOSPC"), "names the size: {out}");
+    assert!(lines[0].contains("1777664") && lines[0].contains("ENOSPC"), "names the size: {out}");
     assert_eq!(lines[1], "ok", "a table that fits is still created: {out}");
     assert_eq!(lines[2..], [".", "..", "small"], "nothing else left behind: {out}");
 

@@ -34,7 +34,9 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// and DEAD), and the header holds the sharded entry counters behind `len()`.
 /// 4: the header records whether a hash-table slot was ever freed (`slots_freed`), which inserts
 /// rely on to skip their verification: a build of format 3 would free slots without setting it.
-pub(crate) const FORMAT_VERSION: u32 = 4;
+/// 5: a hash table's body ends with its probe bounds (a side table of `side_bytes_per_slot` bytes
+/// per slot, recorded in the identity), which lookups rely on to stop short of an EMPTY slot.
+pub(crate) const FORMAT_VERSION: u32 = 5;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 /// Bodies start on a page boundary.
@@ -107,7 +109,9 @@ pub(crate) struct Identity {
     pub(crate) _pad: u32,
     pub(crate) created_unix_ns: u64,
     pub(crate) segment_id: u64,
-    pub(crate) reserved: [u64; 7],
+    /// Bytes per slot of the side table that follows the slots (see [`SegmentSpec`]).
+    pub(crate) side_bytes_per_slot: u64,
+    pub(crate) reserved: [u64; 6],
     /// [`checksum`] of every byte above.
     pub(crate) checksum: u64,
 }
@@ -169,17 +173,27 @@ pub(crate) fn geometry(
     flags: u64,
     header_size: u64,
 ) -> Result<Geometry, String> {
-    sized(capacity, (spec.slot_size)(flags), spec.fixed_body_size, flags, header_size)
+    let body = Body {
+        slot_size: (spec.slot_size)(flags),
+        side_bytes_per_slot: spec.side_bytes_per_slot,
+        fixed_body_size: spec.fixed_body_size,
+    };
+    sized(capacity, body, flags, header_size)
 }
 
-/// The geometry of `capacity` slots of `slot_size` bytes plus a fixed part, checked.
-fn sized(
-    capacity: u64,
+/// What a body is made of: slots, a side table of so many bytes per slot (rounded up to whole
+/// words), and a fixed part.
+#[derive(Clone, Copy)]
+struct Body {
     slot_size: u64,
+    side_bytes_per_slot: u64,
     fixed_body_size: u64,
-    flags: u64,
-    header_size: u64,
-) -> Result<Geometry, String> {
+}
+
+/// The geometry of `capacity` slots of `slot_size` bytes, their side table and a fixed part,
+/// checked.
+fn sized(capacity: u64, body: Body, flags: u64, header_size: u64) -> Result<Geometry, String> {
+    let Body { slot_size, side_bytes_per_slot, fixed_body_size } = body;
     if capacity == 0 || capacity > MAX_CAPACITY || !capacity.is_power_of_two() {
         return Err(format!("capacity {capacity} is not a power of two in 1..=2^40"));
     }
@@ -189,8 +203,10 @@ fn sized(
              the slot size nonzero"
         ));
     }
+    let side = capacity.checked_mul(side_bytes_per_slot).map(|b| b.div_ceil(8) * 8);
     let total_size = capacity
         .checked_mul(slot_size)
+        .and_then(|b| b.checked_add(side?))
         .and_then(|b| b.checked_add(fixed_body_size))
         .and_then(|b| b.checked_add(header_size))
         .filter(|&t| usize::try_from(t).is_ok_and(|t| t <= isize::MAX as usize))
@@ -243,7 +259,12 @@ pub(crate) fn validate(
     if let Some(spec) = spec {
         expected_by(id, spec)?;
     }
-    let geometry = sized(id.capacity, id.slot_size, id.fixed_body_size, id.flags, id.header_size)
+    let body = Body {
+        slot_size: id.slot_size,
+        side_bytes_per_slot: id.side_bytes_per_slot,
+        fixed_body_size: id.fixed_body_size,
+    };
+    let geometry = sized(id.capacity, body, id.flags, id.header_size)
         .map_err(|why| invalid("capacity", why, id.capacity))?;
     if id.total_size != geometry.total_size {
         return Err(invalid("total_size", geometry.total_size.to_string(), id.total_size));
@@ -287,6 +308,13 @@ fn expected_by(id: &Identity, spec: &SegmentSpec) -> Result<(), OpenErrorKind> {
     let slot_size = (spec.slot_size)(id.flags);
     if id.slot_size != slot_size {
         return Err(invalid("slot_size", slot_size.to_string(), id.slot_size));
+    }
+    if id.side_bytes_per_slot != spec.side_bytes_per_slot {
+        return Err(invalid(
+            "side_bytes_per_slot",
+            spec.side_bytes_per_slot.to_string(),
+            id.side_bytes_per_slot,
+        ));
     }
     if id.fixed_body_size != spec.fixed_body_size {
         return Err(invalid(

@@ -321,6 +321,7 @@ impl Segment {
         id.total_size = g.total_size;
         id.capacity = g.capacity;
         id.slot_size = g.slot_size;
+        id.side_bytes_per_slot = spec.side_bytes_per_slot;
         id.fixed_body_size = spec.fixed_body_size;
         id.hasher_id = spec.hasher_id;
         id.flags = g.flags;
@@ -356,7 +357,8 @@ impl Segment {
         unsafe { self.memory.base().cast::<Header>().as_ref() }
     }
 
-    /// The body: `capacity × slot_size` bytes of slots, then the fixed part, as 64-bit words.
+    /// The body: `capacity × slot_size` bytes of slots, then their side table and the fixed
+    /// part, as 64-bit words.
     pub fn body(&self) -> &[AtomicU64] {
         let g = self.geometry;
         let words = ((g.total_size - g.header_size) / 8) as usize;

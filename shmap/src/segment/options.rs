@@ -51,7 +51,10 @@ pub struct SegmentSpec {
     pub known_flags: u64,
     /// The bytes per slot for given flags (a multiple of 8).
     pub slot_size: fn(flags: u64) -> u64,
-    /// Bytes of the body after the slots (a multiple of 8).
+    /// Bytes per slot of a side table after the slots, rounded up to whole 8-byte words in all
+    /// (a hash table's probe bounds).
+    pub side_bytes_per_slot: u64,
+    /// Bytes of the body after the slots and their side table (a multiple of 8).
     pub fixed_body_size: u64,
     /// Whether any slot names `owner` as its lock holder; consulted before the process-table
     /// entry of a dead process is reused.
@@ -59,8 +62,8 @@ pub struct SegmentSpec {
 }
 
 impl SegmentSpec {
-    /// A spec with no hasher, no capacity (adopt), no flags (adopt) and no fixed body, for
-    /// structures that never record owners in their slots.
+    /// A spec with no hasher, no capacity (adopt), no flags (adopt), no side table and no fixed
+    /// body, for structures that never record owners in their slots.
     pub fn new(
         kind: StructureKind,
         key: TypeLayout,
@@ -77,6 +80,7 @@ impl SegmentSpec {
             flags: None,
             known_flags: 0,
             slot_size,
+            side_bytes_per_slot: 0,
             fixed_body_size: 0,
             references_owner: |_, _| false,
         }

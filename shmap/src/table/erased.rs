@@ -9,9 +9,10 @@ use crate::hash::{DefaultHasher, ShmHasher};
 use crate::segment::Segment;
 #[cfg(not(shmap_loom))]
 use crate::segment::StructureKind;
-use crate::sync::primitive::{AtomicU64, Ordering};
+use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering};
 #[cfg(not(shmap_loom))]
 use crate::table::FLAG_UNDO;
+use crate::table::bounds::{self, Bound, UNBOUNDED, UNCHECKED_REACH};
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::slot::{Slot, SlotLayout};
 
@@ -28,6 +29,8 @@ pub(crate) struct ErasedTable<'a> {
     pub(crate) hash: Option<fn(&[u8]) -> u64>,
     /// The table's flag that a slot was ever freed (set by recoveries that free one).
     pub(crate) freed: &'a AtomicU64,
+    /// The table's probe bounds (see [`bounds`]).
+    pub(crate) bounds: &'a [AtomicU32],
 }
 
 impl<'a> ErasedTable<'a> {
@@ -46,19 +49,24 @@ impl<'a> ErasedTable<'a> {
         let capacity = usize::try_from(info.capacity).ok()?;
         let hash = (info.hasher_id == DefaultHasher::ID)
             .then_some(DefaultHasher::hash as fn(&[u8]) -> u64);
-        let words = segment.body();
-        (layout.bytes() == info.slot_size && words.len() == capacity * layout.stride).then_some(
-            ErasedTable {
-                words,
-                capacity,
-                layout,
-                key_size: info.key.size as usize,
-                value_size: info.value.size as usize,
-                segment,
-                hash,
-                freed: segment.slots_freed(),
-            },
-        )
+        let body = segment.body();
+        let slots = capacity.checked_mul(layout.stride)?;
+        let side = bounds::words_for(capacity).div_ceil(2);
+        if layout.bytes() != info.slot_size || body.len() != slots.checked_add(side)? {
+            return None;
+        }
+        let (words, bounds) = bounds::split_body(body, capacity, layout.stride);
+        Some(ErasedTable {
+            words,
+            capacity,
+            layout,
+            key_size: info.key.size as usize,
+            value_size: info.value.size as usize,
+            segment,
+            hash,
+            freed: segment.slots_freed(),
+            bounds,
+        })
     }
 
     /// Slot `index`'s words.
@@ -94,8 +102,8 @@ impl<'a> ErasedTable<'a> {
             }
         }
         // A lookup of an absent key starting at slot i looks at every slot up to the next
-        // EMPTY one, included: one backward pass (twice around, so that runs that wrap
-        // around the end are measured too).
+        // EMPTY one, included, or (past the first few) up to the reach of its probe bound: one
+        // backward pass (twice around, so that runs that wrap around the end are measured too).
         let mut to_empty = vec![0usize; self.capacity];
         let mut next_empty: Option<usize> = None;
         for step in 0..2 * self.capacity {
@@ -104,6 +112,13 @@ impl<'a> ErasedTable<'a> {
                 next_empty = Some(i);
             }
             to_empty[i] = next_empty.map_or(self.capacity, |e| (e.wrapping_sub(i) & mask) + 1);
+        }
+        for (home, walk) in to_empty.iter_mut().enumerate() {
+            // Relaxed: a best-effort snapshot, like the control words.
+            let reach = Bound(self.bounds[home / bounds::GROUP].load(Ordering::Relaxed)).reach();
+            if reach != UNBOUNDED {
+                *walk = (*walk).min((reach + 1).max(UNCHECKED_REACH));
+            }
         }
         let entries = states[SlotState::Ready as usize]
             + states[SlotState::Accessing as usize]

@@ -441,3 +441,65 @@ fn end_claim_vs_remove_then_home_claim() {
         },
     );
 }
+
+// --- Probe bounds (see `bounds.rs`); under loom a walk reads the bound after one slot ---
+
+/// The reach of the group of `k`'s home slot.
+fn reach_of(t: &ShmHashTable<u64, u64>, k: u64) -> usize {
+    let home = t.loom_home(&k);
+    super::bounds::Bound(
+        t.raw().bounds()[home / super::bounds::GROUP]
+            .load(crate::sync::primitive::Ordering::SeqCst),
+    )
+    .reach()
+}
+
+/// A removal of the farthest key of a group, which lowers the reach, racing an insert of
+/// another key of the group past where the lowering's scan may have looked: the insert's key
+/// stays reachable (the insert clears the lowerer's scanning bit, so the lowering fails), and
+/// the reach covers it.
+#[test]
+fn lowering_the_reach_vs_an_insert_past_it() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [a, b, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&a, &1).unwrap(); // slot 0
+            t.insert(&b, &2).unwrap(); // slot 1: reach 1
+            t
+        },
+        |t| t.remove(&keys_at(4, 0, 3)[1]).unwrap(),
+        |t| t.insert(&keys_at(4, 0, 3)[2], &3).unwrap(),
+        |t, removed, replaced| {
+            let [a, b, c] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            assert_eq!((removed, replaced), (Some(2), None));
+            assert_eq!(t.get(&c).unwrap(), Some(3), "the insert's key is reachable");
+            assert_eq!(t.get(&a).unwrap(), Some(1));
+            assert_eq!(t.get(&b).unwrap(), None);
+            let slot = t.read(&c, |s, _| s).unwrap().unwrap();
+            assert!(reach_of(t, c) >= slot, "reach {} < distance {slot}", reach_of(t, c));
+            assert_consistent(t);
+        },
+    );
+}
+
+/// A lookup racing an insert whose key lands past the reach it may have read: it sees the key
+/// or not, and once the insert returned, every lookup sees it.
+#[test]
+fn get_vs_insert_past_the_reach() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            t.insert(&keys_at(4, 0, 2)[0], &1).unwrap(); // slot 0: reach 0
+            t
+        },
+        |t| t.insert(&keys_at(4, 0, 2)[1], &2).unwrap(),
+        |t| t.get(&keys_at(4, 0, 2)[1]).unwrap(),
+        |t, replaced, seen| {
+            assert_eq!(replaced, None);
+            assert!(seen.is_none() || seen == Some(2), "{seen:?}");
+            assert_eq!(t.get(&keys_at(4, 0, 2)[1]).unwrap(), Some(2));
+            assert_consistent(t);
+        },
+    );
+}

@@ -5,6 +5,7 @@
 //! [`raw`] has the protocol and its memory-ordering argument; this module wires it to a
 //! [`Segment`], a [`ShmHasher`] and the caller's timeouts.
 
+pub(crate) mod bounds;
 pub(crate) mod ctrl;
 pub(crate) mod erased;
 mod error;
@@ -41,6 +42,8 @@ use crate::layout::{ShmKey, ShmValue, TypeLayout};
 use crate::process::OwnerId;
 use crate::segment::{Backing, CreateMode, Segment, SegmentInfo, SegmentSpec, StructureKind};
 use crate::sync::backoff::{BackoffPolicy, Wait};
+#[cfg(shmap_loom)]
+use crate::sync::primitive::AtomicU32;
 use crate::sync::primitive::AtomicU64;
 use erased::ErasedTable;
 use raw::{Host, Locker, RawError, RawTable, RawTravel, Waiting};
@@ -94,6 +97,8 @@ pub struct ShmHashTable<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     wait: Wait,
     #[cfg(shmap_loom)]
     _loom_body: Box<[AtomicU64]>,
+    #[cfg(shmap_loom)]
+    _loom_bounds: Box<[AtomicU32]>,
     _types: Types<K, V, H>,
 }
 
@@ -221,6 +226,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             flags,
             known_flags: FLAG_UNDO,
             slot_size: |flags| RawTable::<K, V>::layout(flags & FLAG_UNDO != 0).bytes(),
+            side_bytes_per_slot: bounds::BYTES_PER_SLOT,
             fixed_body_size: 0,
             references_owner: Self::segment_references_owner,
         }
@@ -229,15 +235,12 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     #[cfg(not(shmap_loom))]
     fn segment_references_owner(segment: &Segment, owner: OwnerId) -> bool {
         let undo = segment.flags() & FLAG_UNDO != 0;
+        let capacity = segment.capacity() as usize;
+        let (slots, bounds) =
+            bounds::split_body(segment.body(), capacity, RawTable::<K, V>::layout(undo).stride);
         // SAFETY: the view is used within this call, while `segment` (and its mapping) lives.
         let raw = unsafe {
-            RawTable::<K, V>::new(
-                segment.body(),
-                segment.capacity() as usize,
-                undo,
-                Self::hash,
-                segment.slots_freed(),
-            )
+            RawTable::<K, V>::new(slots, capacity, undo, Self::hash, segment.slots_freed(), bounds)
         };
         raw.references_owner(owner)
     }
@@ -251,24 +254,35 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         let capacity = usize::try_from(segment.capacity()).expect("validated capacity fits usize");
         let undo = segment.flags() & FLAG_UNDO != 0;
         #[cfg(not(shmap_loom))]
-        let (words, freed) = (NonNull::from(segment.body()), NonNull::from(segment.slots_freed()));
-        // Under loom, the slots and the freed flag (its last word) are modelled atomics.
+        let (words, freed, bounds) = {
+            let stride = RawTable::<K, V>::layout(undo).stride;
+            let (slots, bounds) = bounds::split_body(segment.body(), capacity, stride);
+            (NonNull::from(slots), NonNull::from(segment.slots_freed()), NonNull::from(bounds))
+        };
+        // Under loom, the slots, the freed flag (its last word) and the bounds are modelled
+        // atomics.
         #[cfg(shmap_loom)]
         let loom_body: Box<[AtomicU64]> = (0..capacity * RawTable::<K, V>::layout(undo).stride + 1)
             .map(|_| AtomicU64::new(0))
             .collect();
         #[cfg(shmap_loom)]
-        let (words, freed) = {
+        let loom_bounds: Box<[AtomicU32]> =
+            (0..bounds::words_for(capacity)).map(|_| AtomicU32::new(0)).collect();
+        #[cfg(shmap_loom)]
+        let (words, freed, bounds) = {
             let (flag, slots) = loom_body.split_last().expect("the flag");
-            (NonNull::from(slots), NonNull::from(flag))
+            (NonNull::from(slots), NonNull::from(flag), NonNull::from(&*loom_bounds))
         };
         // SAFETY: `words` points to the segment's body (or `loom_body`), initialised atomics.
         let slots = unsafe { words.as_ref() };
         // SAFETY: `freed` points to the segment's header (or `loom_body`), an initialised atomic.
         let freed_flag = unsafe { freed.as_ref() };
-        // SAFETY: those atomics are owned by `segment` (or `loom_body`), which the table keeps
-        // until the view, a field of the same table, is dropped with it.
-        let raw = unsafe { RawTable::new(slots, capacity, undo, Self::hash, freed_flag) };
+        // SAFETY: `bounds` points to the segment's body (or `loom_bounds`), initialised atomics.
+        let bound_words = unsafe { bounds.as_ref() };
+        // SAFETY: those atomics are owned by `segment` (or `loom_body` and `loom_bounds`), which
+        // the table keeps until the view, a field of the same table, is dropped with it.
+        let raw =
+            unsafe { RawTable::new(slots, capacity, undo, Self::hash, freed_flag, bound_words) };
         ShmHashTable {
             segment,
             raw,
@@ -279,6 +293,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             wait,
             #[cfg(shmap_loom)]
             _loom_body: loom_body,
+            #[cfg(shmap_loom)]
+            _loom_bounds: loom_bounds,
             _types: PhantomData,
         }
     }
@@ -300,6 +316,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             segment: &self.segment,
             hash: Some(H::hash),
             freed: self.raw.freed(),
+            bounds: self.raw.bounds(),
         }
     }
 
@@ -1009,6 +1026,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Host for ShmHashTable<K, V, H> {
     }
 }
 
+#[cfg(all(test, not(shmap_loom)))]
+mod bounds_tests;
 #[cfg(all(test, shmap_loom))]
 mod loom_tests;
 #[cfg(all(test, not(shmap_loom)))]

@@ -4,11 +4,14 @@
 //! differs) and keyless slots (FREED, EMPTYING), and stopping where an operation acts: the end
 //! of the chain (EMPTY), a slot holding the key (NEW, READY or locked), or a slot whose key is
 //! not yet comparable (INSERTING, with the key's tag), on which [`ProbeWalk::next`] waits.
+//! After [`UNCHECKED_REACH`] slots it reads the key's probe bound ([`bounds`](super::bounds))
+//! and ends where no key of its home slot can lie, EMPTY slot or not.
 
 use crate::layout::{ShmKey, ShmValue};
 use crate::sync::backoff::BackoffPolicy;
 use crate::sync::primitive::Ordering;
 use crate::sync::words;
+use crate::table::bounds::UNCHECKED_REACH;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::raw::{Addressing, Host, RawError, RawTable, Waiting};
 use crate::table::slot::Slot;
@@ -20,7 +23,8 @@ pub(super) enum Stop<'t> {
     /// A slot holding the key: NEW (an insert not yet committed, which may still turn out to
     /// be a duplicate), READY or locked by a visit.
     Mine { index: usize, slot: Slot<'t>, ctrl: Ctrl },
-    /// Every slot was looked at: a full table without the key.
+    /// Every slot where the key may lie was looked at, and none was EMPTY: the key is absent
+    /// (from a full table, or from a chain that runs on past its probe bound).
     Exhausted,
 }
 
@@ -43,9 +47,13 @@ pub(super) struct ProbeWalk<'t, 'k, K, V> {
     g: Addressing,
     key: &'k K,
     tag: u16,
+    home: usize,
     index: usize,
-    /// Slots not yet passed: the walk ends after a whole lap.
+    /// Slots the walk may still pass before it reads the probe bound or, once it has (or if
+    /// the table is too small to need it), before it ends; a whole lap at most.
     left: usize,
+    /// Whether `left` is final.
+    bounded: bool,
 }
 
 impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
@@ -53,13 +61,17 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
     #[inline(always)]
     pub(super) fn new(table: &'t RawTable<K, V>, g: Addressing, key: &'k K, hash: u64) -> Self {
         let tag = RawTable::<K, V>::tag(hash);
-        ProbeWalk { table, g, key, tag, index: hash as usize & g.mask, left: g.mask + 1 }
+        let home = hash as usize & g.mask;
+        let bounded = g.mask < UNCHECKED_REACH;
+        let left = if bounded { g.mask + 1 } else { UNCHECKED_REACH };
+        ProbeWalk { table, g, key, tag, home, index: home, left, bounded }
     }
 
-    /// Whether the walk is still at the home slot (it passed no slot).
+    /// Whether the walk is still at the home slot (it passed no slot: it never gets back there,
+    /// since it ends after a lap).
     #[inline(always)]
     pub(super) fn at_home(&self) -> bool {
-        self.left == self.g.mask + 1
+        self.index == self.home
     }
 
     /// Moves past the slot the walk stopped on (a NEW slot that a reader does not stop at).
@@ -73,6 +85,32 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
     /// returned as `Busy`.
     #[inline(always)]
     pub(super) fn step(&mut self) -> Result<Stop<'t>, Busy> {
+        loop {
+            if let Some(stop) = self.step_within()? {
+                return Ok(stop);
+            }
+            if self.bounded {
+                return Ok(Stop::Exhausted);
+            }
+            self.read_bound();
+        }
+    }
+
+    /// Past [`UNCHECKED_REACH`] slots: reads the probe bound of the home slot, and lets the
+    /// walk look on as far as a key of that home slot can lie.
+    #[cold]
+    #[inline(never)]
+    fn read_bound(&mut self) {
+        let passed = self.index.wrapping_sub(self.home) & self.g.mask;
+        let reach = self.table.probe_reach(self.home);
+        // Slots at distance `passed..=reach` from the home slot, within the lap.
+        self.left = reach.saturating_add(1).min(self.g.mask + 1).saturating_sub(passed);
+        self.bounded = true;
+    }
+
+    /// Walks the slots `left` allows: the next stop, or `None` if it used them up.
+    #[inline(always)]
+    fn step_within(&mut self) -> Result<Option<Stop<'t>>, Busy> {
         while self.left > 0 {
             // SAFETY: `index` is masked with `g.mask`, the table's own.
             let slot = unsafe { self.table.slot_at(self.g, self.index) };
@@ -81,8 +119,8 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
             let ctrl = Ctrl(slot.ctrl.load(Ordering::Acquire));
             let index = self.index;
             match classify(ctrl, self.tag, slot, self.key) {
-                Seen::End => return Ok(Stop::Empty { index, slot, ctrl }),
-                Seen::Mine => return Ok(Stop::Mine { index, slot, ctrl }),
+                Seen::End => return Ok(Some(Stop::Empty { index, slot, ctrl })),
+                Seen::Mine => return Ok(Some(Stop::Mine { index, slot, ctrl })),
                 Seen::Busy => return Err(Busy { index, ctrl }),
                 Seen::Skip => {
                     self.index = (self.index + 1) & self.g.mask;
@@ -90,7 +128,7 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
                 }
             }
         }
-        Ok(Stop::Exhausted)
+        Ok(None)
     }
 
     /// Moves to the next stop, waiting (under `waiting`, recovering dead holders) on slots

@@ -10,6 +10,9 @@
 //! each slot's control word ([`ctrl`](super::ctrl)) and ([`probe`](super::probe)):
 //!
 //! - stops at EMPTY: `k` is absent;
+//! - stops past the *reach* of its home slot's probe bound ([`bounds`](super::bounds)), the
+//!   farthest any key of that home slot's group lies from its home, read after the first few
+//!   slots: `k` is absent, EMPTY slot or not;
 //! - skips FREED and EMPTYING slots (they hold no key) and every slot whose tag is not `t`,
 //!   whatever its state, so it never waits on another key's slot (the original waited on any
 //!   slot being inserted or accessed);
@@ -28,11 +31,12 @@
 //! 1. **One slot per key.** An insert that finds its key absent claims a slot (a
 //!    compare-and-swap to INSERTING), writes the key and publishes NEW. Its slot is the EMPTY
 //!    home slot (the common case), or the first FREED slot of its chain, or else the EMPTY slot
-//!    that ends the chain. Except at the home slot, it then *verifies* the claim: it walks the
-//!    chain again from the home slot (to its own slot if that was EMPTY, else to the first EMPTY
-//!    past it), and if it meets its key committed, or NEW nearer the home slot than its own, it
-//!    aborts (NEW → FREED) and starts over; a NEW copy farther on is waited for (it aborts when
-//!    it sees ours, or commits first and makes us abort). The claim is a `SeqCst`
+//!    that ends the chain. Except at the home slot, it then raises the probe bound to cover its
+//!    slot and *verifies* the claim: it walks the chain again from the home slot (to its own
+//!    slot if that was EMPTY, else to the first EMPTY past it or the reach its raise read,
+//!    whichever comes first), and if it meets its key committed, or NEW nearer the home slot
+//!    than its own, it aborts (NEW → FREED) and starts over; a NEW copy farther on is waited
+//!    for (it aborts when it sees ours, or commits first and makes us abort). The claim is a `SeqCst`
 //!    read-modify-write and the verification's loads are `SeqCst`, so of two inserts of one key
 //!    at least one sees the other's claim (Dekker's store-load order; see `dekker_fence` in
 //!    `sync::primitive`), and of two that see each other the farther aborts. A claimed home
@@ -58,9 +62,11 @@
 //! linearisable per key: a `get` that starts after `remove` returned never sees the removed
 //! value, in any process. After each removal the remover tries to shorten the chain at the freed
 //! slot and then at the FREED slots before it, looking at most
-//! [`SHORTEN_REACH`](super::removal::SHORTEN_REACH) slots ahead, and an insert reuses the
-//! first FREED slot of its chain; so chains do not grow under churn, and nothing ever stops
-//! the world.
+//! [`SHORTEN_REACH`](super::removal::SHORTEN_REACH) slots ahead, and lowers the probe bound if
+//! the removed key was the farthest of its group; an insert reuses the first FREED slot of its
+//! chain. Under churn FREED slots stay wherever newer keys' chains run through them, so EMPTY
+//! slots grow rare; the probe bound keeps every walk within the distance at which keys actually
+//! lie (see [`bounds`](super::bounds)), and nothing ever stops the world.
 //!
 //! # Visits
 //!
@@ -115,7 +121,7 @@ use std::time::Duration;
 use crate::layout::{ShmKey, ShmValue};
 use crate::process::{Liveness, OwnerId};
 use crate::sync::backoff::{BackoffPolicy, Expired, Wait, Waiter};
-use crate::sync::primitive::{AtomicU64, Ordering, fence};
+use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering, fence};
 use crate::sync::words;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::held::{Held, NewEntry};
@@ -236,6 +242,8 @@ pub(crate) struct RawTable<K, V> {
     pub(super) hash: HashFn<K>,
     /// Nonzero once a slot of this table has been freed (see [`removal`](super::removal)).
     freed: NonNull<AtomicU64>,
+    /// The probe bounds, one word per group of home slots (see [`bounds`](super::bounds)).
+    bounds: NonNull<AtomicU32>,
     _types: PhantomData<fn() -> (K, V)>,
 }
 
@@ -246,11 +254,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// A view of `capacity` slots (a power of two) in `words`, with `freed`, the table's flag
-    /// that a slot was ever freed.
+    /// that a slot was ever freed, and `bounds`, its probe bounds.
     ///
     /// # Safety
-    /// The atomics of `words` and `freed` must stay valid (not be freed or unmapped) for as
-    /// long as the view is used.
+    /// The atomics of `words`, `freed` and `bounds` must stay valid (not be freed or unmapped)
+    /// for as long as the view is used.
     #[inline]
     pub(crate) unsafe fn new(
         words: &[AtomicU64],
@@ -258,16 +266,19 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         undo: bool,
         hash: HashFn<K>,
         freed: &AtomicU64,
+        bounds: &[AtomicU32],
     ) -> Self {
         let layout = Self::layout(undo);
         assert!(capacity.is_power_of_two());
         assert_eq!(words.len(), capacity * layout.stride, "body size");
+        assert!(bounds.len() >= super::bounds::words_for(capacity), "bound words");
         RawTable {
             words: NonNull::from(words).cast(),
             mask: capacity - 1,
             layout,
             hash,
             freed: NonNull::from(freed),
+            bounds: NonNull::from(bounds).cast(),
             _types: PhantomData,
         }
     }
@@ -302,6 +313,19 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     pub(crate) fn freed(&self) -> &AtomicU64 {
         // SAFETY: `new`'s caller keeps the flag valid for as long as this view is used.
         unsafe { self.freed.as_ref() }
+    }
+
+    /// The probe bounds, one word per group of home slots.
+    #[inline(always)]
+    pub(crate) fn bounds(&self) -> &[AtomicU32] {
+        // SAFETY: `new`'s caller keeps the words valid for as long as this view is used, and
+        // `new` checked that there is one per group of `capacity` slots.
+        unsafe {
+            std::slice::from_raw_parts(
+                self.bounds.as_ptr(),
+                super::bounds::words_for(self.capacity()),
+            )
+        }
     }
 
     /// The control word of slot `index` (masked into range): all that a scan along a chain
@@ -583,7 +607,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         let verified = if reuse {
             Ok(None)
         } else {
-            self.finish_claim(key, hash, index, slot, true, new, locker.owner, waiting)
+            // `mine` was EMPTY, so the verification stops there and needs no reach.
+            let reach = usize::MAX;
+            self.finish_claim(key, hash, index, slot, true, reach, new, locker.owner, waiting)
         };
         match verified? {
             Some(new) => Ok(self.run_new(index, slot, new, waiting.host, visitor)),

@@ -174,13 +174,15 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         let Some(new) = self.publish(key, hash, slot, seen, owner, Ordering::SeqCst, host) else {
             return ClaimEnd::Lost;
         };
+        let home = self.home(hash);
+        self.raise_reach(home, index.wrapping_sub(home) & self.mask);
         // SeqCst: after our SeqCst claim; pairs with the SeqCst store in `note_freed`. No slot
         // was ever freed: nothing to reuse, and nothing to verify (see `note_freed`).
         if self.freed().load(Ordering::SeqCst) == 0 {
             return ClaimEnd::Won(new);
         }
         let tag = Self::tag(hash);
-        let mut i = self.home(hash);
+        let mut i = home;
         while i != index {
             // SeqCst: Dekker's load after our SeqCst claim (see `dekker_fence`).
             let c = Ctrl(self.ctrl_word(i).load(Ordering::SeqCst));
@@ -223,8 +225,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// Claims a slot for `key`, absent, whose chain is longer than its home slot: walks the
-    /// chain again from the home slot to its end (EMPTY), noting the first FREED slot, claims
-    /// that one or else the EMPTY one, and verifies the claim. `Lost` if the walk meets the key
+    /// chain again from the home slot to its end (EMPTY) or past its probe bound, noting the
+    /// first FREED slot, claims that one or else the EMPTY one, and verifies the claim. `Lost` if the walk meets the key
     /// (or a slot that may hold it) after all, or the claim fails: the caller walks again. Out
     /// of line, so that the inline insert path stays short enough for consecutive inserts to
     /// overlap their cache misses.
@@ -237,17 +239,26 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         waiting: &mut Waiting<'_, B, H>,
     ) -> Result<Claim, RawError> {
         let tag = Self::tag(hash);
-        let mut index = self.home(hash);
+        let home = self.home(hash);
+        let mut index = home;
+        // Where our key may lie (a hint: the verification reads it again after the claim).
+        let reach = self.probe_reach(home);
         // The first slot free for us (EMPTY, FREED, or EMPTYING, whose shortening we veto), and
         // the first held by another insert (which may free it again), in case there is none.
         let (mut target, mut busy) = (None, None);
         // A signature of the words seen in a lap without a free slot, to tell a full table from
         // one that only looked full while its keys moved between slots (removed, reinserted).
         let mut signature = 0u64;
-        for _ in 0..self.capacity() {
+        for distance in 0..self.capacity() {
+            if distance > reach && target.is_some() {
+                break; // no copy of the key lies farther: a free slot is all we need
+            }
             // Acquire: pairs with the Release store of NEW (the key compared below).
             let c = Ctrl(self.ctrl_word(index).load(Ordering::Acquire));
-            signature = signature.wrapping_add(self.slot_signature(index, c));
+            if target.is_none() {
+                // Only a lap without a free slot needs it (and a key's signature rehashes it).
+                signature = signature.wrapping_add(self.slot_signature(index, c));
+            }
             if c.is(SlotState::Empty) {
                 target = target.or(Some((index, c)));
                 break;
@@ -296,8 +307,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         let Some(new) = self.publish(key, hash, slot, seen, owner, Ordering::SeqCst, host) else {
             return Ok(Claim::Lost);
         };
+        let reach = self.raise_reach(home, index.wrapping_sub(home) & self.mask);
         let empty = seen.is(SlotState::Empty);
-        Ok(match self.finish_claim(key, hash, index, slot, empty, new, owner, waiting)? {
+        Ok(match self.finish_claim(key, hash, index, slot, empty, reach, new, owner, waiting)? {
             Some(new) => Claim::Won(index, new),
             None => Claim::Lost,
         })
@@ -325,8 +337,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         })
     }
 
-    /// Verifies our claim of slot `index` (EMPTY before it if `was_empty`, NEW as `new` now)
-    /// and returns `new` if it stands; else frees the slot again (and shortens the chain there).
+    /// Verifies our claim of slot `index` (EMPTY before it if `was_empty`, NEW as `new` now;
+    /// `reach` is the probe bound our claim's raise left) and returns `new` if it stands; else
+    /// frees the slot again (and shortens the chain there).
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(super) fn finish_claim<B: BackoffPolicy, H: Host + ?Sized>(
@@ -336,11 +349,12 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         index: usize,
         slot: Slot<'_>,
         was_empty: bool,
+        reach: usize,
         new: Ctrl,
         owner: OwnerId,
         waiting: &mut Waiting<'_, B, H>,
     ) -> Result<Option<Ctrl>, RawError> {
-        let verified = self.verify(key, hash, index, was_empty, waiting);
+        let verified = self.verify(key, hash, index, was_empty, reach, waiting);
         if matches!(verified, Ok(true)) {
             return Ok(Some(new));
         }
@@ -349,7 +363,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// The verification of a claim of slot `mine` for `key`: walks the chain from the home slot
-    /// to the first EMPTY past `mine` (only to `mine` if `mine` was EMPTY: see below).
+    /// to the first EMPTY past `mine` or to `reach` slots past the home slot, whichever comes
+    /// first (only to `mine` if `mine` was EMPTY: see below). `reach`, the probe bound read by
+    /// our raise after our claim, covers every copy claimed before it ([`bounds`], rule 3).
     /// `Ok(false)` if the key is committed in another slot, or NEW in a slot nearer the home
     /// slot, or if a slot before `mine` is EMPTY (a shortening cut the chain); waits on slots
     /// that may resolve either way (INSERTING with our tag, NEW farther on, EMPTYING before
@@ -360,6 +376,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// our claim, nearer, and aborted; or it read `e` before `e` became EMPTY, and then the
     /// shortening that made `e` EMPTY scanned after that copy's claim and would have kept `e`
     /// while the copy existed.
+    ///
+    /// [`bounds`]: super::bounds
+    #[allow(clippy::too_many_arguments)]
     #[inline(never)]
     fn verify<B: BackoffPolicy, H: Host + ?Sized>(
         &self,
@@ -367,12 +386,17 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         hash: u64,
         mine: usize,
         mine_was_empty: bool,
+        reach: usize,
         waiting: &mut Waiting<'_, B, H>,
     ) -> Result<bool, RawError> {
         let tag = Self::tag(hash);
         let mut index = self.home(hash);
         let mut passed = false;
-        for _ in 0..self.capacity() {
+        for distance in 0..self.capacity() {
+            if distance > reach {
+                debug_assert!(passed, "our raise made the reach cover our slot");
+                return Ok(true);
+            }
             if index == mine {
                 if mine_was_empty {
                     return Ok(true);
@@ -596,6 +620,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                         return Ok(Removal::Kept(value));
                     }
                     if self.free_removed(index, c, owner) {
+                        let home = self.home(hash);
+                        self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
                         return Ok(Removal::Removed(value));
                     }
                 }
@@ -636,6 +662,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     )
                     .is_ok()
                 {
+                    let home = (self.hash)(&key) as usize & self.mask;
+                    self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
                     return Ok(Some((key, value)));
                 }
             } else if c.is(SlotState::Accessing) || c.is(SlotState::Writing) {
