@@ -23,8 +23,10 @@
 //! ```
 //!
 //! - **reach**: every key whose home slot is in the group, claimed (INSERTING or later) and not
-//!   yet freed, lies at most `reach` slots past its home slot; [`UNBOUNDED`] if a key lies
-//!   farther than a word can say (walks then end at an EMPTY slot, as without a bound).
+//!   yet freed, lies at most `max(reach, UNCHECKED_REACH - 1)` slots past its home slot (every
+//!   walk looks at the first [`UNCHECKED_REACH`] slots anyway, so keys there need no raise);
+//!   [`UNBOUNDED`] if a key lies farther than a word can say (walks then end at an EMPTY slot,
+//!   as without a bound).
 //! - **scanning**: set by a lowerer before its scan; cleared by any insert into the group (which
 //!   writes the word even if its key lies within reach), so a lowerer whose scan may have
 //!   missed an insert fails its final compare-and-swap.
@@ -35,8 +37,8 @@
 //!
 //! # The rules
 //!
-//! 1. **Raise before claiming visibility.** An insert that claims a slot `d > 0` slots past its
-//!    key's home slot raises the reach to at least `d` (a `SeqCst` read-modify-write that also
+//! 1. **Raise before claiming visibility.** An insert that claims a slot
+//!    `d >= UNCHECKED_REACH` slots past its key's home slot raises the reach to at least `d` (a `SeqCst` read-modify-write that also
 //!    clears the scanning bit) after its claim and before its verification and its commit.
 //!    A lookup for which the commit happened before it began reads the raise or a later word.
 //! 2. **Lower only to what a scan saw.** A lowerer sets the scanning bit (bumping the
@@ -78,6 +80,17 @@ const SEQ_ONE: u32 = 1 << 13;
 /// The number of bound words a table of `capacity` slots has.
 pub(crate) const fn words_for(capacity: usize) -> usize {
     capacity.div_ceil(GROUP)
+}
+
+/// How far past its home slot a walk must look for a key, given its group's stored reach:
+/// never less than the slots every walk looks at before it reads the bound, and `usize::MAX`
+/// without a bound.
+#[inline]
+fn effective(reach: usize) -> usize {
+    match reach {
+        UNBOUNDED => usize::MAX,
+        reach => reach.max(UNCHECKED_REACH - 1),
+    }
 }
 
 /// A table's body, `capacity` slots of `stride` words then its side table, split into the
@@ -142,10 +155,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     #[inline]
     pub(crate) fn probe_reach(&self, home: usize) -> usize {
         // Relaxed: see above (coherence with the raise that happened before).
-        match Bound(self.bound_word(home).load(Ordering::Relaxed)).reach() {
-            UNBOUNDED => usize::MAX,
-            reach => reach,
-        }
+        effective(Bound(self.bound_word(home).load(Ordering::Relaxed)).reach())
     }
 
     /// Rule 1: makes the reach of `home`'s group at least `distance` (the claimed slot's
@@ -158,9 +168,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // and lowerers' swaps, all SeqCst.
         let mut seen = Bound(word.load(Ordering::SeqCst));
         loop {
+            // A key within the slots every walk looks at needs no raise.
+            if distance < UNCHECKED_REACH {
+                return effective(seen.reach());
+            }
             let reach = seen.reach().max(distance.min(UNBOUNDED));
             if reach == seen.reach() && !seen.scanning() {
-                return if reach == UNBOUNDED { usize::MAX } else { reach };
+                return effective(reach);
             }
             let raised = seen.with(reach, false);
             // SeqCst: in the order of rule 2, before a lowerer's final swap, which then fails;
@@ -170,7 +184,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 Ok(_) => {
                     // Our raise, then our verification's SeqCst loads (Dekker, rule 3).
                     dekker_fence();
-                    return if reach == UNBOUNDED { usize::MAX } else { reach };
+                    return effective(reach);
                 }
                 Err(now) => seen = Bound(now),
             }

@@ -47,13 +47,21 @@ pub(super) struct ProbeWalk<'t, 'k, K, V> {
     g: Addressing,
     key: &'k K,
     tag: u16,
-    home: usize,
     index: usize,
-    /// Slots the walk may still pass before it reads the probe bound or, once it has (or if
-    /// the table is too small to need it), before it ends; a whole lap at most.
+    /// Slots the walk may still pass: before it ends (a lap at most), or, plus
+    /// [`UNREAD_BOUND`], before it reads the probe bound (the walk's fields stay those a
+    /// lookup loop keeps in registers).
     left: usize,
-    /// Whether `left` is final.
-    bounded: bool,
+}
+
+/// Added to `left` while the walk has not read the probe bound.
+const UNREAD_BOUND: usize = 1 << 48;
+
+/// The `left` of a walk at its home slot in a table of `mask + 1` slots: a small table is
+/// walked whole, a larger one up to [`UNCHECKED_REACH`] slots before the bound is read.
+#[inline(always)]
+const fn initial_left(mask: usize) -> usize {
+    if mask < UNCHECKED_REACH { mask + 1 } else { UNREAD_BOUND + UNCHECKED_REACH }
 }
 
 impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
@@ -61,56 +69,60 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
     #[inline(always)]
     pub(super) fn new(table: &'t RawTable<K, V>, g: Addressing, key: &'k K, hash: u64) -> Self {
         let tag = RawTable::<K, V>::tag(hash);
-        let home = hash as usize & g.mask;
-        let bounded = g.mask < UNCHECKED_REACH;
-        let left = if bounded { g.mask + 1 } else { UNCHECKED_REACH };
-        ProbeWalk { table, g, key, tag, home, index: home, left, bounded }
+        let index = hash as usize & g.mask;
+        ProbeWalk { table, g, key, tag, index, left: initial_left(g.mask) }
     }
 
-    /// Whether the walk is still at the home slot (it passed no slot: it never gets back there,
-    /// since it ends after a lap).
+    /// Whether the walk is still at the home slot (it passed no slot).
     #[inline(always)]
     pub(super) fn at_home(&self) -> bool {
-        self.index == self.home
+        self.left == initial_left(self.g.mask)
     }
 
     /// Moves past the slot the walk stopped on (a NEW slot that a reader does not stop at).
     #[inline(always)]
     pub(super) fn pass(&mut self) {
+        self.advance();
+    }
+
+    /// Moves past the current slot; past the first [`UNCHECKED_REACH`] slots, on as far as the
+    /// probe bound says.
+    #[inline(always)]
+    fn advance(&mut self) {
         self.index = (self.index + 1) & self.g.mask;
         self.left -= 1;
+        if self.left == UNREAD_BOUND {
+            let home = self.index.wrapping_sub(UNCHECKED_REACH) & self.g.mask;
+            self.left = slots_within_reach(self.table, home, self.index, self.g.mask);
+        }
+    }
+
+    /// The first [`UNCHECKED_REACH`] slots of the walk (the whole table if it is smaller),
+    /// without reading the probe bound: the stop among them, or `None` past them. Where most
+    /// lookups end; a loop with nothing else in it, which a lookup loop keeps in registers and
+    /// whose cache misses consecutive lookups overlap.
+    #[inline(always)]
+    pub(super) fn step_near(&mut self) -> Result<Option<Stop<'t>>, Busy> {
+        for _ in 0..UNCHECKED_REACH.min(self.g.mask + 1) {
+            // SAFETY: `index` is masked with `g.mask`, the table's own.
+            let slot = unsafe { self.table.slot_at(self.g, self.index) };
+            // Acquire: as in `step`.
+            let ctrl = Ctrl(slot.ctrl.load(Ordering::Acquire));
+            let index = self.index;
+            match classify(ctrl, self.tag, slot, self.key) {
+                Seen::End => return Ok(Some(Stop::Empty { index, slot, ctrl })),
+                Seen::Mine => return Ok(Some(Stop::Mine { index, slot, ctrl })),
+                Seen::Busy => return Err(Busy { index, ctrl }),
+                Seen::Skip => self.index = (self.index + 1) & self.g.mask,
+            }
+        }
+        Ok(None)
     }
 
     /// Moves to the next stop without waiting: a slot being inserted with the key's tag is
     /// returned as `Busy`.
     #[inline(always)]
     pub(super) fn step(&mut self) -> Result<Stop<'t>, Busy> {
-        loop {
-            if let Some(stop) = self.step_within()? {
-                return Ok(stop);
-            }
-            if self.bounded {
-                return Ok(Stop::Exhausted);
-            }
-            self.read_bound();
-        }
-    }
-
-    /// Past [`UNCHECKED_REACH`] slots: reads the probe bound of the home slot, and lets the
-    /// walk look on as far as a key of that home slot can lie.
-    #[cold]
-    #[inline(never)]
-    fn read_bound(&mut self) {
-        let passed = self.index.wrapping_sub(self.home) & self.g.mask;
-        let reach = self.table.probe_reach(self.home);
-        // Slots at distance `passed..=reach` from the home slot, within the lap.
-        self.left = reach.saturating_add(1).min(self.g.mask + 1).saturating_sub(passed);
-        self.bounded = true;
-    }
-
-    /// Walks the slots `left` allows: the next stop, or `None` if it used them up.
-    #[inline(always)]
-    fn step_within(&mut self) -> Result<Option<Stop<'t>>, Busy> {
         while self.left > 0 {
             // SAFETY: `index` is masked with `g.mask`, the table's own.
             let slot = unsafe { self.table.slot_at(self.g, self.index) };
@@ -119,16 +131,13 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
             let ctrl = Ctrl(slot.ctrl.load(Ordering::Acquire));
             let index = self.index;
             match classify(ctrl, self.tag, slot, self.key) {
-                Seen::End => return Ok(Some(Stop::Empty { index, slot, ctrl })),
-                Seen::Mine => return Ok(Some(Stop::Mine { index, slot, ctrl })),
+                Seen::End => return Ok(Stop::Empty { index, slot, ctrl }),
+                Seen::Mine => return Ok(Stop::Mine { index, slot, ctrl }),
                 Seen::Busy => return Err(Busy { index, ctrl }),
-                Seen::Skip => {
-                    self.index = (self.index + 1) & self.g.mask;
-                    self.left -= 1;
-                }
+                Seen::Skip => self.advance(),
             }
         }
-        Ok(None)
+        Ok(Stop::Exhausted)
     }
 
     /// Moves to the next stop, waiting (under `waiting`, recovering dead holders) on slots
@@ -145,6 +154,25 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
             }
         }
     }
+}
+
+/// Past [`UNCHECKED_REACH`] slots, at slot `index`: reads the probe bound of `home`, and
+/// returns how many slots the walk may still look at, as far as a key of that home slot can lie
+/// (a lap at most). A function of values, out of line: a method taking the walk by reference
+/// would make the walk live in memory, and a lookup loop that stores cannot overlap its misses
+/// (see `RawTable::get_fast`).
+#[cold]
+#[inline(never)]
+fn slots_within_reach<K: ShmKey, V: ShmValue>(
+    table: &RawTable<K, V>,
+    home: usize,
+    index: usize,
+    mask: usize,
+) -> usize {
+    let passed = index.wrapping_sub(home) & mask;
+    let reach = table.probe_reach(home);
+    // Slots at distance `passed..=reach` from the home slot, within the lap.
+    reach.saturating_add(1).min(mask + 1).saturating_sub(passed)
 }
 
 /// What a probe makes of one slot.

@@ -123,6 +123,7 @@ use crate::process::{Liveness, OwnerId};
 use crate::sync::backoff::{BackoffPolicy, Expired, Wait, Waiter};
 use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering, fence};
 use crate::sync::words;
+use crate::table::bounds::UNCHECKED_REACH;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::held::{Held, NewEntry};
 use crate::table::probe::{Busy, ProbeWalk, Stop};
@@ -463,19 +464,26 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// stored to memory would hold store-buffer entries until its cache miss retired, and the
     /// loop could not overlap the misses of consecutive lookups. Anything that needs waiting is
     /// `Slow`.
+    ///
+    /// It looks at the first few slots only ([`ProbeWalk::step_near`]): a longer walk, which
+    /// reads the probe bound, is the slow path's.
+    ///
+    /// [`ProbeWalk::step_near`]: super::probe::ProbeWalk::step_near
     #[inline(always)]
     pub(crate) fn get_fast(&self, key: &K, hash: u64) -> FastGet<V> {
-        match self.probe(key, hash).step() {
-            Ok(Stop::Empty { .. } | Stop::Exhausted) => FastGet::Absent,
-            Ok(Stop::Mine { index, slot, ctrl }) if ctrl.is_readable() => {
+        match self.probe(key, hash).step_near() {
+            Ok(Some(Stop::Empty { .. } | Stop::Exhausted)) => FastGet::Absent,
+            Ok(Some(Stop::Mine { index, slot, ctrl })) if ctrl.is_readable() => {
                 match Self::read_validated(slot, ctrl) {
                     Ok(value) => FastGet::Found(index, value),
                     Err(_) => FastGet::Slow,
                 }
             }
-            // Being inserted with our tag, being written back, or an uncommitted copy (NEW) that
-            // the slow path passes.
-            Err(Busy { .. }) | Ok(Stop::Mine { .. }) => FastGet::Slow,
+            // A table no larger than the near slots was looked at whole.
+            Ok(None) if self.mask < UNCHECKED_REACH => FastGet::Absent,
+            // Being inserted with our tag, being written back, an uncommitted copy (NEW) that
+            // the slow path passes, or a chain longer than the near slots.
+            Err(Busy { .. }) | Ok(Some(Stop::Mine { .. }) | None) => FastGet::Slow,
         }
     }
 

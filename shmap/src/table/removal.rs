@@ -15,6 +15,7 @@ use crate::process::OwnerId;
 use crate::sync::backoff::BackoffPolicy;
 use crate::sync::primitive::{AtomicU64, Ordering, dekker_fence, fence};
 use crate::sync::words;
+use crate::table::bounds::UNCHECKED_REACH;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::probe::Stop;
 use crate::table::raw::{Host, RawError, RawTable, Waiting};
@@ -175,7 +176,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             return ClaimEnd::Lost;
         };
         let home = self.home(hash);
-        self.raise_reach(home, index.wrapping_sub(home) & self.mask);
+        let distance = index.wrapping_sub(home) & self.mask;
+        if distance >= UNCHECKED_REACH {
+            // No verification reads the reach it returns: it stops at our slot, EMPTY before.
+            self.raise_reach(home, distance);
+        }
         // SeqCst: after our SeqCst claim; pairs with the SeqCst store in `note_freed`. No slot
         // was ever freed: nothing to reuse, and nothing to verify (see `note_freed`).
         if self.freed().load(Ordering::SeqCst) == 0 {
