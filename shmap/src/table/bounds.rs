@@ -239,7 +239,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
 
     /// The largest displacement of a key homed in `home`'s group, scanning from the group's
     /// first slot along its chains: to the first EMPTY slot past the group's last home slot, or
-    /// to `reach` past it (a lap at most). Slots it cannot judge count as keys of the group's first home slot.
+    /// to `reach` past it (a lap at most). Slots it cannot judge (a key not yet written, or a
+    /// word that changed under the scan) count as the worst a key of the group could be there.
     fn farthest_in_group(&self, home: usize, reach: usize) -> usize {
         let mask = self.mask;
         let first = (home & mask) / GROUP * GROUP;
@@ -247,6 +248,10 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // Without a bound, a key may lie anywhere along the chains: scan to their end.
         let span = if reach == UNBOUNDED { mask } else { (GROUP - 1 + reach).min(mask) };
         let mut farthest = 0;
+        // The farthest a key of the group may lie at a slot that cannot be judged: counted from
+        // the group's first home slot, except, when the scan covers the whole lap, at the
+        // group's own home slots, where a key of a later home slot may have wrapped a lap.
+        let worst = |offset: usize| if offset + 1 < GROUP && span == mask { mask } else { offset };
         for offset in 0..=span {
             let index = (first + offset) & mask;
             // SeqCst: rule 2's loads after the scanning bit; as an acquire, pairs with the
@@ -257,14 +262,14 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     break; // every chain of the group ends before here
                 }
             } else if c.is(SlotState::Inserting) {
-                farthest = farthest.max(offset); // a key not yet written: assume the worst
+                farthest = farthest.max(worst(offset)); // a key not yet written
             } else if !c.is_vacant() {
                 let key = words::load::<K>(self.slot(index).key);
                 // Acquire fence: if the copy saw a later claimer's store, the re-read below sees
                 // its claim (pairs with the claimer's Release fence before its key stores).
                 fence(Ordering::Acquire);
                 if self.ctrl_word(index).load(Ordering::Relaxed) != c.0 {
-                    farthest = farthest.max(offset); // changed under us: assume the worst
+                    farthest = farthest.max(worst(offset)); // changed under us
                 } else {
                     let key_home = (self.hash)(&key) as usize & mask;
                     if key_home / GROUP == group {

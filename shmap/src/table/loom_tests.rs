@@ -503,3 +503,146 @@ fn get_vs_insert_past_the_reach() {
         },
     );
 }
+
+/// Every entry lies within its group's reach, and the table is consistent.
+fn assert_reach_covers(t: &ShmHashTable<u64, u64>) {
+    let mask = t.capacity() - 1;
+    let mut entries = Vec::new();
+    assert!(t.travel(|slot, k, _| entries.push((slot, *k))).unwrap().is_completed());
+    for &(slot, k) in &entries {
+        let d = slot.wrapping_sub(t.loom_home(&k)) & mask;
+        assert!(reach_of(t, k) >= d, "key {k} at {slot}, {d} past home, reach {}", reach_of(t, k));
+    }
+    assert_consistent(t);
+}
+
+/// Two removals racing to lower one group's reach (scanning bits and sequences).
+#[test]
+fn two_lowerings_of_one_reach() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [a, x, y] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&a, &1).unwrap(); // slot 0
+            t.insert(&x, &2).unwrap(); // slot 1
+            t.insert(&y, &3).unwrap(); // slot 2: reach 2
+            t
+        },
+        |t| t.remove(&keys_at(4, 0, 3)[2]).unwrap(),
+        |t| t.remove(&keys_at(4, 0, 3)[1]).unwrap(),
+        |t, ry, rx| {
+            assert_eq!((ry, rx), (Some(3), Some(2)));
+            assert_eq!(t.get(&keys_at(4, 0, 3)[0]).unwrap(), Some(1));
+            assert_reach_covers(t);
+        },
+    );
+}
+
+/// A lowering racing a removal and then an insert of another key of the group: the insert
+/// clears the first lowerer's bit and the second lowerer sets it again (ABA on the word, which
+/// the sequence number defeats).
+#[test]
+fn a_lowering_vs_another_lowering_then_an_insert() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [a, x, y, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
+            t.insert(&a, &1).unwrap(); // slot 0
+            t.insert(&x, &2).unwrap(); // slot 1
+            t.insert(&y, &3).unwrap(); // slot 2: reach 2
+            t
+        },
+        |t| t.remove(&keys_at(4, 0, 4)[2]).unwrap(),
+        |t| {
+            let [_, x, _, z] = keys_at(4, 0, 4)[..] else { unreachable!() };
+            (t.remove(&x).unwrap(), t.insert(&z, &4).unwrap())
+        },
+        |t, ry, (rx, rz)| {
+            assert_eq!((ry, rx, rz), (Some(3), Some(2), None));
+            let [a, _, _, z] = keys_at(4, 0, 4)[..] else { unreachable!() };
+            assert_eq!(t.get(&a).unwrap(), Some(1));
+            assert_eq!(t.get(&z).unwrap(), Some(4));
+            assert_reach_covers(t);
+        },
+    );
+}
+
+/// A lowering racing an insert that reuses a FREED slot of the group's chain.
+#[test]
+fn a_lowering_vs_an_insert_reusing_a_freed_slot() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [a, f, b, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
+            t.insert(&a, &1).unwrap(); // slot 0
+            t.insert(&f, &2).unwrap(); // slot 1
+            t.insert(&b, &3).unwrap(); // slot 2: reach 2
+            t.remove(&f).unwrap(); // slot 1 FREED (b's chain runs through it)
+            t
+        },
+        |t| t.remove(&keys_at(4, 0, 4)[2]).unwrap(),
+        |t| t.insert(&keys_at(4, 0, 4)[3], &4).unwrap(),
+        |t, rb, rk| {
+            assert_eq!((rb, rk), (Some(3), None));
+            let [a, _, _, k] = keys_at(4, 0, 4)[..] else { unreachable!() };
+            assert_eq!(t.get(&a).unwrap(), Some(1));
+            assert_eq!(t.get(&k).unwrap(), Some(4));
+            assert_reach_covers(t);
+        },
+    );
+}
+
+/// Wrap-around: keys of the last home slot lie at slots 0.. (one group in 4 slots), and a
+/// lowering scan that covers the lap races an insert there (from the review of the bounds).
+#[test]
+fn a_lowering_vs_an_insert_at_the_wrap() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [a, x, _] = keys_at(4, 3, 3)[..] else { unreachable!() };
+            t.insert(&a, &1).unwrap(); // slot 3
+            t.insert(&x, &2).unwrap(); // slot 0: reach 1
+            t
+        },
+        |t| t.remove(&keys_at(4, 3, 3)[1]).unwrap(),
+        |t| t.insert(&keys_at(4, 3, 3)[2], &3).unwrap(),
+        |t, rx, rk| {
+            assert_eq!((rx, rk), (Some(2), None));
+            let [a, _, k] = keys_at(4, 3, 3)[..] else { unreachable!() };
+            assert_eq!(t.get(&a).unwrap(), Some(1));
+            assert_eq!(t.get(&k).unwrap(), Some(3));
+            assert_reach_covers(t);
+        },
+    );
+}
+
+/// Two inserts of one key into a chain whose reach was lowered: one creates it (from the
+/// review of the bounds, where it found an insert spinning on a claim past the reach).
+#[test]
+fn two_inserts_of_one_key_past_a_lowered_reach() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [a, x, y, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
+            t.insert(&a, &1).unwrap(); // slot 0
+            t.insert(&x, &2).unwrap(); // slot 1
+            t.insert(&y, &3).unwrap(); // slot 2
+            t.remove(&x).unwrap(); // slot 1 FREED
+            t.remove(&y).unwrap(); // the reach lowered, slots 2 and 1 EMPTY
+            t
+        },
+        |t| t.visit(&keys_at(4, 0, 4)[3], AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap(),
+        |t| t.visit(&keys_at(4, 0, 4)[3], AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap(),
+        |t, a, b| {
+            assert!(
+                matches!(
+                    (a, b),
+                    (Visited::Created, Visited::Found) | (Visited::Found, Visited::Created)
+                ),
+                "{a:?} {b:?}"
+            );
+            assert_eq!(t.get(&keys_at(4, 0, 4)[3]).unwrap(), Some(2));
+            assert_reach_covers(t);
+        },
+    );
+}

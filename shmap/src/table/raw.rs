@@ -623,7 +623,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             Some(new) => Ok(self.run_new(index, slot, new, waiting.host, visitor)),
             None => {
                 if reuse {
-                    self.abandon_claim(index, slot, new, locker.owner, waiting.host);
+                    let home = self.home(hash);
+                    self.abandon_claim(index, slot, new, home, locker.owner, waiting.host);
                 }
                 self.insert_in_chain(key, hash, locker, waiting, visitor)
             }
@@ -731,9 +732,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             freed: self.freed(),
         };
         if let Err(e) = visitor(index, &mut entry.value, true).into_result() {
+            // Our key, still ours to read: where it came from, to lower the probe bound that
+            // our claim may have raised.
+            let home = (self.hash)(&words::load::<K>(slot.key)) as usize & self.mask;
             drop(entry); // FREED
             drop(counted); // uncounted
             self.shorten(index, owner);
+            self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
             return Err(e);
         }
         entry.commit();

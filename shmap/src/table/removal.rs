@@ -212,13 +212,16 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         None
     }
 
-    /// Frees slot `index`, which we claimed (NEW as `new`) and give up, uncounts it, and
-    /// shortens the chain there.
+    /// Frees slot `index`, which we claimed (NEW as `new`) for a key of home slot `home` and
+    /// give up, uncounts it, shortens the chain there, and lowers the probe bound our claim may
+    /// have raised.
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn abandon_claim<H: Host + ?Sized>(
         &self,
         index: usize,
         slot: Slot<'_>,
         new: Ctrl,
+        home: usize,
         owner: OwnerId,
         host: &H,
     ) {
@@ -227,6 +230,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         slot.ctrl.store(new.released(SlotState::Freed).0, Ordering::Release);
         host.count_entries(owner, -1);
         self.shorten(index, owner);
+        self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
     }
 
     /// Claims a slot for `key`, absent, whose chain is longer than its home slot: walks the
@@ -272,6 +276,12 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             } else if c.tag() == tag
                 && (c.is(SlotState::Inserting) || words::equals(self.slot(index).key, key))
             {
+                if c.is(SlotState::Inserting) || c.is(SlotState::New) {
+                    // Not committed: wait for it here (recovering it if its holder died). The
+                    // caller's walk would, but a claim not yet covered by the probe bound lies
+                    // past where that walk stops, and the two would take turns for ever.
+                    self.wait_on(waiting, index, c)?;
+                }
                 return Ok(Claim::Lost); // the key may be here after all: the caller's walk sees
             } else if c.is(SlotState::Inserting) || c.is(SlotState::New) {
                 busy = busy.or(Some((index, c)));
@@ -363,7 +373,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         if matches!(verified, Ok(true)) {
             return Ok(Some(new));
         }
-        self.abandon_claim(index, slot, new, owner, waiting.host);
+        self.abandon_claim(index, slot, new, self.home(hash), owner, waiting.host);
         verified.map(|_| None)
     }
 
