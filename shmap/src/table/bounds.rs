@@ -58,7 +58,9 @@
 //! and the bound lies on another cache line.
 
 use crate::layout::{ShmKey, ShmValue};
-use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering, dekker_fence, fence};
+#[cfg(not(shmap_loom))]
+use crate::sync::primitive::AtomicU64;
+use crate::sync::primitive::{AtomicU32, Ordering, dekker_fence, fence};
 use crate::sync::words;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::raw::RawTable;

@@ -516,18 +516,21 @@ fn assert_reach_covers(t: &ShmHashTable<u64, u64>) {
     assert_consistent(t);
 }
 
+/// A table of 4 slots whose slots 0, 1 and 2 hold the first three of `keys_at(4, 0, n)`, with
+/// values 1, 2, 3 (reach 2).
+fn three_keys_of_home_0(n: usize) -> ShmHashTable<u64, u64> {
+    let t = table::<u64>(4);
+    for (value, k) in (1..).zip(&keys_at(4, 0, n)[..3]) {
+        t.insert(k, &value).unwrap();
+    }
+    t
+}
+
 /// Two removals racing to lower one group's reach (scanning bits and sequences).
 #[test]
 fn two_lowerings_of_one_reach() {
     race(
-        || {
-            let t = table::<u64>(4);
-            let [a, x, y] = keys_at(4, 0, 3)[..] else { unreachable!() };
-            t.insert(&a, &1).unwrap(); // slot 0
-            t.insert(&x, &2).unwrap(); // slot 1
-            t.insert(&y, &3).unwrap(); // slot 2: reach 2
-            t
-        },
+        || three_keys_of_home_0(3),
         |t| t.remove(&keys_at(4, 0, 3)[2]).unwrap(),
         |t| t.remove(&keys_at(4, 0, 3)[1]).unwrap(),
         |t, ry, rx| {
@@ -544,14 +547,7 @@ fn two_lowerings_of_one_reach() {
 #[test]
 fn a_lowering_vs_another_lowering_then_an_insert() {
     race(
-        || {
-            let t = table::<u64>(4);
-            let [a, x, y, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
-            t.insert(&a, &1).unwrap(); // slot 0
-            t.insert(&x, &2).unwrap(); // slot 1
-            t.insert(&y, &3).unwrap(); // slot 2: reach 2
-            t
-        },
+        || three_keys_of_home_0(4),
         |t| t.remove(&keys_at(4, 0, 4)[2]).unwrap(),
         |t| {
             let [_, x, _, z] = keys_at(4, 0, 4)[..] else { unreachable!() };
@@ -572,12 +568,8 @@ fn a_lowering_vs_another_lowering_then_an_insert() {
 fn a_lowering_vs_an_insert_reusing_a_freed_slot() {
     race(
         || {
-            let t = table::<u64>(4);
-            let [a, f, b, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
-            t.insert(&a, &1).unwrap(); // slot 0
-            t.insert(&f, &2).unwrap(); // slot 1
-            t.insert(&b, &3).unwrap(); // slot 2: reach 2
-            t.remove(&f).unwrap(); // slot 1 FREED (b's chain runs through it)
+            let t = three_keys_of_home_0(4);
+            t.remove(&keys_at(4, 0, 4)[1]).unwrap(); // slot 1 FREED (slot 2's chain runs through it)
             t
         },
         |t| t.remove(&keys_at(4, 0, 4)[2]).unwrap(),
@@ -622,11 +614,8 @@ fn a_lowering_vs_an_insert_at_the_wrap() {
 fn two_inserts_of_one_key_past_a_lowered_reach() {
     race(
         || {
-            let t = table::<u64>(4);
-            let [a, x, y, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
-            t.insert(&a, &1).unwrap(); // slot 0
-            t.insert(&x, &2).unwrap(); // slot 1
-            t.insert(&y, &3).unwrap(); // slot 2
+            let t = three_keys_of_home_0(4);
+            let [_, x, y, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
             t.remove(&x).unwrap(); // slot 1 FREED
             t.remove(&y).unwrap(); // the reach lowered, slots 2 and 1 EMPTY
             t
