@@ -125,6 +125,37 @@ pub enum OpenErrorKind {
     /// The object is not a regular file (a directory, FIFO, device, …).
     #[error("not a regular file")]
     NotRegularFile,
+    /// The segment belongs to another user (not this process's effective user, nor root, nor,
+    /// where [`SegmentOptions::shared_group`](crate::segment::SegmentOptions::shared_group)
+    /// allows it, a member of that group): it may have been planted to hand this process
+    /// memory that user controls.
+    #[error(
+        "the segment is owned by uid {owner} (group {group}, mode {mode:04o}), not by this \
+         process's uid {expected} or root: another user may have created it under this name \
+         (SegmentOptions::shared_group accepts the owners of a group)"
+    )]
+    UntrustedOwner {
+        /// The segment's owner.
+        owner: u32,
+        /// Its group.
+        group: u32,
+        /// Its permission bits.
+        mode: u32,
+        /// This process's effective user.
+        expected: u32,
+    },
+    /// The segment's permissions let group or others write to it beyond the mode the options
+    /// ask for: any of them could forge its locks or truncate it.
+    #[error(
+        "the segment's mode {mode:04o} lets group or others write to it beyond the mode asked \
+         for ({allowed:04o}): anyone with those rights can forge its locks or truncate it"
+    )]
+    TooPermissive {
+        /// The segment's permission bits.
+        mode: u32,
+        /// The mode the options ask for.
+        allowed: u32,
+    },
     /// The object does not start with shmap's magic number: it is something else.
     #[error("not a shmap segment: expected magic {expected:#018x}, found {found:#018x}")]
     NotShmap {

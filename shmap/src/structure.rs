@@ -24,6 +24,9 @@ macro_rules! segment_setters {
     ($what:literal, $options:literal) => {
         #[doc = concat!("The permission bits of a new ", $what, "'s segment (default `0o600`), applied exactly.")]
         ///
+        /// Also the most an existing segment may let group and others write: one writable by
+        /// them beyond this mode is refused (it could have been planted by another user).
+        ///
         /// # Examples
         ///
         /// ```
@@ -38,6 +41,23 @@ macro_rules! segment_setters {
         /// ```
         pub fn mode(mut self, mode: u32) -> Self {
             self.segment.mode = mode;
+            self
+        }
+
+        /// Also accept an existing segment owned by another user of group `gid`, provided
+        /// others may not write to it (see
+        /// [`SegmentOptions::shared_group`](crate::segment::SegmentOptions::shared_group));
+        /// without it, one owned by another user than this process's or root is refused.
+        ///
+        /// # Examples
+        ///
+        /// ```
+        #[doc = concat!("let x = ", $options, ".mode(0o660).shared_group(0).open(&shmap::Backing::Heap)?;")]
+        /// assert!(x.segment().info().total_size > 0);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
+        pub fn shared_group(mut self, gid: u32) -> Self {
+            self.segment.shared_group = Some(gid);
             self
         }
 

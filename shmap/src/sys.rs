@@ -174,6 +174,18 @@ pub(crate) struct FileStat {
     pub(crate) is_regular: bool,
     /// `(st_dev, st_ino)`: which file this is.
     pub(crate) identity: (u64, u64),
+    /// `st_uid`: the owner.
+    pub(crate) uid: u32,
+    /// `st_gid`: the group.
+    pub(crate) gid: u32,
+    /// The permission bits of `st_mode` (`0o7777`).
+    pub(crate) mode: u32,
+}
+
+/// `geteuid()`: the user the process acts as.
+pub(crate) fn geteuid() -> u32 {
+    // SAFETY: no preconditions; it cannot fail.
+    unsafe { libc::geteuid() }
 }
 
 /// `fstat(fd, &st)`.
@@ -188,6 +200,9 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
         size: u64::try_from(st.st_size).unwrap_or(0),
         is_regular: st.st_mode & libc::S_IFMT == libc::S_IFREG,
         identity: (st.st_dev, st.st_ino),
+        uid: st.st_uid,
+        gid: st.st_gid,
+        mode: st.st_mode & 0o7777,
     })
 }
 

@@ -419,3 +419,98 @@ fn a_full_tmpfs_is_an_error_at_open_not_a_sigbus_later() {
     assert_eq!(lines[1..], [".", ".."], "nothing left behind: {out}");
     assert!(Path::new(&dir.path()).exists());
 }
+
+/// The user the tests plant segments as: `nobody`.
+const OTHER_UID: u32 = 65534;
+
+/// Runs the worker as `OTHER_UID` to create table `name` with `mode`, as another local user
+/// would plant it in world-writable `/dev/shm` before a service opens it; `false` where this
+/// process cannot run a process as another user (then the test says so and skips).
+fn plant_as_another_user(name: &ShmName, mode: u32) -> bool {
+    use std::os::unix::process::CommandExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(["plant", name.as_str(), "64", &format!("{mode:o}")])
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .output();
+    match out {
+        Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == "ok" => true,
+        other => {
+            eprintln!("skipped: cannot create a segment as uid {OTHER_UID}: {other:?}");
+            false
+        }
+    }
+}
+
+/// A segment created by another user under the name a service opens is refused, with the owner
+/// and mode named, whatever its mode; a shared group accepts it deliberately, and only if others
+/// cannot write to it. It can still be inspected (read-only opens never write).
+#[test]
+fn segments_planted_by_another_user_are_refused() {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: planting a segment as another user needs root (run as root in CI)");
+        return;
+    }
+    let name = ShmName::new("planted");
+    if !plant_as_another_user(&name, 0o666) {
+        return;
+    }
+    let bytes = fs::read(name.path()).unwrap();
+    let refused = kind(Table::options().capacity(64).open(&name.backing()));
+    assert!(
+        matches!(
+            refused,
+            OpenErrorKind::UntrustedOwner { owner: OTHER_UID, mode: 0o666, expected: 0, .. }
+        ),
+        "{refused:?}"
+    );
+    let message = refused.to_string();
+    assert!(message.contains("uid 65534") && message.contains("0666"), "{message}");
+    assert_eq!(fs::read(name.path()).unwrap(), bytes, "a refused segment is left as it was");
+    let writable_by_all = kind(
+        Table::options().capacity(64).mode(0o666).shared_group(OTHER_UID).open(&name.backing()),
+    );
+    assert!(matches!(writable_by_all, OpenErrorKind::UntrustedOwner { .. }), "{writable_by_all:?}");
+    assert!(Segment::inspect(&name.backing()).is_ok(), "inspection is read-only");
+    drop(name);
+
+    // The same user's group, with others shut out: accepted only when asked for.
+    let name = ShmName::new("planted-group");
+    if !plant_as_another_user(&name, 0o660) {
+        return;
+    }
+    let refused = kind(Table::options().capacity(64).mode(0o660).open(&name.backing()));
+    assert!(
+        matches!(refused, OpenErrorKind::UntrustedOwner { group: OTHER_UID, .. }),
+        "{refused:?}"
+    );
+    let shared = Table::options()
+        .capacity(64)
+        .mode(0o660)
+        .shared_group(OTHER_UID)
+        .open(&name.backing())
+        .unwrap();
+    shared.insert(&1, &2).unwrap();
+    assert_eq!(shared.get(&1).unwrap(), Some(2));
+}
+
+/// A segment of this user's that group or others may write to beyond the mode the options ask
+/// for (chmod'ed after its creation, or created so by a careless or hostile process of the same
+/// user) is refused with its mode and the mode asked for; asking for that mode opens it.
+#[test]
+fn segments_writable_beyond_the_requested_mode_are_refused() {
+    let name = ShmName::new("permissive");
+    drop(Table::options().capacity(64).open(&name.backing()).unwrap());
+    fs::set_permissions(name.path(), fs::Permissions::from_mode(0o666)).unwrap();
+    let refused = kind(Table::options().capacity(64).open(&name.backing()));
+    assert!(
+        matches!(refused, OpenErrorKind::TooPermissive { mode: 0o666, allowed: 0o600 }),
+        "{refused:?}"
+    );
+    assert!(refused.to_string().contains("0666"), "{refused}");
+    fs::set_permissions(name.path(), fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(Table::options().capacity(64).open(&name.backing()).is_ok(), "others only read");
+    fs::set_permissions(name.path(), fs::Permissions::from_mode(0o666)).unwrap();
+    assert!(Table::options().capacity(64).mode(0o666).open(&name.backing()).is_ok(), "asked for");
+}

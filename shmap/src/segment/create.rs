@@ -10,7 +10,7 @@ use crate::error::OpenErrorKind;
 use crate::segment::errno::{Step, error};
 use crate::segment::header::{self, Geometry, HEADER_SIZE};
 use crate::segment::memory::{Access, Memory};
-use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, SegmentSpec, backing};
+use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, SegmentSpec, backing, trust};
 use crate::sys::{self, Errno};
 
 /// What happened to an attempt to create and publish a segment.
@@ -57,7 +57,12 @@ impl Segment {
                 // other end; `attach` refuses them.
                 let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_NONBLOCK;
                 match sys::openat(dir.as_fd(), &location.name, flags, 0) {
-                    Ok(fd) => return Self::attach(backing, fd, Some(spec), Access::ReadWrite),
+                    Ok(fd) => {
+                        let stat =
+                            sys::fstat(fd.as_fd()).map_err(|e| error(Step::Call("fstat"), e))?;
+                        trust::check(&stat, options)?;
+                        return Self::attach(backing, fd, Some(spec), Access::ReadWrite);
+                    }
                     Err(Errno(libc::ENOENT)) if options.create == CreateMode::OpenOrCreate => {}
                     Err(e) => return Err(error(Step::Open, e)),
                 }

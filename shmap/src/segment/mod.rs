@@ -58,6 +58,7 @@ mod kind;
 mod memory;
 mod options;
 mod register;
+mod trust;
 
 use std::fmt;
 use std::os::fd::{AsFd, OwnedFd};

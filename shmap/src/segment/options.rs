@@ -112,7 +112,17 @@ pub enum CreateMode {
 #[derive(Clone, Debug)]
 pub struct SegmentOptions {
     /// Permission bits of a new segment, set exactly (the umask does not apply). Default 0600.
+    /// Also the most an existing segment may let group and others write: one writable beyond
+    /// them is refused with [`TooPermissive`](crate::OpenErrorKind::TooPermissive).
     pub mode: u32,
+    /// A group whose members may own the segments this process opens. By default an existing
+    /// segment must be owned by this process's effective user or by root, else the open fails
+    /// with [`UntrustedOwner`](crate::OpenErrorKind::UntrustedOwner): in a world-writable
+    /// directory such as `/dev/shm`, another user could have created it first, to hand this
+    /// process memory it controls. With `Some(gid)`, a segment owned by another user is also
+    /// accepted if its group is `gid` and others may not write to it (a table shared by the
+    /// services of one group; give them a `mode` such as `0o660`). Default `None`.
+    pub shared_group: Option<u32>,
     /// Whether to create, open, or both.
     pub create: CreateMode,
     /// How long to keep trying while others create and destroy the same name.
@@ -130,6 +140,7 @@ impl Default for SegmentOptions {
     fn default() -> Self {
         SegmentOptions {
             mode: 0o600,
+            shared_group: None,
             create: CreateMode::OpenOrCreate,
             open_timeout: Duration::from_secs(5),
             prefault: false,

@@ -43,6 +43,12 @@ use shmap::{AccessMode, Monitor, ShmHashTable, TableError, VisitError};
 
 type Table = ShmHashTable<u64, u64>;
 
+/// Opens table `name` as the tests share it: possibly with other users (mode 0666, see
+/// `tests/liveness.rs`), which an opener accepts only if it asks for that mode.
+fn open_shared(name: &str) -> Result<Table, shmap::OpenError> {
+    Table::options().mode(0o666).open(&shmap::Backing::shm(name))
+}
+
 /// How long the waiters here wait, and how often they check the holder's liveness: about 15
 /// checks before they give up.
 const TIMEOUT: Duration = Duration::from_millis(300);
@@ -56,6 +62,7 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T {
 
 fn open_impatient(name: &str) -> Table {
     Table::options()
+        .mode(0o666) // as `open_shared`
         .timeout(TIMEOUT)
         .stale_check(STALE_CHECK)
         .open(&shmap::Backing::shm(name))
@@ -107,7 +114,7 @@ fn main() {
             println!("{}", visit_report(&table, arg(&args, 2)));
         }
         "visit" => println!("{}", visit_report(&open_impatient(&name), arg(&args, 2))),
-        "open" => match Table::open(&name) {
+        "open" => match open_shared(&name) {
             Ok(_) => println!("ok"),
             Err(e) => println!("error {:?}", e.kind()),
         },
@@ -116,7 +123,7 @@ fn main() {
             // SAFETY: a plain system call in a single-threaded process.
             assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWTIME) }, 0, "unshare(CLONE_NEWTIME)");
             std::fs::write("/proc/self/timens_offsets", "boottime 1000 0\n").unwrap();
-            match Table::open(&name) {
+            match open_shared(&name) {
                 Ok(_) => println!("ok"),
                 Err(e) => println!("error {:?}", e.kind()),
             }
@@ -134,7 +141,7 @@ fn main() {
             println!("{}", visit_report(&table, key));
         }
         "zombie-main" => {
-            let table = Table::open(&name).unwrap();
+            let table = open_shared(&name).unwrap();
             let key: u64 = arg(&args, 2);
             std::thread::spawn(move || {
                 hold_until_stdin_closes(&table, key);
@@ -197,7 +204,7 @@ fn siblings_without_file_descriptors(name: &str, ring_name: &str) {
 /// Keeps a table handle alive in a relay of threads while the main thread has exited: the
 /// process lives on with a zombie leader and a changing set of threads.
 fn relay(name: &str) {
-    let table = Table::open(name).unwrap();
+    let table = open_shared(name).unwrap();
     println!("registered");
     // No thread waits on stdin (a thread that stays would make the process trivially alive):
     // each hop polls it without blocking, and the relay ends at its end.
@@ -224,7 +231,7 @@ fn relay(name: &str) {
 /// child must still notice that it is another process and register anew, so that its lock
 /// names it and not its (exiting) parent.
 fn rawfork_hold(name: &str, key: u64) {
-    let table = Table::open(name).unwrap();
+    let table = open_shared(name).unwrap();
     let _ = table.segment().owner().unwrap();
     // SAFETY: the worker is single-threaded; the child only uses what it inherited.
     match unsafe { libc::syscall(libc::SYS_fork) } {
@@ -240,7 +247,7 @@ fn rawfork_hold(name: &str, key: u64) {
 /// not its namespace's, and refuse to register, rather than reuse the parent's identity (same
 /// pid number, 1) and misjudge every holder from there.
 fn nested_pid_namespace(name: &str) {
-    let table = Table::open(name).unwrap();
+    let table = open_shared(name).unwrap();
     table.get(&1).unwrap();
     let _ = table.segment().owner().unwrap();
     // SAFETY: a plain system call; afterwards only our children are in the new namespace.
@@ -248,7 +255,7 @@ fn nested_pid_namespace(name: &str) {
     // SAFETY: the worker is single-threaded, so the child may do anything after `fork`.
     match unsafe { libc::fork() } {
         0 => {
-            match Table::open(name) {
+            match open_shared(name) {
                 Ok(t) => match t.segment().owner() {
                     Ok(_) => println!("child ok"),
                     Err(e) => println!("child error {e:?}"),

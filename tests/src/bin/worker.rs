@@ -9,6 +9,8 @@
 //! worker panic NAME KEY                        panic inside a visitor on KEY (rollback table)
 //! worker create NAME CAPACITY                  open_or_create and print ok or the error kind
 //! worker create-file PATH CAPACITY             the same with a file-backed table
+//! worker plant NAME CAPACITY MODE              create a table with MODE (octal), as whoever
+//!                                              runs it, and leave it there
 //! worker chaos NAME ID OPS LOG                 increment random Tally keys OPS times, logging
 //!                                              each increment's `seq key` to LOG before it
 //! worker churn NAME ID OPS KEYS LOG            insert and remove random keys below KEYS, OPS
@@ -24,6 +26,12 @@ use shmap::{AccessMode, Backing, ShmHashTable};
 use shmap_tests::{CHAOS_PROCESSES, Tally};
 
 type Table = ShmHashTable<u64, u64>;
+
+/// Opens table `name` as the tests share it: possibly with other users (mode 0666, see
+/// `tests/liveness.rs`), which an opener accepts only if it asks for that mode.
+fn open_shared(name: &str) -> Result<Table, shmap::OpenError> {
+    Table::options().mode(0o666).open(&shmap::Backing::shm(name))
+}
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T {
     args.get(i)
@@ -59,7 +67,7 @@ fn main() {
             );
         }
         "hold" => {
-            let table = Table::open(&name).unwrap();
+            let table = open_shared(&name).unwrap();
             let key: u64 = arg(&args, 2);
             let dirty = args.get(3).is_some_and(|a| a == "dirty");
             table
@@ -76,7 +84,7 @@ fn main() {
             println!("released");
         }
         "panic" => {
-            let table = Table::open(&name).unwrap();
+            let table = open_shared(&name).unwrap();
             let key: u64 = arg(&args, 2);
             let _ = table.visit(&key, AccessMode::AccessExist, |_, v, _| -> bool {
                 *v = 999_999;
@@ -88,6 +96,14 @@ fn main() {
             let backing =
                 if command == "create" { Backing::shm(name) } else { Backing::file(name) };
             match Table::options().capacity(arg(&args, 2)).open(&backing) {
+                Ok(_) => println!("ok"),
+                Err(e) => println!("error {:?} | {e}", e.kind()),
+            }
+        }
+        "plant" => {
+            // Creates a table with the given mode as whatever user runs this, and leaves it.
+            let mode = u32::from_str_radix(&args[3], 8).unwrap();
+            match Table::options().capacity(arg(&args, 2)).mode(mode).open(&Backing::shm(name)) {
                 Ok(_) => println!("ok"),
                 Err(e) => println!("error {:?} | {e}", e.kind()),
             }
@@ -120,7 +136,7 @@ fn main() {
             // one short: see the test): `I key value` (insert) or `R key` (remove) before it,
             // and `= old` (the value it replaced or removed, `-` if none) after it. Values are
             // unique: `id << 32 | seq`.
-            let table = Table::open(&name).unwrap();
+            let table = open_shared(&name).unwrap();
             let (id, ops, keys): (u64, u64, u64) = (arg(&args, 2), arg(&args, 3), arg(&args, 4));
             let mut log =
                 std::fs::OpenOptions::new().create(true).append(true).open(&args[5]).unwrap();
