@@ -205,7 +205,7 @@ pub use sync::backoff::{Backoff, BackoffPolicy, Wait};
 pub use sys::Errno;
 pub use table::{
     AccessMode, Cursor, Iter, LockHolder, Occupancy, ProbeLengths, RecoveryAction, Rejected,
-    ShmHashTable, SlotState, TableError, TableOptions, TravelControl, TravelOutcome, VisitError,
-    VisitResult, Visited,
+    ShmHashTable, ShmTableReader, SlotState, TableError, TableOptions, TravelControl,
+    TravelOutcome, VisitError, VisitResult, Visited,
 };
 pub use vector::{ShmVector, VectorError, VectorOptions};

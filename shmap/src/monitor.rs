@@ -156,6 +156,32 @@ impl<'t> Monitor<'t> {
         Monitor { table: table.erased(), seen: HashMap::new() }
     }
 
+    /// A monitor of the table `reader` reads: it finds stuck slots and measures occupancy
+    /// without writing anything (its [`recover`](Self::recover) and
+    /// [`force_release`](Self::force_release) answer [`RecoverError::NotRegistered`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use shmap::{Backing, Monitor, ShmHashTable, ShmTableReader};
+    ///
+    /// # let name = format!("/shmap-doc-monitor-reader-{}", std::process::id());
+    /// let table = ShmHashTable::<u64, u64>::open_or_create(&name, 64)?;
+    /// table.insert(&1, &1)?;
+    /// let reader = ShmTableReader::<u64, u64>::open(&Backing::shm(&name))?;
+    /// let mut monitor = Monitor::for_reader(&reader);
+    /// assert!(monitor.poll(Duration::from_secs(1)).is_empty());
+    /// assert_eq!(monitor.occupancy().entries, 1);
+    /// # table.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_reader<K: ShmKey, V: ShmValue, H: ShmHasher>(
+        reader: &'t crate::ShmTableReader<K, V, H>,
+    ) -> Self {
+        Monitor::new(reader.table())
+    }
+
     /// A monitor of the hash table in `segment`, opened without its types; `None` if the segment
     /// is not a hash table.
     #[cfg(not(shmap_loom))]

@@ -514,3 +514,37 @@ fn segments_writable_beyond_the_requested_mode_are_refused() {
     fs::set_permissions(name.path(), fs::Permissions::from_mode(0o666)).unwrap();
     assert!(Table::options().capacity(64).mode(0o666).open(&name.backing()).is_ok(), "asked for");
 }
+
+/// A process that may only read a table's file (mode 0640, a member of its group, another user)
+/// opens it with a `ShmTableReader`: lookups and `len` work, a read-write open is refused, and
+/// the file is left byte for byte as it was (the reader registers nowhere, writes nothing).
+#[test]
+fn a_reader_that_may_only_read_the_file_reads_without_writing() {
+    // SAFETY: no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: running a reader as another user needs root (run as root in CI)");
+        return;
+    }
+    use std::os::unix::process::CommandExt;
+    let name = ShmName::new("reader");
+    let table = Table::options().capacity(64).mode(0o640).open(&name.backing()).unwrap();
+    for k in 0..5 {
+        table.insert(&k, &(k * 10)).unwrap();
+    }
+    std::os::unix::fs::chown(name.path(), None, Some(OTHER_UID)).unwrap();
+    let before = fs::read(name.path()).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_worker"))
+        .args(["read", name.as_str(), "0", "1", "2", "9"])
+        .uid(OTHER_UID)
+        .gid(OTHER_UID)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["values 0 10 20 -", "len 5", "write-open PermissionDenied"],
+        "{out:?}"
+    );
+    assert!(fs::read(name.path()).unwrap() == before, "the reader wrote to the file");
+}

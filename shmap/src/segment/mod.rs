@@ -232,6 +232,15 @@ impl Segment {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn inspect(backing: &Backing) -> Result<Segment, OpenError> {
+        Self::open_read_only(backing, None)
+    }
+
+    /// Opens the segment at `backing` without writing to it, as [`inspect`](Self::inspect)
+    /// does, and checks it against `spec` if one is given (a typed reader's open).
+    pub(crate) fn open_read_only(
+        backing: &Backing,
+        spec: Option<&SegmentSpec>,
+    ) -> Result<Segment, OpenError> {
         let fail = |kind| OpenError::new(backing, kind);
         let Some(location) = backing.location().map_err(fail)? else {
             return Err(fail(OpenErrorKind::InvalidOptions(
@@ -244,7 +253,7 @@ impl Segment {
         let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
         let fd = sys::openat(dir.as_fd(), &location.name, flags, 0)
             .map_err(|e| fail(error(Step::Open, e)))?;
-        Self::attach(backing, fd, None, Access::ReadOnly).map_err(fail)
+        Self::attach(backing, fd, spec, Access::ReadOnly).map_err(fail)
     }
 
     /// Whether this handle only inspects the segment (see [`inspect`](Self::inspect)).

@@ -15,6 +15,7 @@ mod map;
 mod options;
 mod probe;
 pub(crate) mod raw;
+mod reader;
 pub(crate) mod recovery;
 mod removal;
 pub(crate) mod slot;
@@ -31,6 +32,7 @@ pub use error::{TableError, VisitError};
 pub use iter::{Cursor, Iter};
 pub(crate) use options::FLAG_UNDO;
 pub use options::TableOptions;
+pub use reader::ShmTableReader;
 pub use visit::{
     AccessMode, LockHolder, RecoveryAction, Rejected, TravelControl, TravelOutcome, VisitResult,
     Visited,
@@ -1006,6 +1008,11 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
 impl<K: ShmKey, V: ShmValue, H: ShmHasher> Host for ShmHashTable<K, V, H> {
     fn liveness(&self, owner: OwnerId) -> crate::Liveness {
+        if self.segment.is_read_only() {
+            // A reader never writes, so it never recovers a dead holder's slot: it waits for
+            // a process that can, and times out naming the holder.
+            return crate::Liveness::Unknown;
+        }
         self.segment.owner_liveness(owner)
     }
 

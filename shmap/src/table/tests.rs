@@ -535,6 +535,46 @@ mod recovery {
         assert_eq!(t.slot_state(slot), SlotState::Ready);
     }
 
+    /// A read-only reader never recovers (that writes): on a slot a dead writer left in
+    /// WRITING it times out naming the holder, and leaves the slot for a writer to recover.
+    #[test]
+    fn a_reader_times_out_on_a_dead_holder_and_leaves_it_to_a_writer() {
+        let name = format!("/shmap-unit-reader-dead-{}", std::process::id());
+        let t = ShmHashTable::<u64, u64>::options()
+            .capacity(16)
+            .open(&crate::Backing::shm(&name))
+            .unwrap();
+        let _cleanup = Unlink(&name);
+        t.insert(&1, &10).unwrap();
+        let slot = t.read(&1, |s, _| s).unwrap().unwrap();
+        let dead = dead_owner(&t);
+        plant(&t, slot, SlotState::Writing, dead);
+        let reader = crate::ShmTableReader::<u64, u64>::open_with(
+            &crate::Backing::shm(&name),
+            Wait::timeout(Duration::from_millis(100)).with_stale_check(STALE),
+        )
+        .unwrap();
+        match reader.get(&1) {
+            Err(TableError::Timeout { slot: s, state: SlotState::Writing, holder, .. }) => {
+                assert_eq!((s, holder.unwrap().owner), (slot, dead));
+            }
+            other => panic!("expected a timeout on the dead holder's slot, got {other:?}"),
+        }
+        assert_eq!(t.slot_state(slot), SlotState::Writing, "not recovered by the reader");
+        assert_eq!(t.segment().recoveries().total, 0);
+        assert_eq!(t.get_with(&1, quick()).unwrap(), Some(10), "a writer recovers it");
+        assert_eq!(t.segment().recoveries().total, 1);
+    }
+
+    /// Unlinks a named table when dropped, also when the test fails.
+    struct Unlink<'a>(&'a str);
+
+    impl Drop for Unlink<'_> {
+        fn drop(&mut self) {
+            let _ = ShmHashTable::<u64, u64>::unlink(self.0);
+        }
+    }
+
     #[test]
     fn without_undo_records_an_interrupted_write_back_is_released_torn() {
         let t = ShmHashTable::<u64, [u64; 2]>::heap(16).unwrap();

@@ -9,6 +9,8 @@
 //! worker panic NAME KEY                        panic inside a visitor on KEY (rollback table)
 //! worker create NAME CAPACITY                  open_or_create and print ok or the error kind
 //! worker create-file PATH CAPACITY             the same with a file-backed table
+//! worker read NAME KEY...                     print KEYs' values through a read-only reader,
+//!                                              its len, and what a read-write open gets
 //! worker plant NAME CAPACITY MODE              create a table with MODE (octal), as whoever
 //!                                              runs it, and leave it there
 //! worker chaos NAME ID OPS LOG                 increment random Tally keys OPS times, logging
@@ -98,6 +100,23 @@ fn main() {
             match Table::options().capacity(arg(&args, 2)).open(&backing) {
                 Ok(_) => println!("ok"),
                 Err(e) => println!("error {:?} | {e}", e.kind()),
+            }
+        }
+        "read" => {
+            // Reads keys through a read-only reader, then tries a read-write open.
+            let reader = shmap::ShmTableReader::<u64, u64>::open(&Backing::shm(&name)).unwrap();
+            let values: Vec<String> = args[2..]
+                .iter()
+                .map(|k| match reader.get(&k.parse().unwrap()).unwrap() {
+                    Some(v) => v.to_string(),
+                    None => "-".into(),
+                })
+                .collect();
+            println!("values {}", values.join(" "));
+            println!("len {}", reader.len());
+            match Table::options().open(&Backing::shm(&name)) {
+                Ok(_) => println!("write-open ok"),
+                Err(e) => println!("write-open {:?}", e.kind()),
             }
         }
         "plant" => {
