@@ -206,6 +206,18 @@ pub(crate) fn fstat(fd: BorrowedFd<'_>) -> Result<FileStat, Errno> {
     })
 }
 
+/// `fstatfs(fd)`: the page size of the hugetlbfs mount the file lies on, or `None` if it lies
+/// on another filesystem.
+pub(crate) fn hugetlbfs_page_size(fd: BorrowedFd<'_>) -> Result<Option<u64>, Errno> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    let raw = fd.as_raw_fd();
+    // SAFETY: `st` is valid for writes of one `struct statfs`, which the kernel fills on success.
+    retry(|| cvt(unsafe { libc::fstatfs(raw, st.as_mut_ptr()) }))?;
+    // SAFETY: `fstatfs` returned 0, so it initialised the whole struct.
+    let st = unsafe { st.assume_init() };
+    Ok((st.f_type == libc::HUGETLBFS_MAGIC).then(|| u64::try_from(st.f_bsize).unwrap_or(0)))
+}
+
 /// `ftruncate(fd, len)`.
 pub(crate) fn ftruncate(fd: BorrowedFd<'_>, len: u64) -> Result<(), Errno> {
     let len = libc::off_t::try_from(len).map_err(|_| Errno(libc::EFBIG))?;

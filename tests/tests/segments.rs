@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use shmap::segment::{Segment, SegmentOptions, SegmentSpec};
+use shmap::segment::{HugePages, Segment, SegmentOptions, SegmentSpec};
 use shmap::{
     AccessMode, Backing, CreateMode, OpenError, OpenErrorKind, Role, ShmHashTable, ShmHasher,
     StructureKind, TypeLayout,
@@ -547,4 +547,79 @@ fn a_reader_that_may_only_read_the_file_reads_without_writing() {
         "{out:?}"
     );
     assert!(fs::read(name.path()).unwrap() == before, "the reader wrote to the file");
+}
+
+/// A hugetlbfs mount where this process may create files, if huge pages are free.
+fn hugetlbfs_with_free_pages() -> Option<std::path::PathBuf> {
+    let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
+    let free: u64 = meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:"))
+        .and_then(|n| n.trim().parse().ok())?;
+    if free == 0 {
+        return None;
+    }
+    let mounts = fs::read_to_string("/proc/mounts").ok()?;
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut fields = l.split_whitespace();
+            let (path, kind) = (fields.nth(1)?, fields.next()?);
+            (kind == "hugetlbfs").then(|| std::path::PathBuf::from(path))
+        })
+        .find(|dir| {
+            let probe = dir.join(format!(".shmap-probe-{}", std::process::id()));
+            let ok = fs::File::create(&probe).is_ok();
+            let _ = fs::remove_file(&probe);
+            ok
+        })
+}
+
+/// A file-backed table on hugetlbfs (huge pages from the reserved pool): the file's size is the
+/// segment's rounded up to a whole huge page (which `ftruncate` there requires), the segment
+/// reports the page size, and it reopens and is removed like any file-backed table.
+#[test]
+fn tables_on_hugetlbfs_use_whole_huge_pages() {
+    let Some(mount) = hugetlbfs_with_free_pages() else {
+        eprintln!(
+            "skipped: no hugetlbfs mount with free huge pages (as root: `echo 8 > \
+             /proc/sys/vm/nr_hugepages; mount -t hugetlbfs none /dev/hugepages`)"
+        );
+        return;
+    };
+    let path = mount.join(format!("shmap-test-huge-{}", std::process::id()));
+    let backing = Backing::file(&path);
+    struct Remove<'a>(&'a Path);
+    impl Drop for Remove<'_> {
+        fn drop(&mut self) {
+            let _ = fs::remove_file(self.0);
+        }
+    }
+    let _cleanup = Remove(&path);
+    let t = Table::options().capacity(1024).open(&backing).unwrap();
+    let HugePages::Hugetlbfs { page_size } = t.segment().huge_pages() else {
+        panic!("not reported as hugetlbfs: {:?}", t.segment().huge_pages());
+    };
+    assert!(page_size >= 2 << 20, "{page_size}");
+    let (file, total) = (fs::metadata(&path).unwrap().len(), t.info().total_size);
+    assert!(file % page_size == 0 && file >= total && file - total < page_size, "{file} {total}");
+    t.insert(&1, &2).unwrap();
+    drop(t);
+    let t = Table::options().open(&backing).unwrap();
+    assert_eq!(t.get(&1).unwrap(), Some(2));
+    assert_eq!(t.segment().huge_pages(), HugePages::Hugetlbfs { page_size });
+    t.destroy().unwrap();
+    assert!(!path.exists());
+
+    // More than the pool holds: refused at open (the pages are reserved at creation), not a
+    // SIGBUS at the first touch of a page the pool cannot give.
+    let free: u64 = fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Free:").map(|n| n.trim().parse().unwrap()))
+        .unwrap();
+    let slots = ((free + 1) * page_size / 24).next_power_of_two() as usize;
+    let err = Table::options().capacity(slots).open(&backing).unwrap_err();
+    assert!(matches!(err.kind(), OpenErrorKind::NoSpace { .. }), "{err}");
+    assert!(!path.exists(), "nothing left behind");
 }

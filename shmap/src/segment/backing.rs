@@ -33,7 +33,10 @@ pub const NAME_MAX: usize = 255;
 pub enum Backing {
     /// A POSIX shared-memory object (`/name`, in [`SHM_DIR`]): lives until unlinked or reboot.
     Shm(String),
-    /// A file (memory-mapped): survives reboots on a persistent filesystem.
+    /// A file (memory-mapped): survives reboots on a persistent filesystem. On a hugetlbfs
+    /// mount (e.g. `/dev/hugepages`) the segment is made of huge pages from the reserved pool,
+    /// the file rounded up to a whole page ([`HugePages::Hugetlbfs`](crate::segment::HugePages)
+    /// reports it), and a pool too small is a `NoSpace` error at creation.
     File(PathBuf),
     /// An anonymous shared mapping: shared with `fork` children only, gone with the last of them.
     Anonymous,

@@ -13,6 +13,15 @@ use crate::segment::memory::{Access, Memory};
 use crate::segment::{Backing, CreateMode, Segment, SegmentOptions, SegmentSpec, backing, trust};
 use crate::sys::{self, Errno};
 
+/// The size of the file that holds a segment of `total_size` bytes: the same, or on hugetlbfs
+/// (pages of `huge_page` bytes) rounded up to a whole page.
+pub(crate) fn file_size(total_size: u64, huge_page: Option<u64>) -> u64 {
+    match huge_page {
+        Some(page) if page > 0 => total_size.div_ceil(page) * page,
+        _ => total_size,
+    }
+}
+
 /// What happened to an attempt to create and publish a segment.
 pub(crate) enum Published {
     Created(Segment),
@@ -95,12 +104,16 @@ impl Segment {
         let mode = options.mode & 0o7777;
         let (fd, temp_name) = new_unnamed_file(dir, mode)?;
         let result = (|| {
-            let size = geometry.total_size;
+            // On hugetlbfs a file's size must be a whole number of its huge pages.
+            let huge_page = sys::hugetlbfs_page_size(fd.as_fd())
+                .map_err(|e| error(Step::Call("fstatfs"), e))?;
+            let size = file_size(geometry.total_size, huge_page);
             sys::fchmod(fd.as_fd(), mode).map_err(|e| error(Step::Call("fchmod"), e))?;
             sys::ftruncate(fd.as_fd(), size).map_err(|e| error(Step::Size { size }, e))?;
             sys::fallocate(fd.as_fd(), size).map_err(|e| error(Step::Reserve { size }, e))?;
-            let memory = Memory::map(Some(fd.as_fd()), geometry.total_size, Access::ReadWrite)?;
-            let segment = Segment::new(memory, geometry, backing, true, Some(spec));
+            let memory = Memory::map(Some(fd.as_fd()), size, Access::ReadWrite)?;
+            let mut segment = Segment::new(memory, geometry, backing, true, Some(spec));
+            segment.note_hugetlbfs(huge_page);
             segment.write_header(spec);
             if location.durable {
                 sys::fsync(fd.as_fd()).map_err(|e| error(Step::Call("fsync"), e))?;
@@ -141,7 +154,7 @@ impl Segment {
         };
         if same_file {
             if let Ok(memory) =
-                Memory::map(Some(named.as_fd()), self.geometry.total_size, Access::ReadWrite)
+                Memory::map(Some(named.as_fd()), self.memory.len() as u64, Access::ReadWrite)
             {
                 // The old mapping is unmapped as it drops; nothing refers into it yet.
                 self.memory = memory;

@@ -138,10 +138,18 @@ impl Segment {
         Ok(segment)
     }
 
+    /// Records that the segment's file lies on a hugetlbfs mount of pages of `huge_page` bytes.
+    pub(crate) fn note_hugetlbfs(&mut self, huge_page: Option<u64>) {
+        if let Some(page_size) = huge_page {
+            self.huge_pages = HugePages::Hugetlbfs { page_size };
+        }
+    }
+
     /// Huge pages and prefaulting: best effort, after the segment checked out.
     fn apply_memory_options(&mut self, options: &SegmentOptions) {
         let (addr, len) = (self.memory.base(), self.memory.len());
-        if options.huge_pages {
+        let hugetlbfs = matches!(self.huge_pages, HugePages::Hugetlbfs { .. });
+        if options.huge_pages && !hugetlbfs {
             // SAFETY: the range is exactly this segment's live mapping (or heap allocation,
             // which is page aligned and which `madvise` only advises).
             let advised = unsafe { sys::advise_huge_pages(addr, len) };
@@ -291,6 +299,8 @@ impl Segment {
         if !stat.is_regular {
             return Err(OpenErrorKind::NotRegularFile);
         }
+        let huge_page =
+            sys::hugetlbfs_page_size(fd.as_fd()).map_err(|e| error(Step::Call("fstatfs"), e))?;
         if stat.size < size_of::<u64>() as u64 {
             return Err(OpenErrorKind::Truncated { expected: HEADER_SIZE, found: stat.size });
         }
@@ -309,8 +319,15 @@ impl Segment {
         // another process could be writing (a corrupt or hostile writer) and we must validate
         // one consistent snapshot rather than re-read fields after checking them.
         let identity = unsafe { memory.base().cast::<Identity>().read_volatile() };
-        let geometry = header::validate(&identity, stat.size, spec)?;
+        // On hugetlbfs the file is the segment rounded up to a whole huge page.
+        let size = if stat.size == create::file_size(identity.total_size, huge_page) {
+            identity.total_size
+        } else {
+            stat.size
+        };
+        let geometry = header::validate(&identity, size, spec)?;
         let mut segment = Segment::new(memory, geometry, backing, false, spec);
+        segment.note_hugetlbfs(huge_page);
         segment.read_only = access == Access::ReadOnly;
         // Acquire: pairs with the creator's Release store of INIT_DONE in `write_header`.
         let state = segment.header().init.state.load(Ordering::Acquire);

@@ -160,6 +160,14 @@ pub enum HugePages {
         /// Whether `madvise` succeeded.
         advised: bool,
     },
+    /// The segment is a file on a hugetlbfs mount (`Backing::file("/dev/hugepages/...")`): its
+    /// memory is huge pages of `page_size` bytes, reserved from the pool
+    /// (`/proc/sys/vm/nr_hugepages`) when it was created, and the file's size is the segment's
+    /// rounded up to a whole page.
+    Hugetlbfs {
+        /// The mount's page size (2 MiB or 1 GiB on x86-64).
+        page_size: u64,
+    },
 }
 
 /// How many locks of dead holders a segment's users have recovered (counted in its header).

@@ -18,7 +18,15 @@ use crate::segment::{Backing, Segment, SegmentInfo};
 use crate::sync::backoff::{BackoffPolicy, Wait};
 use crate::table::{Iter, ShmHashTable, TableError};
 
-/// A read-only handle on a hash table (see the [module documentation](self)).
+/// A read-only handle on a hash table: a `PROT_READ` mapping of the segment, opened
+/// `O_RDONLY`, with no entry in its process table, and only the lookups that never write, so
+/// writing is refused at compile time.
+///
+/// For a process that may only read the table's file (mode `0640` and its group), and for a
+/// monitor or a dashboard that must never change what it watches
+/// ([`Monitor::for_reader`](crate::Monitor::for_reader)). It cannot recover a dead holder's
+/// slot (that writes): a lookup that meets one waits, like any lookup, for a process that can,
+/// and times out naming the holder.
 ///
 /// # Examples
 ///
