@@ -2,10 +2,15 @@
 //! `"impl":"shmap"` (or `"shmap-undo"` with `--undo`).
 //!
 //! ```text
-//! cargo run --release -p shmap-examples --bin workload -- [--case u64-1M|v64B-1M|u64-25K|v64B-25K|all]
+//! cargo run --release -p shmap-examples --bin workload -- [--case u64-1M|v64B-1M|u64-25K|v64B-25K|all|u64-50M]
 //!     [--mode 1t|2t|2p|all] [--reps 3] [--warmup 1] [--undo] [--huge-pages]
-//!     [--churn-rounds 20]
+//!     [--churn-rounds 20] [--dir DIR]
 //! ```
+//!
+//! `u64-50M` (50 million keys in 2^26 slots, 1.7 GB) is not part of `all`. `--dir DIR` puts
+//! the table in a file in `DIR` instead of `/dev/shm`: a hugetlbfs mount gives it huge pages
+//! from the reserved pool (`echo 900 > /proc/sys/vm/nr_hugepages; mount -t hugetlbfs none
+//! /dev/hugepages` for `u64-50M`).
 //!
 //! Like the original's `bench.cpp`, the driver precomputes a case's keys once, then runs every
 //! (mode, rep) in a freshly forked child that creates a fresh table in a POSIX shm segment
@@ -42,6 +47,7 @@ struct Options {
     undo: bool,
     huge_pages: bool,
     churn_rounds: u64,
+    dir: Option<std::path::PathBuf>,
 }
 
 fn parse() -> Result<Options, String> {
@@ -54,6 +60,7 @@ fn parse() -> Result<Options, String> {
         undo: false,
         huge_pages: false,
         churn_rounds: 0,
+        dir: None,
     };
     let mut i = 0;
     while i < args.len() {
@@ -66,6 +73,7 @@ fn parse() -> Result<Options, String> {
             "--churn-rounds" => {
                 o.churn_rounds = value(i)?.parse().map_err(|_| "--churn-rounds: not a number")?
             }
+            "--dir" => o.dir = Some(value(i)?.into()),
             "--undo" => {
                 o.undo = true;
                 i -= 1;
@@ -102,6 +110,7 @@ fn main() {
             "v64B-1M" => run_case::<V64>(case, 1_000_000, 1 << 21, &o),
             "u64-25K" => run_case::<u64>(case, 25_000, 1 << 16, &o),
             "v64B-25K" => run_case::<V64>(case, 25_000, 1 << 16, &o),
+            "u64-50M" => run_case::<u64>(case, 50_000_000, 1 << 26, &o),
             other => {
                 eprintln!("workload: unknown case {other}");
                 std::process::exit(2);
@@ -119,6 +128,10 @@ fn impl_name(o: &Options) -> &'static str {
 fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool {
     let data = Data::new(n);
     let name = format!("/shmap-workload-{}-{case}", std::process::id());
+    let backing = match &o.dir {
+        Some(dir) => Backing::file(dir.join(&name[1..])),
+        None => Backing::shm(&name),
+    };
     eprintln!(
         "# case {case}: n={n}, {capacity} slots, slot {} bytes, undo {}",
         ShmHashTable::<u64, V>::options()
@@ -140,7 +153,7 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
             match unsafe { libc::fork() } {
                 -1 => panic!("fork: {}", std::io::Error::last_os_error()),
                 0 => {
-                    run_rep::<V>(&name, capacity, &data, mode, o, &ctl);
+                    run_rep::<V>(&backing, capacity, &data, mode, o, &ctl);
                     // SAFETY: ends the child without unwinding into the driver's code.
                     unsafe { libc::_exit(0) };
                 }
@@ -168,7 +181,7 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
                     *slot = ctl.results[w].minflt[p].load(Ordering::Relaxed);
                 }
             }
-            let _ = ShmHashTable::<u64, V>::unlink(&name);
+            let _ = shmap::Segment::unlink(&backing);
         }
         let ok = errors.is_empty();
         all_ok &= ok;
@@ -264,17 +277,24 @@ fn wait_for(child: libc::pid_t) {
 }
 
 /// One rep, in its own process: a fresh table, the phases, the verification.
-fn run_rep<V: Val>(name: &str, capacity: usize, data: &Data, mode: &str, o: &Options, ctl: &Ctl) {
+fn run_rep<V: Val>(
+    backing: &Backing,
+    capacity: usize,
+    data: &Data,
+    mode: &str,
+    o: &Options,
+    ctl: &Ctl,
+) {
     // SAFETY: alarm(2) has no memory-safety preconditions; it ends a hung rep.
     unsafe { libc::alarm(300) };
-    let _ = ShmHashTable::<u64, V>::unlink(name);
+    let _ = shmap::Segment::unlink(backing);
     let table = ShmHashTable::<u64, V>::options()
         .capacity(capacity)
         .undo_records(o.undo)
         .prefault(true)
         .huge_pages(o.huge_pages)
         .create(CreateMode::CreateNew)
-        .open(&Backing::shm(name))
+        .open(backing)
         .expect("create the table");
     match mode {
         "1t" => worker::run(&table, data, 0, 1, ctl, o.churn_rounds),
@@ -301,21 +321,26 @@ fn run_rep<V: Val>(name: &str, capacity: usize, data: &Data, mode: &str, o: &Opt
         other => panic!("unknown mode {other}"),
     }
     ctl.rss_kib.store(ctl::max_rss_kib(), Ordering::Relaxed);
-    ctl.huge_kib.store(huge_pages_kib(name), Ordering::Relaxed);
+    ctl.huge_kib.store(huge_pages_kib(&backing.to_string()), Ordering::Relaxed);
     ctl.done.store(1, Ordering::Release);
     let _ = table.destroy();
 }
 
-/// Huge pages backing the table's mapping, from /proc/self/smaps (KiB).
+/// Huge pages backing the table's mapping (named `name`: a shm name or a path), from
+/// /proc/self/smaps (KiB): transparent ones, or hugetlbfs ones.
 fn huge_pages_kib(name: &str) -> u64 {
+    let file = name.rsplit('/').next().unwrap_or(name);
     let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap_or_default();
     let mut in_table = false;
     let mut kib = 0;
     for line in smaps.lines() {
         if line.contains(" rw-s ") || line.contains(" rw-p ") {
-            in_table = line.ends_with(&name[1..]);
+            in_table = line.ends_with(file);
         } else if in_table
-            && (line.starts_with("ShmemPmdMapped:") || line.starts_with("AnonHugePages:"))
+            && (line.starts_with("ShmemPmdMapped:")
+                || line.starts_with("AnonHugePages:")
+                || line.starts_with("Shared_Hugetlb:")
+                || line.starts_with("Private_Hugetlb:"))
         {
             kib += line.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
         }
