@@ -423,16 +423,27 @@ fn a_full_tmpfs_is_an_error_at_open_not_a_sigbus_later() {
 /// The user the tests plant segments as: `nobody`.
 const OTHER_UID: u32 = 65534;
 
+/// Whether this process may run others as another user (root); if not, says the test skips.
+fn can_switch_users(what: &str) -> bool {
+    // SAFETY: no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("skipped: {what} as another user needs root (run as root in CI)");
+    }
+    root
+}
+
+/// The worker with `args`, run as `OTHER_UID` (user and group).
+fn worker_as_another_user(args: &[&str]) -> std::io::Result<std::process::Output> {
+    use std::os::unix::process::CommandExt;
+    Command::new(env!("CARGO_BIN_EXE_worker")).args(args).uid(OTHER_UID).gid(OTHER_UID).output()
+}
+
 /// Runs the worker as `OTHER_UID` to create table `name` with `mode`, as another local user
 /// would plant it in world-writable `/dev/shm` before a service opens it; `false` where this
 /// process cannot run a process as another user (then the test says so and skips).
 fn plant_as_another_user(name: &ShmName, mode: u32) -> bool {
-    use std::os::unix::process::CommandExt;
-    let out = Command::new(env!("CARGO_BIN_EXE_worker"))
-        .args(["plant", name.as_str(), "64", &format!("{mode:o}")])
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .output();
+    let out = worker_as_another_user(&["plant", name.as_str(), "64", &format!("{mode:o}")]);
     match out {
         Ok(out) if String::from_utf8_lossy(&out.stdout).trim() == "ok" => true,
         other => {
@@ -447,9 +458,7 @@ fn plant_as_another_user(name: &ShmName, mode: u32) -> bool {
 /// cannot write to it. It can still be inspected (read-only opens never write).
 #[test]
 fn segments_planted_by_another_user_are_refused() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: planting a segment as another user needs root (run as root in CI)");
+    if !can_switch_users("planting a segment") {
         return;
     }
     let name = ShmName::new("planted");
@@ -520,12 +529,9 @@ fn segments_writable_beyond_the_requested_mode_are_refused() {
 /// the file is left byte for byte as it was (the reader registers nowhere, writes nothing).
 #[test]
 fn a_reader_that_may_only_read_the_file_reads_without_writing() {
-    // SAFETY: no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        eprintln!("skipped: running a reader as another user needs root (run as root in CI)");
+    if !can_switch_users("running a reader") {
         return;
     }
-    use std::os::unix::process::CommandExt;
     let name = ShmName::new("reader");
     let table = Table::options().capacity(64).mode(0o640).open(&name.backing()).unwrap();
     for k in 0..5 {
@@ -533,12 +539,7 @@ fn a_reader_that_may_only_read_the_file_reads_without_writing() {
     }
     std::os::unix::fs::chown(name.path(), None, Some(OTHER_UID)).unwrap();
     let before = fs::read(name.path()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_worker"))
-        .args(["read", name.as_str(), "0", "1", "2", "9"])
-        .uid(OTHER_UID)
-        .gid(OTHER_UID)
-        .output()
-        .unwrap();
+    let out = worker_as_another_user(&["read", name.as_str(), "0", "1", "2", "9"]).unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
     assert_eq!(
