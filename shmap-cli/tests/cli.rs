@@ -87,6 +87,7 @@ fn main() {
     if let Err(panic) = result {
         std::panic::resume_unwind(panic);
     }
+    memfd_through_proc();
     println!("cli: inspect, stuck, watch and errors match their golden outputs");
 }
 
@@ -250,4 +251,17 @@ fn shmap_cli_utc(time: std::time::SystemTime) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// `shmap inspect /proc/<pid>/fd/<n>` reads a memfd table, which has no other name.
+fn memfd_through_proc() {
+    use std::os::fd::AsRawFd;
+    let table =
+        ShmHashTable::<u64, u64>::options().capacity(16).open(&Backing::memfd("cli")).unwrap();
+    table.insert(&1, &10).unwrap();
+    let n = table.segment().fd().unwrap().as_raw_fd();
+    let path = format!("/proc/{}/fd/{n}", std::process::id());
+    let (code, out, err) = shmap(&["inspect", &path]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("hash table") && out.contains("entries      1 "), "{out}");
 }

@@ -144,6 +144,16 @@ pub enum OpenErrorKind {
         /// This process's effective user.
         expected: u32,
     },
+    /// A memfd segment received as a descriptor is not sealed against resizing: any holder of
+    /// it could truncate it under the others (who would die of `SIGBUS`).
+    #[error(
+        "the memfd is not sealed against resizing (seals {seals:#x}, expected F_SEAL_SHRINK and \
+         F_SEAL_GROW): any holder could truncate it"
+    )]
+    NotSealed {
+        /// The seals it has (`F_GET_SEALS`).
+        seals: u32,
+    },
     /// The segment's permissions let group or others write to it beyond the mode the options
     /// ask for: any of them could forge its locks or truncate it.
     #[error(

@@ -120,6 +120,52 @@ pub(crate) fn openat(
     Ok(owned(fd))
 }
 
+/// `open(path, flags | O_CLOEXEC)`, following links: only for `/proc/<pid>/fd/<n>`, whose
+/// entries are links by nature (see `Segment::open_read_only`).
+pub(crate) fn open_following(path: &CStr, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: `path` is NUL-terminated; no O_CREAT, so no mode argument is read.
+    let fd = retry(|| cvt(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) }))?;
+    Ok(owned(fd))
+}
+
+/// `memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING)`: an anonymous memory file that can be
+/// sealed.
+pub(crate) fn memfd_create(name: &CStr) -> Result<OwnedFd, Errno> {
+    let flags = libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING;
+    // SAFETY: `name` is NUL-terminated; the call has no other memory-safety preconditions.
+    let fd = retry(|| cvt(unsafe { libc::memfd_create(name.as_ptr(), flags) }))?;
+    Ok(owned(fd))
+}
+
+/// The seals against resizing a segment's memfd: `F_SEAL_SHRINK | F_SEAL_GROW`.
+pub(crate) const RESIZE_SEALS: libc::c_int = libc::F_SEAL_SHRINK | libc::F_SEAL_GROW;
+
+/// `fcntl(fd, F_ADD_SEALS, seals)`.
+pub(crate) fn add_seals(fd: BorrowedFd<'_>, seals: libc::c_int) -> Result<(), Errno> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` is a live descriptor; the call has no memory-safety preconditions.
+    retry(|| cvt(unsafe { libc::fcntl(raw, libc::F_ADD_SEALS, seals) }))?;
+    Ok(())
+}
+
+/// `fcntl(fd, F_GET_SEALS)`: the file's seals, or `None` if it cannot be sealed (not a memfd).
+pub(crate) fn seals(fd: BorrowedFd<'_>) -> Result<Option<libc::c_int>, Errno> {
+    let raw = fd.as_raw_fd();
+    // SAFETY: `raw` is a live descriptor; the call has no memory-safety preconditions.
+    match retry(|| cvt(unsafe { libc::fcntl(raw, libc::F_GET_SEALS) })) {
+        Ok(seals) => Ok(Some(seals)),
+        Err(Errno(libc::EINVAL)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a duplicate of a descriptor the caller only borrows.
+pub(crate) fn dup(fd: libc::c_int) -> Result<OwnedFd, Errno> {
+    // SAFETY: `fcntl` on any integer is memory-safe (a closed one is EBADF).
+    let new = retry(|| cvt(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) }))?;
+    Ok(owned(new))
+}
+
 /// `openat(dir, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode)`: an unnamed file in `dir` that
 /// vanishes on close unless [`link_fd`] gives it a name.
 pub(crate) fn open_tmpfile(dir: BorrowedFd<'_>, mode: libc::mode_t) -> Result<OwnedFd, Errno> {

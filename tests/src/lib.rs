@@ -217,3 +217,100 @@ impl Drop for Worker {
         }
     }
 }
+
+/// Makes `command`'s child find `fd` as its descriptor `target` (not close-on-exec), the way a
+/// parent hands a memfd table to a child it `exec`s.
+pub fn pass_fd(command: &mut Command, fd: std::os::fd::BorrowedFd<'_>, target: i32) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let raw = fd.as_raw_fd();
+    let dup2 = move || {
+        // `dup2` onto itself changes nothing, FD_CLOEXEC included: clear the flag instead.
+        let done = if raw == target {
+            // SAFETY: `fcntl` has no memory-safety preconditions and is async-signal-safe (this
+            // runs between fork and exec).
+            unsafe { libc::fcntl(raw, libc::F_SETFD, 0) }
+        } else {
+            // SAFETY: as above, for `dup2`, which leaves the new descriptor without
+            // FD_CLOEXEC.
+            unsafe { libc::dup2(raw, target) }
+        };
+        if done == -1 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only calls `dup2` or `fcntl` (see above).
+    unsafe { command.pre_exec(dup2) };
+}
+
+/// The control buffer of a message carrying one descriptor: `u64` words, so that it is aligned
+/// for `cmsghdr`.
+type Control = [u64; 8];
+
+/// A message header for one byte in `byte` and control messages in `control`.
+fn message(byte: &mut [u8; 1], iov: &mut libc::iovec, control: &mut Control) -> libc::msghdr {
+    *iov = libc::iovec { iov_base: byte.as_mut_ptr().cast(), iov_len: 1 };
+    // SAFETY: `msghdr` is plain data, for which all zeroes is a valid (empty) value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(control);
+    msg
+}
+
+/// Sends descriptor `fd` over the unix socket `socket` (`SCM_RIGHTS`), with one byte of data.
+pub fn send_fd(socket: &std::os::unix::net::UnixStream, fd: std::os::fd::BorrowedFd<'_>) {
+    use std::os::fd::AsRawFd;
+    let (mut byte, mut control) = ([0u8; 1], [0u64; 8]);
+    let mut iov = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+    let mut msg = message(&mut byte, &mut iov, &mut control);
+    // SAFETY: CMSG_SPACE only computes a size.
+    let space = unsafe { libc::CMSG_SPACE(size_of::<libc::c_int>() as u32) };
+    msg.msg_controllen = space as usize;
+    // SAFETY: `msg` has a control buffer of `msg_controllen` bytes (at most the buffer's size).
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    assert!(!cmsg.is_null());
+    // SAFETY: CMSG_LEN only computes a size.
+    let len = unsafe { libc::CMSG_LEN(size_of::<libc::c_int>() as u32) };
+    let header = libc::cmsghdr {
+        cmsg_len: len as usize,
+        cmsg_level: libc::SOL_SOCKET,
+        cmsg_type: libc::SCM_RIGHTS,
+    };
+    // SAFETY: `cmsg` points to the start of the control buffer, aligned and large enough for a
+    // header (CMSG_FIRSTHDR returned it for a buffer of CMSG_SPACE bytes).
+    unsafe { cmsg.write(header) };
+    // SAFETY: CMSG_DATA of a header in a buffer of CMSG_SPACE(size of an fd) bytes points to
+    // room for one fd.
+    let data = unsafe { libc::CMSG_DATA(cmsg) };
+    // SAFETY: see above; unaligned, since CMSG_DATA promises no alignment for an int.
+    unsafe { data.cast::<libc::c_int>().write_unaligned(fd.as_raw_fd()) };
+    // SAFETY: `msg` points to live buffers described by their lengths.
+    let sent = unsafe { libc::sendmsg(socket.as_raw_fd(), &msg, 0) };
+    assert_eq!(sent, 1, "sendmsg: {}", std::io::Error::last_os_error());
+}
+
+/// Receives a descriptor sent with [`send_fd`] over the unix socket `socket`.
+pub fn recv_fd(socket: &std::os::unix::net::UnixStream) -> std::os::fd::OwnedFd {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let (mut byte, mut control) = ([0u8; 1], [0u64; 8]);
+    let mut iov = libc::iovec { iov_base: std::ptr::null_mut(), iov_len: 0 };
+    let mut msg = message(&mut byte, &mut iov, &mut control);
+    // SAFETY: `msg` points to live buffers described by their lengths.
+    let got = unsafe { libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC) };
+    assert_eq!(got, 1, "recvmsg: {}", std::io::Error::last_os_error());
+    // SAFETY: the kernel filled `msg_controllen` bytes of the control buffer.
+    let cmsg = unsafe { libc::CMSG_FIRSTHDR(&msg) };
+    assert!(!cmsg.is_null(), "no descriptor came with the message");
+    // SAFETY: a non-null first header lies, aligned, in the control buffer.
+    let header = unsafe { cmsg.read() };
+    assert_eq!((header.cmsg_level, header.cmsg_type), (libc::SOL_SOCKET, libc::SCM_RIGHTS));
+    // SAFETY: an SCM_RIGHTS message's data holds the descriptors.
+    let data = unsafe { libc::CMSG_DATA(cmsg) };
+    // SAFETY: see above; unaligned, since CMSG_DATA promises no alignment for an int.
+    let fd = unsafe { data.cast::<libc::c_int>().read_unaligned() };
+    // SAFETY: the kernel installed `fd` in this process for us; nothing else owns it.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

@@ -40,6 +40,18 @@ pub enum Backing {
     File(PathBuf),
     /// An anonymous shared mapping: shared with `fork` children only, gone with the last of them.
     Anonymous,
+    /// An anonymous memory file (`memfd_create(2)`, the name shown in `/proc/<pid>/fd` only),
+    /// sealed against shrinking and growing once it is built, so that no process can truncate
+    /// it under the others (a name in `/dev/shm` or a file can be truncated by anyone who may
+    /// write to it, which kills every process that maps it with `SIGBUS`). Always created;
+    /// other processes open it through its descriptor ([`Segment::fd`](crate::Segment::fd)),
+    /// inherited across `fork` and `exec` or sent over a unix socket, as [`Backing::Fd`].
+    Memfd(String),
+    /// A segment's open file descriptor, received from the process that created it (a sealed
+    /// memfd, or a file): opened, never created. The handle keeps a duplicate of it; the caller
+    /// keeps its own. The owner and mode checks of named segments do not apply (the descriptor
+    /// was handed over on purpose), but a memfd must be sealed against resizing.
+    Fd(i32),
     /// Ordinary heap memory: one process only (threads). For tests, Miri and private tables.
     Heap,
 }
@@ -53,6 +65,43 @@ impl Backing {
     /// A file path.
     pub fn file(path: impl Into<PathBuf>) -> Backing {
         Backing::File(path.into())
+    }
+
+    /// A new sealed memory file named `name` (shown in `/proc/<pid>/fd`; need not be unique).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u64, u64>::options().capacity(64).open(&Backing::memfd("sessions"))?;
+    /// t.insert(&1, &2)?;
+    /// let fd = t.segment().fd().expect("a memfd segment keeps its descriptor");
+    /// // Hand `fd` to another process, which opens it with `Backing::fd`.
+    /// # let _ = fd;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn memfd(name: impl Into<String>) -> Backing {
+        Backing::Memfd(name.into())
+    }
+
+    /// The segment behind open descriptor `fd` (see [`Backing::Fd`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// use shmap::{Backing, ShmHashTable};
+    ///
+    /// let created = ShmHashTable::<u64, u64>::options().capacity(64).open(&Backing::memfd("t"))?;
+    /// created.insert(&7, &49)?;
+    /// let fd = created.segment().fd().unwrap().as_raw_fd(); // as another process would get it
+    /// let opened = ShmHashTable::<u64, u64>::options().open(&Backing::fd(fd))?;
+    /// assert_eq!(opened.get(&7)?, Some(49));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fd(fd: i32) -> Backing {
+        Backing::Fd(fd)
     }
 
     /// Checks the name or path without touching the filesystem: the rules of [`Backing::Shm`]
@@ -77,7 +126,7 @@ impl Backing {
         match self {
             Backing::Shm(name) => shm_location(name).map(Some),
             Backing::File(path) => file_location(path).map(Some),
-            Backing::Anonymous | Backing::Heap => Ok(None),
+            Backing::Anonymous | Backing::Heap | Backing::Memfd(_) | Backing::Fd(_) => Ok(None),
         }
     }
 }
@@ -88,6 +137,8 @@ impl fmt::Display for Backing {
             Backing::Shm(name) => f.write_str(name),
             Backing::File(path) => write!(f, "{}", path.display()),
             Backing::Anonymous => f.write_str("anonymous mapping"),
+            Backing::Memfd(name) => write!(f, "memfd:{name}"),
+            Backing::Fd(fd) => write!(f, "fd {fd}"),
             Backing::Heap => f.write_str("heap"),
         }
     }

@@ -22,6 +22,21 @@ pub(crate) fn file_size(total_size: u64, huge_page: Option<u64>) -> u64 {
     }
 }
 
+/// A memory file of `size` bytes, reserved and sealed against shrinking and growing (and
+/// against further seals, so that no holder can forbid the others' writes either).
+fn new_memfd(name: &str, size: u64) -> Result<OwnedFd, OpenErrorKind> {
+    let name_c = CString::new(name).map_err(|_| OpenErrorKind::InvalidName {
+        name: name.to_owned(),
+        reason: "contains a NUL byte",
+    })?;
+    let fd = sys::memfd_create(&name_c).map_err(|e| error(Step::Call("memfd_create"), e))?;
+    sys::ftruncate(fd.as_fd(), size).map_err(|e| error(Step::Size { size }, e))?;
+    sys::fallocate(fd.as_fd(), size).map_err(|e| error(Step::Reserve { size }, e))?;
+    sys::add_seals(fd.as_fd(), sys::RESIZE_SEALS | libc::F_SEAL_SEAL)
+        .map_err(|e| error(Step::Call("fcntl(F_ADD_SEALS)"), e))?;
+    Ok(fd)
+}
+
 /// What happened to an attempt to create and publish a segment.
 pub(crate) enum Published {
     Created(Segment),
@@ -38,15 +53,24 @@ impl Segment {
     ) -> Result<Segment, OpenErrorKind> {
         let geometry = new_geometry(spec)?;
         // Exhaustive: a new backing must say here what its memory is.
+        let mut fd = None;
         let memory = match backing {
             Backing::Heap => Memory::heap(geometry.total_size)?,
             Backing::Anonymous => Memory::map(None, geometry.total_size, Access::ReadWrite)?,
-            Backing::Shm(_) | Backing::File(_) => {
-                unreachable!("named segments are created by `open_named`")
+            Backing::Memfd(name) => {
+                let memfd = new_memfd(name, geometry.total_size)?;
+                let memory =
+                    Memory::map(Some(memfd.as_fd()), geometry.total_size, Access::ReadWrite)?;
+                fd = Some(memfd);
+                memory
+            }
+            Backing::Shm(_) | Backing::File(_) | Backing::Fd(_) => {
+                unreachable!("named segments are created by `open_named`, and descriptors opened")
             }
         };
-        let segment = Segment::new(memory, geometry, backing, true, Some(spec));
+        let mut segment = Segment::new(memory, geometry, backing, true, Some(spec));
         segment.write_header(spec);
+        segment.fd = fd;
         Ok(segment)
     }
 

@@ -61,7 +61,7 @@ mod register;
 mod trust;
 
 use std::fmt;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
@@ -98,6 +98,9 @@ pub struct Segment {
     /// `process::incarnation`: a handle inherited by a child process registers anew).
     registration: AtomicU64,
     references_owner: fn(&Segment, OwnerId) -> bool,
+    /// The descriptor of a memfd segment, or of one opened from a descriptor: what another
+    /// process needs to open it ([`fd`](Self::fd)).
+    fd: Option<OwnedFd>,
 }
 
 // SAFETY: a `Segment` owns its mapping (or allocation); the memory is only accessed through
@@ -128,9 +131,10 @@ impl Segment {
         options: &SegmentOptions,
     ) -> Result<Segment, OpenError> {
         let fail = |kind| OpenError::new(backing, kind);
-        let mut segment = match backing.location().map_err(fail)? {
-            None => Self::create_private(backing, spec),
-            Some(location) => Self::open_named(backing, &location, spec, options),
+        let mut segment = match (backing, backing.location().map_err(fail)?) {
+            (Backing::Fd(fd), _) => Self::open_fd(backing, *fd, spec),
+            (_, None) => Self::create_private(backing, spec),
+            (_, Some(location)) => Self::open_named(backing, &location, spec, options),
         }
         .map_err(fail)?;
         segment.register().map_err(|e| fail(OpenErrorKind::Register(e)))?;
@@ -213,7 +217,7 @@ impl Segment {
     pub fn unlink(backing: &Backing) -> Result<(), OpenError> {
         let fail = |kind| OpenError::new(backing, kind);
         let Some(location) = backing.location().map_err(fail)? else {
-            return Ok(()); // anonymous and heap segments have no name
+            return Ok(()); // anonymous, heap and memfd segments have no name
         };
         let fail = |kind| OpenError::removing(backing, kind);
         let dir = sys::open_dir(&location.dir).map_err(|e| fail(error(Step::Unlink, e)))?;
@@ -224,6 +228,9 @@ impl Segment {
     /// header is validated for consistency (magic, version, checksum, sizes) but not against any
     /// type, the mapping is read-only, and the process does not register in the segment's
     /// process table. For monitors and the `shmap` command.
+    ///
+    /// A segment with no name (a memfd) is reached as `Backing::file("/proc/<pid>/fd/<n>")`:
+    /// only there does the open follow a link.
     ///
     /// # Examples
     ///
@@ -250,18 +257,65 @@ impl Segment {
         spec: Option<&SegmentSpec>,
     ) -> Result<Segment, OpenError> {
         let fail = |kind| OpenError::new(backing, kind);
-        let Some(location) = backing.location().map_err(fail)? else {
-            return Err(fail(OpenErrorKind::InvalidOptions(
-                "only named segments (POSIX shm names and files) can be inspected".into(),
-            )));
-        };
-        let dir = sys::open_dir(&location.dir).map_err(|e| fail(error(Step::Open, e)))?;
         // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (and some
         // devices for a carrier); `attach` then refuses anything that is not a regular file.
         let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK;
+        if let Some(path) = proc_fd_path(backing) {
+            // Another process's descriptor (a memfd has no other name): `/proc/<pid>/fd/<n>`
+            // is a link by nature, so here, and only here, the link is followed.
+            let fd = sys::open_following(&path, flags & !libc::O_NOFOLLOW)
+                .map_err(|e| fail(error(Step::Open, e)))?;
+            return Self::attach(backing, fd, spec, Access::ReadOnly).map_err(fail);
+        }
+        let Some(location) = backing.location().map_err(fail)? else {
+            return Err(fail(OpenErrorKind::InvalidOptions(
+                "only named segments (POSIX shm names, files, /proc/<pid>/fd/<n>) can be \
+                 inspected"
+                    .into(),
+            )));
+        };
+        let dir = sys::open_dir(&location.dir).map_err(|e| fail(error(Step::Open, e)))?;
         let fd = sys::openat(dir.as_fd(), &location.name, flags, 0)
             .map_err(|e| fail(error(Step::Open, e)))?;
         Self::attach(backing, fd, spec, Access::ReadOnly).map_err(fail)
+    }
+
+    /// The segment's file descriptor, for a memfd segment ([`Backing::Memfd`]) or one opened from
+    /// a descriptor ([`Backing::Fd`]): what another process needs to open it, inherited across
+    /// `fork` and `exec` (it is close-on-exec: `dup2` it onto the descriptor the child expects,
+    /// or clear `FD_CLOEXEC` if it already has that number, since `dup2` onto itself leaves the
+    /// flag) or sent over a unix socket (`SCM_RIGHTS`). `None` for other backings, which are opened
+    /// by name.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmHashTable};
+    ///
+    /// let t = ShmHashTable::<u64, u64>::options().capacity(16).open(&Backing::memfd("t"))?;
+    /// assert!(t.segment().fd().is_some());
+    /// assert!(ShmHashTable::<u64, u64>::heap(16)?.segment().fd().is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.fd.as_ref().map(|fd| fd.as_fd())
+    }
+
+    /// Opens the segment behind descriptor `fd` ([`Backing::Fd`]): a duplicate is attached and
+    /// kept; a memfd must be sealed against resizing.
+    fn open_fd(backing: &Backing, fd: i32, spec: &SegmentSpec) -> Result<Segment, OpenErrorKind> {
+        let fd = sys::dup(fd).map_err(|e| error(Step::Call("fcntl(F_DUPFD_CLOEXEC)"), e))?;
+        match sys::seals(fd.as_fd()).map_err(|e| error(Step::Call("fcntl(F_GET_SEALS)"), e))? {
+            Some(seals) if seals & sys::RESIZE_SEALS != sys::RESIZE_SEALS => {
+                return Err(OpenErrorKind::NotSealed { seals: seals as u32 });
+            }
+            _ => {} // sealed, or a file (which cannot be)
+        }
+        let kept =
+            sys::dup(fd.as_raw_fd()).map_err(|e| error(Step::Call("fcntl(F_DUPFD_CLOEXEC)"), e))?;
+        let mut segment = Self::attach(backing, fd, Some(spec), Access::ReadWrite)?;
+        segment.fd = Some(kept);
+        Ok(segment)
     }
 
     /// Whether this handle only inspects the segment (see [`inspect`](Self::inspect)).
@@ -285,6 +339,7 @@ impl Segment {
             huge_pages: HugePages::NotRequested,
             registration: AtomicU64::new(0),
             references_owner: spec.map_or(|_, _| true, |s| s.references_owner),
+            fd: None,
         }
     }
 
@@ -457,9 +512,36 @@ impl Segment {
     }
 }
 
+/// The path of `backing` if it is exactly `/proc/<pid>/fd/<n>` (or `/proc/self/fd/<n>`): how
+/// a monitor reaches a memfd segment of another process.
+fn proc_fd_path(backing: &Backing) -> Option<std::ffi::CString> {
+    let Backing::File(path) = backing else { return None };
+    let text = path.to_str()?;
+    let rest = text.strip_prefix("/proc/")?;
+    let (pid, rest) = rest.split_once('/')?;
+    let n = rest.strip_prefix("fd/")?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if (pid == "self" || digits(pid)) && digits(n) {
+        std::ffi::CString::new(text).ok()
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only `/proc/<pid>/fd/<n>` and `/proc/self/fd/<n>` have their link followed.
+    #[test]
+    fn only_proc_fd_paths_are_followed() {
+        let followed = |p: &str| proc_fd_path(&Backing::file(p)).is_some();
+        assert!(followed("/proc/123/fd/4") && followed("/proc/self/fd/10"));
+        for p in ["/proc/123/fd/", "/proc/x/fd/4", "/proc/1/fd/4/x", "/proc/1/fdinfo/4", "/tmp/4"] {
+            assert!(!followed(p), "{p}");
+        }
+        assert!(proc_fd_path(&Backing::shm("/proc")).is_none());
+    }
     use crate::layout::TypeLayout;
 
     /// The prefault fallback reads every page while other threads (and processes) store to the

@@ -9,6 +9,11 @@
 //! worker panic NAME KEY                        panic inside a visitor on KEY (rollback table)
 //! worker create NAME CAPACITY                  open_or_create and print ok or the error kind
 //! worker create-file PATH CAPACITY             the same with a file-backed table
+//! worker memfd-open FD                        open the memfd table at descriptor FD, print
+//!                                              key 1, insert 2 -> 20
+//! worker memfd-send SOCKET                     create a memfd table with 5 -> 50, send its
+//!                                              descriptor over SOCKET, then print key 6 once
+//!                                              a line arrives on stdin
 //! worker read NAME KEY...                     print KEYs' values through a read-only reader,
 //!                                              its len, and what a read-write open gets
 //! worker plant NAME CAPACITY MODE              create a table with MODE (octal), as whoever
@@ -101,6 +106,29 @@ fn main() {
                 Ok(_) => println!("ok"),
                 Err(e) => println!("error {:?} | {e}", e.kind()),
             }
+        }
+        "memfd-open" => {
+            // Opens the memfd table handed over as descriptor NAME, reads key 1, inserts 2.
+            let fd: i32 = name.parse().unwrap();
+            let table = Table::options().open(&Backing::fd(fd)).unwrap();
+            println!("got {:?}", table.get(&1).unwrap());
+            table.insert(&2, &20).unwrap();
+            println!("ok");
+        }
+        "memfd-send" => {
+            // Creates a memfd table with 5 -> 50, sends it over the unix socket NAME (an fd),
+            // then, once told on stdin, prints key 6.
+            use std::os::fd::FromRawFd;
+            // SAFETY: the parent handed us this descriptor (see `pass_fd`); nothing else owns it.
+            let socket =
+                unsafe { std::os::unix::net::UnixStream::from_raw_fd(name.parse().unwrap()) };
+            let table = Table::options().capacity(64).open(&Backing::memfd("child")).unwrap();
+            table.insert(&5, &50).unwrap();
+            shmap_tests::send_fd(&socket, table.segment().fd().unwrap());
+            println!("sent");
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+            println!("seen {:?}", table.get(&6).unwrap());
         }
         "read" => {
             // Reads keys through a read-only reader, then tries a read-write open.
