@@ -59,7 +59,8 @@ fn mpmc_two_producers_two_consumers_exactly_once() {
     for mut c in consumers {
         let line = c.expect("count ");
         let fields: Vec<u64> = line.split(' ').filter_map(|f| f.parse().ok()).collect();
-        assert_eq!(fields.len(), 3, "{line}");
+        assert_eq!(fields.len(), 4, "{line}");
+        assert_eq!(fields[3], 0, "no consumer died, so nothing came late: {line}");
         count += fields[0];
         sum = sum.wrapping_add(fields[1]);
         hash = hash.wrapping_add(fields[2]);
@@ -100,7 +101,9 @@ fn broadcast_to_three_subscriber_processes() {
 
 /// A consumer killed mid-stream: the producer finishes, the other consumer drains the ring, and
 /// a receipts table shows no element consumed twice and at most one lost (the one the killed
-/// process may have popped and not yet recorded).
+/// process may have popped and not yet recorded). An element the victim had claimed and not
+/// yet returned is republished a lap late: the one element the survivor may see out of order
+/// (found by a CI run, where the survivor's order check panicked on it).
 #[test]
 fn a_killed_consumer_does_not_block_the_producer() {
     const N: u64 = 30_000;
@@ -125,6 +128,9 @@ fn a_killed_consumer_does_not_block_the_producer() {
     ring.push_with(&STOP, patient()).unwrap();
     let line = survivor.expect("count ");
     survivor.finish();
+    // The element the victim popped and never returned comes a lap late, if it comes at all.
+    let late: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(late <= ring.stats().redelivered && late <= 1, "{line}, {:?}", ring.stats());
     let mut lost = 0;
     for i in 0..N {
         match receipts.get(&(1 << 32 | i)).unwrap() {
