@@ -31,7 +31,8 @@ usage: shmap inspect PATH [--json]
 
 PATH is a POSIX shared-memory name (/name) or a file path (anything with another '/';
 --file forces a file). Durations: 500ms, 2s, 1.5s, 1m, 1h.
-Exit status: 0 nothing stuck, 1 stuck slots found, 2 error.";
+Exit status: 0 nothing stuck, 1 stuck slots found, 2 error, 3 the segment was truncated
+while being read.";
 
 /// Parses the arguments after the program name.
 pub(crate) fn parse(args: &[String]) -> Result<Args, String> {

@@ -9,6 +9,10 @@
 //! Every command opens the segment with `Segment::inspect`: read-only, validated for
 //! consistency but not against any type, and without registering in the segment's process
 //! table, so it never changes what it looks at. `--json` prints one JSON value per line.
+//!
+//! A named segment can be truncated while the command reads it (by anyone who may write to its
+//! file), and the next read past the new end faults with `SIGBUS`: the command then says so and
+//! exits with status 3 instead of dying of the signal.
 
 mod args;
 mod json;
@@ -19,7 +23,27 @@ use std::process::ExitCode;
 
 use shmap::{Monitor, Segment};
 
+/// Exit status 3: the segment was truncated under the command (see the module documentation).
+fn exit_with_a_message_on_sigbus() {
+    extern "C" fn on_sigbus(_: libc::c_int) {
+        const MESSAGE: &[u8] =
+            b"shmap: the segment was truncated while being read (SIGBUS); it was not changed\n";
+        // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a static.
+        unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
+        // SAFETY: as above.
+        unsafe { libc::_exit(3) };
+    }
+    // SAFETY: `sigaction` is plain data, for which all zeroes is a valid value (no flags, an
+    // empty mask), filled in below.
+    let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
+    action.sa_sigaction = on_sigbus as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: `action` is a valid, initialised sigaction; the old one is not asked for.
+    let installed = unsafe { libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) };
+    debug_assert_eq!(installed, 0);
+}
+
 fn main() -> ExitCode {
+    exit_with_a_message_on_sigbus();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() || argv.iter().any(|a| a == "-h" || a == "--help" || a == "help") {
         println!("{}", args::USAGE);

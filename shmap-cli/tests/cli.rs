@@ -88,6 +88,7 @@ fn main() {
         std::panic::resume_unwind(panic);
     }
     memfd_through_proc();
+    truncated_under_watch();
     println!("cli: inspect, stuck, watch and errors match their golden outputs");
 }
 
@@ -264,4 +265,37 @@ fn memfd_through_proc() {
     let (code, out, err) = shmap(&["inspect", &path]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("hash table") && out.contains("entries      1 "), "{out}");
+}
+
+/// A file-backed table truncated while `shmap watch` reads it: the command says so and exits
+/// with status 3 instead of dying of SIGBUS.
+fn truncated_under_watch() {
+    let path = std::env::temp_dir().join(format!("shmap-cli-truncated-{}", std::process::id()));
+    let table =
+        ShmHashTable::<u64, u64>::options().capacity(1024).open(&Backing::file(&path)).unwrap();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_shmap"))
+        .args(["watch", path.to_str().unwrap(), "--interval", "5ms", "--threshold", "1h"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(4096).unwrap();
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = watch.try_wait().unwrap() {
+            break status;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(10), "watch still running");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut watch.stderr.take().unwrap(), &mut err).unwrap();
+    // Our own handle maps the file too: give the pages back before it writes on drop.
+    let total = table.info().total_size;
+    std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(total).unwrap();
+    drop(table);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(status.code(), Some(3), "{status} {err}");
+    assert!(err.contains("truncated while being read"), "{err}");
 }
