@@ -20,30 +20,56 @@ mod render;
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use shmap::{Monitor, Segment};
 
+/// The addresses of the segment's mapping, for the `SIGBUS` handler (0..0 until it is mapped).
+static MAPPED: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
+
 /// Exit status 3: the segment was truncated under the command (see the module documentation).
-fn exit_with_a_message_on_sigbus() {
-    extern "C" fn on_sigbus(_: libc::c_int) {
-        const MESSAGE: &[u8] =
-            b"shmap: the segment was truncated while being read (SIGBUS); it was not changed\n";
-        // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a static.
-        unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
+/// Only for a fault at a nonexistent address inside the segment's mapping; any other `SIGBUS`
+/// (a bug, a `kill -BUS`) keeps its default action.
+fn exit_with_a_message_on_sigbus(mapped: std::ops::Range<usize>) {
+    extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+        // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+        let info = unsafe { &*info };
+        // SAFETY: for SIGBUS the union holds the fault's address (garbage for a sent signal,
+        // whose code is not BUS_ADRERR, and which is then not looked at).
+        let addr = unsafe { info.si_addr() } as usize;
+        let code = info.si_code;
+        // Relaxed: written once, before the handler could run for this mapping.
+        let range = MAPPED[0].load(Ordering::Relaxed)..MAPPED[1].load(Ordering::Relaxed);
+        if code == libc::BUS_ADRERR && range.contains(&addr) {
+            const MESSAGE: &[u8] =
+                b"shmap: the segment was truncated while being read (SIGBUS); it was not changed\n";
+            // SAFETY: `write` and `_exit` are async-signal-safe; the buffer is a static.
+            unsafe { libc::write(2, MESSAGE.as_ptr().cast(), MESSAGE.len()) };
+            // SAFETY: as above.
+            unsafe { libc::_exit(3) };
+        }
+        // Not ours: the default action, at once (a fault re-raises on return; a sent signal
+        // is raised again here).
+        // SAFETY: `signal` and `raise` are async-signal-safe.
+        unsafe { libc::signal(libc::SIGBUS, libc::SIG_DFL) };
         // SAFETY: as above.
-        unsafe { libc::_exit(3) };
+        unsafe { libc::raise(libc::SIGBUS) };
     }
+    // Relaxed: read by the handler, which runs in this thread after this store.
+    MAPPED[0].store(mapped.start, Ordering::Relaxed);
+    MAPPED[1].store(mapped.end, Ordering::Relaxed);
     // SAFETY: `sigaction` is plain data, for which all zeroes is a valid value (no flags, an
     // empty mask), filled in below.
     let mut action: libc::sigaction = unsafe { std::mem::zeroed() };
-    action.sa_sigaction = on_sigbus as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    let handler: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = on_sigbus;
+    action.sa_sigaction = handler as libc::sighandler_t;
+    action.sa_flags = libc::SA_SIGINFO;
     // SAFETY: `action` is a valid, initialised sigaction; the old one is not asked for.
     let installed = unsafe { libc::sigaction(libc::SIGBUS, &action, std::ptr::null_mut()) };
     debug_assert_eq!(installed, 0);
 }
 
 fn main() -> ExitCode {
-    exit_with_a_message_on_sigbus();
     let argv: Vec<String> = std::env::args().skip(1).collect();
     if argv.is_empty() || argv.iter().any(|a| a == "-h" || a == "--help" || a == "help") {
         println!("{}", args::USAGE);
@@ -63,6 +89,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    exit_with_a_message_on_sigbus(segment.address_range());
     match run(&args, &segment) {
         Ok(found_stuck) => ExitCode::from(u8::from(found_stuck)),
         Err(e) => {

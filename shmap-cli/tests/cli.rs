@@ -89,6 +89,7 @@ fn main() {
     }
     memfd_through_proc();
     truncated_under_watch();
+    other_sigbus_keeps_its_default_action();
     println!("cli: inspect, stuck, watch and errors match their golden outputs");
 }
 
@@ -298,4 +299,25 @@ fn truncated_under_watch() {
     let _ = std::fs::remove_file(&path);
     assert_eq!(status.code(), Some(3), "{status} {err}");
     assert!(err.contains("truncated while being read"), "{err}");
+}
+
+/// A SIGBUS that is not a read past a truncated segment (here one sent with kill) keeps its
+/// default action: the command dies of it, not with the truncation message.
+fn other_sigbus_keeps_its_default_action() {
+    use std::os::unix::process::ExitStatusExt;
+    let name = format!("/shmap-cli-sigbus-{}", std::process::id());
+    let table =
+        ShmHashTable::<u64, u64>::options().capacity(16).open(&Backing::shm(&name)).unwrap();
+    let mut watch = Command::new(env!("CARGO_BIN_EXE_shmap"))
+        .args(["watch", &name, "--interval", "5ms", "--threshold", "1h"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    // SAFETY: our own unreaped child.
+    unsafe { libc::kill(watch.id() as i32, libc::SIGBUS) };
+    let status = watch.wait().unwrap();
+    let _ = table.destroy();
+    assert_eq!(status.signal(), Some(libc::SIGBUS), "{status}");
 }

@@ -104,14 +104,15 @@ pub(crate) fn open_dir(path: &CStr) -> Result<OwnedFd, Errno> {
     Ok(owned(fd))
 }
 
-/// `openat(dir, name, flags | O_CLOEXEC, mode)`.
+/// `openat(dir, name, flags | O_CLOEXEC | O_NOCTTY, mode)`.
 pub(crate) fn openat(
     dir: BorrowedFd<'_>,
     name: &CStr,
     flags: libc::c_int,
     mode: libc::mode_t,
 ) -> Result<OwnedFd, Errno> {
-    let flags = flags | libc::O_CLOEXEC;
+    // O_NOCTTY: a terminal opened by mistake must not become the controlling one.
+    let flags = flags | libc::O_CLOEXEC | libc::O_NOCTTY;
     let raw = dir.as_raw_fd();
     // SAFETY: `raw` is a live descriptor borrowed for this call, `name` is NUL-terminated, and
     // `mode` is passed as the variadic `mode_t` argument that `open(2)` reads with O_CREAT/O_TMPFILE.
@@ -123,6 +124,7 @@ pub(crate) fn openat(
 /// `open(path, flags | O_CLOEXEC)`, following links: only for `/proc/<pid>/fd/<n>`, whose
 /// entries are links by nature (see `Segment::open_read_only`).
 pub(crate) fn open_following(path: &CStr, flags: libc::c_int) -> Result<OwnedFd, Errno> {
+    let flags = flags | libc::O_NOCTTY;
     // SAFETY: `path` is NUL-terminated; no O_CREAT, so no mode argument is read.
     let fd = retry(|| cvt(unsafe { libc::open(path.as_ptr(), flags | libc::O_CLOEXEC) }))?;
     Ok(owned(fd))
@@ -157,6 +159,14 @@ pub(crate) fn seals(fd: BorrowedFd<'_>) -> Result<Option<libc::c_int>, Errno> {
         Err(Errno(libc::EINVAL)) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Whether `fd` is a memfd, from its `/proc/self/fd` link (`/memfd:NAME (deleted)`); `None`
+/// where the link cannot be read. (`F_GET_SEALS` cannot tell: every shmem file, a `/dev/shm`
+/// name included, answers it.)
+pub(crate) fn is_memfd(fd: BorrowedFd<'_>) -> Option<bool> {
+    let link = std::fs::read_link(format!("/proc/self/fd/{}", fd.as_raw_fd())).ok()?;
+    Some(link.as_os_str().as_encoded_bytes().starts_with(b"/memfd:"))
 }
 
 /// `fcntl(fd, F_DUPFD_CLOEXEC, 0)`: a duplicate of a descriptor the caller only borrows.

@@ -91,6 +91,27 @@ fn an_unsealed_memfd_is_refused_and_a_file_descriptor_opens() {
     let file = std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap();
     let by_fd = Table::options().open(&Backing::fd(file.as_raw_fd())).unwrap();
     assert_eq!(by_fd.get(&3).unwrap(), Some(30));
+
+    // A /dev/shm name's file answers F_GET_SEALS like a memfd (F_SEAL_SEAL), but it is a file,
+    // not a memfd: it opens (found by a review, where it was refused as unsealed).
+    let name = shmap_tests::ShmName::new("by-fd");
+    let named = Table::options().capacity(64).open(&name.backing()).unwrap();
+    named.insert(&8, &80).unwrap();
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(name.path()).unwrap();
+    let by_fd = Table::options().open(&Backing::fd(file.as_raw_fd())).unwrap();
+    assert_eq!(by_fd.get(&8).unwrap(), Some(80));
+
+    // A memfd made without MFD_ALLOW_SEALING can never be sealed (its seals say F_SEAL_SEAL):
+    // refused.
+    // SAFETY: the name is NUL-terminated; we own the new descriptor.
+    let raw = unsafe { libc::memfd_create(c"unsealable".as_ptr(), 0) };
+    assert!(raw >= 0);
+    // SAFETY: `raw` is a new descriptor nothing else owns.
+    let memfd = unsafe { OwnedFd::from_raw_fd(raw) };
+    std::io::Write::write_all(&mut std::fs::File::from(memfd.try_clone().unwrap()), &bytes)
+        .unwrap();
+    let err = Table::options().open(&Backing::fd(memfd.as_raw_fd())).unwrap_err();
+    assert!(matches!(err.kind(), OpenErrorKind::NotSealed { .. }), "{err}");
 }
 
 /// A monitor reaches a memfd table, which has no name, through `/proc/<pid>/fd/<n>`: read-only

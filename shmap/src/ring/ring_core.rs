@@ -136,10 +136,10 @@ impl<T: ShmValue> RingCore<T> {
         let cell_words = Self::cell_words(seq);
         let control = (capacity * cell_words).next_multiple_of(8);
         #[cfg(not(shmap_loom))]
-        let words = NonNull::from(segment.body());
+        let words = NonNull::from(segment.words());
         #[cfg(shmap_loom)]
         let loom_body: Box<[AtomicU64]> =
-            (0..segment.body().len()).map(|_| AtomicU64::new(0)).collect();
+            (0..segment.words().len()).map(|_| AtomicU64::new(0)).collect();
         #[cfg(shmap_loom)]
         let words = NonNull::from(&*loom_body);
         // SAFETY: `words` is the body (or the loom copy of its size), which holds the cells and
@@ -342,7 +342,7 @@ impl<T: ShmValue> RingCore<T> {
     pub(crate) fn view(segment: &Segment, seq: bool, cells_name_owners: bool) -> RingView<'_> {
         let capacity = segment.capacity() as usize;
         let cell_words = Self::cell_words(seq);
-        RingView { words: segment.body(), capacity, cell_words, cells_name_owners }
+        RingView { words: segment.words(), capacity, cell_words, cells_name_owners }
     }
 
     /// Waits for `attempt` to succeed: spins and yields as `wait.backoff` says, then sleeps on

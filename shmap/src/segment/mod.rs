@@ -185,7 +185,7 @@ impl Segment {
     /// last word is at or after the control block's last one, 7 words past `SPACE_SEQ`.
     fn touch_every_page(&self) {
         const PAGE_WORDS: usize = header::PAGE as usize / size_of::<AtomicU64>();
-        let body = self.body();
+        let body = self.words();
         for page in (0..body.len()).step_by(PAGE_WORDS) {
             let last = (page + PAGE_WORDS - 1).min(body.len() - 1);
             // Relaxed: only faults the page in; the value is discarded and orders nothing.
@@ -305,11 +305,17 @@ impl Segment {
     /// kept; a memfd must be sealed against resizing.
     fn open_fd(backing: &Backing, fd: i32, spec: &SegmentSpec) -> Result<Segment, OpenErrorKind> {
         let fd = sys::dup(fd).map_err(|e| error(Step::Call("fcntl(F_DUPFD_CLOEXEC)"), e))?;
-        match sys::seals(fd.as_fd()).map_err(|e| error(Step::Call("fcntl(F_GET_SEALS)"), e))? {
-            Some(seals) if seals & sys::RESIZE_SEALS != sys::RESIZE_SEALS => {
+        let seals =
+            sys::seals(fd.as_fd()).map_err(|e| error(Step::Call("fcntl(F_GET_SEALS)"), e))?;
+        // Only a memfd must be sealed: a file (a /dev/shm name, which also answers F_GET_SEALS,
+        // a hugetlbfs or disk file) cannot be. Where /proc cannot tell, a sealable file is
+        // taken for a memfd.
+        let memfd = sys::is_memfd(fd.as_fd()).unwrap_or(seals.is_some());
+        match seals {
+            Some(seals) if memfd && seals & sys::RESIZE_SEALS != sys::RESIZE_SEALS => {
                 return Err(OpenErrorKind::NotSealed { seals: seals as u32 });
             }
-            _ => {} // sealed, or a file (which cannot be)
+            _ => {}
         }
         let kept =
             sys::dup(fd.as_raw_fd()).map_err(|e| error(Step::Call("fcntl(F_DUPFD_CLOEXEC)"), e))?;
@@ -441,7 +447,61 @@ impl Segment {
 
     /// The body: `capacity × slot_size` bytes of slots, then their side table and the fixed
     /// part, as 64-bit words.
+    ///
+    /// # Panics
+    /// If the segment was opened read-only ([`inspect`](Self::inspect), a
+    /// [`ShmTableReader`](crate::ShmTableReader)): its memory is mapped `PROT_READ`, and a store
+    /// through these atomics would fault. Read such a body with [`load_word`](Self::load_word).
     pub fn body(&self) -> &[AtomicU64] {
+        assert!(
+            !self.read_only,
+            "Segment::body on a read-only segment (mapped PROT_READ): use Segment::load_word"
+        );
+        self.words()
+    }
+
+    /// The addresses of this handle's mapping of the segment: for a `SIGBUS` handler that tells
+    /// a read past the end of a segment truncated under it from another fault.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let t = shmap::ShmHashTable::<u64, u64>::heap(16)?;
+    /// let range = t.segment().address_range();
+    /// assert!(range.len() as u64 >= t.info().total_size);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn address_range(&self) -> std::ops::Range<usize> {
+        let start = self.memory.base().as_ptr() as usize;
+        start..start + self.memory.len()
+    }
+
+    /// Word `index` of the body (see [`body`](Self::body)), loaded with `Acquire` ordering; on
+    /// any segment, read-only ones included.
+    ///
+    /// # Panics
+    /// If `index` is past the body.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, Segment, ShmHashTable};
+    ///
+    /// # let name = format!("/shmap-doc-load-word-{}", std::process::id());
+    /// let table = ShmHashTable::<u64, u64>::open_or_create(&name, 16)?;
+    /// let seen = Segment::inspect(&Backing::shm(&name))?;
+    /// assert_eq!(seen.load_word(0), 0, "slot 0's control word: EMPTY");
+    /// # table.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load_word(&self, index: usize) -> u64 {
+        // Acquire: pairs with the Release stores of the structure's protocol, like its loads.
+        self.words()[index].load(Ordering::Acquire)
+    }
+
+    /// The body's words, on any segment: only ever loaded from when it is read-only (every
+    /// store to a read-only segment is gated by [`is_read_only`](Self::is_read_only)).
+    pub(crate) fn words(&self) -> &[AtomicU64] {
         let g = self.geometry;
         let words = ((g.total_size - g.header_size) / 8) as usize;
         // SAFETY: `header_size < total_size`, the length of the memory, so the offset stays

@@ -49,7 +49,7 @@ impl<'a> ErasedTable<'a> {
         let capacity = usize::try_from(info.capacity).ok()?;
         let hash = (info.hasher_id == DefaultHasher::ID)
             .then_some(DefaultHasher::hash as fn(&[u8]) -> u64);
-        let body = segment.body();
+        let body = segment.words();
         let slots = capacity.checked_mul(layout.stride)?;
         let side = bounds::words_for(capacity).div_ceil(2);
         if layout.bytes() != info.slot_size || body.len() != slots.checked_add(side)? {

@@ -71,7 +71,11 @@ impl Cursor {
 ///
 /// An item is an error only if a slot stayed in a write-back for the handle's whole timeout
 /// ([`TableError::Timeout`], naming the holder); the cursor then still points at that slot,
-/// so the caller may retry it or [`skip`](Self::skip) it.
+/// so the caller may retry it or [`skip`](Self::skip) it. A [`ShmTableReader`]'s iteration,
+/// which can never recover a dead holder's slot, moves past it after the error instead (else
+/// `flatten()` or `filter_map(Result::ok)` would retry it for ever).
+///
+/// [`ShmTableReader`]: crate::ShmTableReader
 ///
 /// # Examples
 ///
@@ -128,7 +132,12 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Iterator for Iter<'_, K, V, H> {
                     return Some(Ok(entry));
                 }
                 Ok(None) => self.cursor.slot += 1,
-                Err(e) => return Some(Err(table.table_error(e))),
+                Err(e) => {
+                    if table.segment().is_read_only() {
+                        self.cursor.slot += 1; // a reader's retry could never succeed
+                    }
+                    return Some(Err(table.table_error(e)));
+                }
             }
         }
         None

@@ -239,7 +239,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         let undo = segment.flags() & FLAG_UNDO != 0;
         let capacity = segment.capacity() as usize;
         let (slots, bounds) =
-            bounds::split_body(segment.body(), capacity, RawTable::<K, V>::layout(undo).stride);
+            bounds::split_body(segment.words(), capacity, RawTable::<K, V>::layout(undo).stride);
         // SAFETY: the view is used within this call, while `segment` (and its mapping) lives.
         let raw = unsafe {
             RawTable::<K, V>::new(slots, capacity, undo, Self::hash, segment.slots_freed(), bounds)
@@ -258,7 +258,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         #[cfg(not(shmap_loom))]
         let (words, freed, bounds) = {
             let stride = RawTable::<K, V>::layout(undo).stride;
-            let (slots, bounds) = bounds::split_body(segment.body(), capacity, stride);
+            let (slots, bounds) = bounds::split_body(segment.words(), capacity, stride);
             (NonNull::from(slots), NonNull::from(segment.slots_freed()), NonNull::from(bounds))
         };
         // Under loom, the slots, the freed flag (its last word) and the bounds are modelled

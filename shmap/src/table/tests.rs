@@ -560,6 +560,16 @@ mod recovery {
             }
             other => panic!("expected a timeout on the dead holder's slot, got {other:?}"),
         }
+        let items: Vec<_> = reader.iter().collect();
+        assert!(
+            matches!(items.as_slice(), [Err(TableError::Timeout { .. })]),
+            "the iteration reports the slot once and moves on: {items:?}"
+        );
+        assert!(
+            std::panic::catch_unwind(|| reader.segment().body().len()).is_err(),
+            "no writable atomics over a read-only mapping"
+        );
+        assert_eq!(reader.segment().load_word(0), t.segment().load_word(0));
         assert_eq!(t.slot_state(slot), SlotState::Writing, "not recovered by the reader");
         assert_eq!(t.segment().recoveries().total, 0);
         assert_eq!(t.get_with(&1, quick()).unwrap(), Some(10), "a writer recovers it");
