@@ -25,7 +25,10 @@
 //!   Jobs(Job);` makes `Jobs::get()`, a process-wide ring, from which roles are claimed.
 //!
 //! ## Segments
-//! - [`Backing`]: a POSIX shm name, a file, an anonymous mapping shared across `fork`, or the heap.
+//! - [`Backing`]: a POSIX shm name, a file (on hugetlbfs: huge pages), a sealed memfd handed
+//!   over as a descriptor, an anonymous mapping shared across `fork`, or the heap. An existing
+//!   named segment is refused if another user could have planted it
+//!   ([`OpenErrorKind::UntrustedOwner`]); [`ShmTableReader`] reads a table without writing.
 //! - [`segment`]: race-free create-or-open, the self-describing header, [`Segment`] for structures
 //!   of your own.
 //! - [`OpenError`] / [`OpenErrorKind`]: every way an open can fail, with expected and found values.
