@@ -196,6 +196,20 @@ fn data() -> (Vec<u64>, Vec<u64>) {
 }
 
 /// get, update and insert for one map type.
+/// A benchmark group whose iterations are whole passes over the `N` keys: throughput in
+/// elements, and few samples (a pass takes a fair fraction of a second).
+fn group_of_passes<'c>(
+    c: &'c mut Criterion,
+    name: &str,
+) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
+    let mut group = c.benchmark_group(name);
+    group
+        .throughput(Throughput::Elements(N as u64))
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(4));
+    group
+}
+
 fn bench_map<M: Map>(c: &mut Criterion, name: &str, fresh: impl Fn() -> M, with_writes: bool) {
     let (inserted, order) = data();
     let map = fresh();
@@ -204,11 +218,7 @@ fn bench_map<M: Map>(c: &mut Criterion, name: &str, fresh: impl Fn() -> M, with_
     }
     let ops: &[&str] = if with_writes { &["get", "update"] } else { &["get"] };
     for &op_name in ops {
-        let mut group = c.benchmark_group(op_name);
-        group
-            .throughput(Throughput::Elements(N as u64))
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(4));
+        let mut group = group_of_passes(c, op_name);
         for threads in [1, 2] {
             group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
                 b.iter_custom(|iters| {
@@ -228,11 +238,7 @@ fn bench_map<M: Map>(c: &mut Criterion, name: &str, fresh: impl Fn() -> M, with_
     if !with_writes {
         return;
     }
-    let mut group = c.benchmark_group("insert");
-    group
-        .throughput(Throughput::Elements(N as u64))
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(4));
+    let mut group = group_of_passes(c, "insert");
     for threads in [1, 2] {
         group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
             b.iter_custom(|iters| {
@@ -246,11 +252,7 @@ fn bench_map<M: Map>(c: &mut Criterion, name: &str, fresh: impl Fn() -> M, with_
         });
     }
     group.finish();
-    let mut group = c.benchmark_group("remove");
-    group
-        .throughput(Throughput::Elements(N as u64))
-        .sample_size(10)
-        .measurement_time(Duration::from_secs(4));
+    let mut group = group_of_passes(c, "remove");
     for threads in [1, 2] {
         group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
             b.iter_custom(|iters| {
@@ -276,11 +278,7 @@ fn bench_batched(c: &mut Criterion) {
     let (inserted, order) = data();
     let entries: Vec<(u64, u64)> = inserted.iter().map(|&k| (k, k)).collect();
     for op_name in ["insert", "remove"] {
-        let mut group = c.benchmark_group(op_name);
-        group
-            .throughput(Throughput::Elements(N as u64))
-            .sample_size(10)
-            .measurement_time(Duration::from_secs(4));
+        let mut group = group_of_passes(c, op_name);
         group.bench_function(BenchmarkId::new("shmap-batched", 1), |b| {
             b.iter_custom(|iters| {
                 (0..iters)

@@ -514,19 +514,10 @@ mod tests {
         assert_eq!(t.get(&key).unwrap().unwrap().points, 11);
     }
 
-    /// Removes a segment's name when dropped, also when the test fails.
-    struct Unlink(Backing);
-
-    impl Drop for Unlink {
-        fn drop(&mut self) {
-            let _ = Segment::unlink(&self.0);
-        }
-    }
-
     #[test]
     fn an_inspecting_monitor_reads_but_never_writes() {
         let backing = Backing::shm(format!("/shmap-monitor-test-{}", std::process::id()));
-        let _unlink = Unlink(backing.clone());
+        let _unlink = crate::segment::UnlinkOnDrop(backing.clone());
         let t = Table::options().capacity(16).open(&backing).unwrap();
         let key = Id { a: 9, b: 9 };
         t.visit(&key, AccessMode::CreateIfMiss, |_, s, _| s.points = 3).unwrap();

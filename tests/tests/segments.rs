@@ -550,14 +550,15 @@ fn a_reader_that_may_only_read_the_file_reads_without_writing() {
     assert!(fs::read(name.path()).unwrap() == before, "the reader wrote to the file");
 }
 
+/// The huge pages free in the pool (`HugePages_Free` in `/proc/meminfo`).
+fn free_huge_pages() -> Option<u64> {
+    let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
+    meminfo.lines().find_map(|l| l.strip_prefix("HugePages_Free:")?.trim().parse().ok())
+}
+
 /// A hugetlbfs mount where this process may create files, if huge pages are free.
 fn hugetlbfs_with_free_pages() -> Option<std::path::PathBuf> {
-    let meminfo = fs::read_to_string("/proc/meminfo").ok()?;
-    let free: u64 = meminfo
-        .lines()
-        .find_map(|l| l.strip_prefix("HugePages_Free:"))
-        .and_then(|n| n.trim().parse().ok())?;
-    if free == 0 {
+    if free_huge_pages()? == 0 {
         return None;
     }
     let mounts = fs::read_to_string("/proc/mounts").ok()?;
@@ -614,11 +615,7 @@ fn tables_on_hugetlbfs_use_whole_huge_pages() {
 
     // More than the pool holds: refused at open (the pages are reserved at creation), not a
     // SIGBUS at the first touch of a page the pool cannot give.
-    let free: u64 = fs::read_to_string("/proc/meminfo")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("HugePages_Free:").map(|n| n.trim().parse().unwrap()))
-        .unwrap();
+    let free = free_huge_pages().unwrap();
     let slots = ((free + 1) * page_size / 24).next_power_of_two() as usize;
     let err = Table::options().capacity(slots).open(&backing).unwrap_err();
     assert!(matches!(err.kind(), OpenErrorKind::NoSpace { .. }), "{err}");

@@ -572,6 +572,17 @@ impl Segment {
     }
 }
 
+/// Removes a named segment when dropped, also when the test that made it fails.
+#[cfg(all(test, not(shmap_loom)))]
+pub(crate) struct UnlinkOnDrop(pub(crate) Backing);
+
+#[cfg(all(test, not(shmap_loom)))]
+impl Drop for UnlinkOnDrop {
+    fn drop(&mut self) {
+        let _ = Segment::unlink(&self.0);
+    }
+}
+
 /// The path of `backing` if it is exactly `/proc/<pid>/fd/<n>` (or `/proc/self/fd/<n>`): how
 /// a monitor reaches a memfd segment of another process.
 fn proc_fd_path(backing: &Backing) -> Option<std::ffi::CString> {

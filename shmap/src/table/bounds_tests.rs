@@ -174,16 +174,7 @@ fn table_with_an_unraised_claim(
 #[test]
 fn an_insert_recovers_a_dead_claim_past_the_reach() {
     for state in [SlotState::Inserting, SlotState::New] {
-        let (t, k) = table_with_an_unraised_claim(state, |t| {
-            let mut child = std::process::Command::new("true").spawn().unwrap();
-            let pid = child.id();
-            child.wait().unwrap();
-            let dead = crate::process::ProcessIdentity {
-                pid,
-                ..crate::process::ProcessIdentity::current().unwrap()
-            };
-            t.segment().processes().register(&dead, &|_| false).unwrap()
-        });
+        let (t, k) = table_with_an_unraised_claim(state, |t| t.segment().register_dead_process());
         let t2 = t.clone();
         let wait = Wait::timeout(std::time::Duration::from_secs(2))
             .with_stale_check(std::time::Duration::from_millis(10));

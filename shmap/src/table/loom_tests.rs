@@ -461,13 +461,7 @@ fn reach_of(t: &ShmHashTable<u64, u64>, k: u64) -> usize {
 #[test]
 fn lowering_the_reach_vs_an_insert_past_it() {
     race(
-        || {
-            let t = table::<u64>(4);
-            let [a, b, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
-            t.insert(&a, &1).unwrap(); // slot 0
-            t.insert(&b, &2).unwrap(); // slot 1: reach 1
-            t
-        },
+        || keys_of_home_inserted(0, 3, 2), // slots 0 and 1: reach 1
         |t| t.remove(&keys_at(4, 0, 3)[1]).unwrap(),
         |t| t.insert(&keys_at(4, 0, 3)[2], &3).unwrap(),
         |t, removed, replaced| {
@@ -516,11 +510,11 @@ fn assert_reach_covers(t: &ShmHashTable<u64, u64>) {
     assert_consistent(t);
 }
 
-/// A table of 4 slots whose slots 0, 1 and 2 hold the first three of `keys_at(4, 0, n)`, with
-/// values 1, 2, 3 (reach 2).
-fn three_keys_of_home_0(n: usize) -> ShmHashTable<u64, u64> {
+/// A table of 4 slots holding the first `inserted` of `keys_at(4, home, n)`, with values 1,
+/// 2, ..., in the slots from `home` on (the reach of its group is then `inserted - 1`).
+fn keys_of_home_inserted(home: usize, n: usize, inserted: usize) -> ShmHashTable<u64, u64> {
     let t = table::<u64>(4);
-    for (value, k) in (1..).zip(&keys_at(4, 0, n)[..3]) {
+    for (value, k) in (1..).zip(&keys_at(4, home, n)[..inserted]) {
         t.insert(k, &value).unwrap();
     }
     t
@@ -530,7 +524,7 @@ fn three_keys_of_home_0(n: usize) -> ShmHashTable<u64, u64> {
 #[test]
 fn two_lowerings_of_one_reach() {
     race(
-        || three_keys_of_home_0(3),
+        || keys_of_home_inserted(0, 3, 3),
         |t| t.remove(&keys_at(4, 0, 3)[2]).unwrap(),
         |t| t.remove(&keys_at(4, 0, 3)[1]).unwrap(),
         |t, ry, rx| {
@@ -547,7 +541,7 @@ fn two_lowerings_of_one_reach() {
 #[test]
 fn a_lowering_vs_another_lowering_then_an_insert() {
     race(
-        || three_keys_of_home_0(4),
+        || keys_of_home_inserted(0, 4, 3),
         |t| t.remove(&keys_at(4, 0, 4)[2]).unwrap(),
         |t| {
             let [_, x, _, z] = keys_at(4, 0, 4)[..] else { unreachable!() };
@@ -568,7 +562,7 @@ fn a_lowering_vs_another_lowering_then_an_insert() {
 fn a_lowering_vs_an_insert_reusing_a_freed_slot() {
     race(
         || {
-            let t = three_keys_of_home_0(4);
+            let t = keys_of_home_inserted(0, 4, 3);
             t.remove(&keys_at(4, 0, 4)[1]).unwrap(); // slot 1 FREED (slot 2's chain runs through it)
             t
         },
@@ -589,13 +583,7 @@ fn a_lowering_vs_an_insert_reusing_a_freed_slot() {
 #[test]
 fn a_lowering_vs_an_insert_at_the_wrap() {
     race(
-        || {
-            let t = table::<u64>(4);
-            let [a, x, _] = keys_at(4, 3, 3)[..] else { unreachable!() };
-            t.insert(&a, &1).unwrap(); // slot 3
-            t.insert(&x, &2).unwrap(); // slot 0: reach 1
-            t
-        },
+        || keys_of_home_inserted(3, 3, 2), // slots 3 and 0: reach 1
         |t| t.remove(&keys_at(4, 3, 3)[1]).unwrap(),
         |t| t.insert(&keys_at(4, 3, 3)[2], &3).unwrap(),
         |t, rx, rk| {
@@ -614,7 +602,7 @@ fn a_lowering_vs_an_insert_at_the_wrap() {
 fn two_inserts_of_one_key_past_a_lowered_reach() {
     race(
         || {
-            let t = three_keys_of_home_0(4);
+            let t = keys_of_home_inserted(0, 4, 3);
             let [_, x, y, _] = keys_at(4, 0, 4)[..] else { unreachable!() };
             t.remove(&x).unwrap(); // slot 1 FREED
             t.remove(&y).unwrap(); // the reach lowered, slots 2 and 1 EMPTY

@@ -544,7 +544,7 @@ mod recovery {
             .capacity(16)
             .open(&crate::Backing::shm(&name))
             .unwrap();
-        let _cleanup = Unlink(&name);
+        let _cleanup = crate::segment::UnlinkOnDrop(crate::Backing::shm(&name));
         t.insert(&1, &10).unwrap();
         let slot = t.read(&1, |s, _| s).unwrap().unwrap();
         let dead = dead_owner(&t);
@@ -574,15 +574,6 @@ mod recovery {
         assert_eq!(t.segment().recoveries().total, 0);
         assert_eq!(t.get_with(&1, quick()).unwrap(), Some(10), "a writer recovers it");
         assert_eq!(t.segment().recoveries().total, 1);
-    }
-
-    /// Unlinks a named table when dropped, also when the test fails.
-    struct Unlink<'a>(&'a str);
-
-    impl Drop for Unlink<'_> {
-        fn drop(&mut self) {
-            let _ = ShmHashTable::<u64, u64>::unlink(self.0);
-        }
     }
 
     #[test]
