@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use shmap::segment::Recoveries;
-use shmap::{AccessMode, Liveness, ShmHashTable, TableError, VisitError};
+use shmap::{AccessMode, Liveness, Monitor, ShmHashTable, TableError, VisitError};
 use shmap_tests::{ShmName, Worker, worker};
 
 type Table = ShmHashTable<u64, u64>;
@@ -366,4 +366,42 @@ fn a_child_of_a_raw_fork_is_not_taken_for_its_parent() {
     holder.expect("released");
     assert_eq!(t.get(&1).unwrap(), Some(42), "the child's increment");
     assert_eq!(t.segment().recoveries(), Recoveries { total: 0, torn: 0 });
+}
+
+/// A process that exits normally with a handle that is never dropped (a static, as
+/// `#[shm_table]` makes) is not left listed as attached; its entry still names it, so a lock
+/// another of its threads held at the exit is judged by its identity (dead, once it has
+/// exited) and recovered, never left to look like some other process's.
+#[test]
+fn a_process_that_exits_normally_is_not_left_attached() {
+    let name = ShmName::new("live-exit");
+    let t = table(&name);
+    let me = std::process::id();
+    let pids = |t: &Table| -> Vec<u32> {
+        t.segment().attached_processes().into_iter().map(|(_, p)| p.pid).collect()
+    };
+
+    let mut plain = Worker::spawn(worker!("exit-static", name.as_str(), "10"));
+    plain.expect("owner ");
+    assert_eq!(pids(&t).len(), 2, "attached while it runs: {:?}", pids(&t));
+    plain.finish();
+    assert_eq!(pids(&t), vec![me], "only this process is attached");
+    assert_eq!(t.get(&10).unwrap(), Some(1), "its insert stays");
+
+    let mut holding = Worker::spawn(worker!("exit-static", name.as_str(), "20", "hold"));
+    let owner: u16 = holding.expect("owner ").parse().unwrap();
+    assert_eq!(holding.line(), "inside");
+    let pid = holding.pid();
+    holding.finish();
+    assert_eq!(pids(&t), vec![me], "the holder exited: not attached either");
+    let mut monitor = Monitor::new(&t);
+    let stuck = monitor.poll(Duration::ZERO);
+    assert_eq!(stuck.len(), 1, "{stuck:?}");
+    let s = &stuck[0];
+    assert_eq!(s.owner.map(|o| o.get()), Some(owner));
+    assert_eq!(s.process.map(|p| p.pid), Some(pid), "the lock still names its process");
+    assert_eq!(s.liveness, Liveness::Dead);
+    monitor.recover(s).unwrap();
+    assert_eq!(t.get(&21).unwrap(), None, "the uncommitted insert was rolled back");
+    assert_eq!(t.get(&20).unwrap(), Some(1));
 }

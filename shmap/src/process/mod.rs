@@ -4,7 +4,8 @@
 //! that takes the lock, so a crash can never leave a lock without an owner. The name is a
 //! 12-bit [`OwnerId`]: an index into the segment's **process table**, where each attached
 //! handle registers on open (and again in a child process, on first use: see [`incarnation`])
-//! and releases its entry on drop. An entry records the pid together with what makes a pid
+//! and releases its entry on drop (or, for a handle never dropped, retires it when the process
+//! exits normally: see `segment/at_exit.rs`). An entry records the pid together with what makes a pid
 //! unambiguous:
 //!
 //! - the process's start time (field 22 of `/proc/<pid>/stat`, clock ticks since boot, in the

@@ -12,6 +12,11 @@ pub(super) const FREE: u32 = 0;
 const CLAIMED: u32 = 1;
 /// Filled in: the fields describe a registered process.
 const ACTIVE: u32 = 2;
+/// Released by the process's exit (see [`ProcessTable::retire`]): the fields still describe
+/// it, so that a lock one of its threads took, or takes while the process exits, is judged by
+/// its identity like any other; it is not attached any more, and is reclaimed once its process
+/// is proven dead and nothing names it.
+const EXITED: u32 = 3;
 
 /// One registered process. Fields are written while the entry is CLAIMED and published by the
 /// Release store of ACTIVE; readers load `state` with Acquire before reading them.
@@ -40,8 +45,8 @@ impl<'a> ProcessTable<'a> {
 
     /// Registers `me` and returns its id.
     ///
-    /// Takes a free entry if there is one; otherwise reclaims the entry of a dead process that
-    /// `is_referenced` says no slot still names.
+    /// Takes a free entry if there is one; otherwise reclaims the entry of a dead process
+    /// (attached, or exited) that `is_referenced` says no slot still names.
     pub(crate) fn register(
         &self,
         me: &ProcessIdentity,
@@ -78,7 +83,8 @@ impl<'a> ProcessTable<'a> {
     ) -> Option<OwnerId> {
         let entry = &self.entries[i];
         // Acquire: pairs with the Release store of ACTIVE in `fill`, making the fields readable.
-        if entry.state.load(Ordering::Acquire) != ACTIVE {
+        let state = entry.state.load(Ordering::Acquire);
+        if state != ACTIVE && state != EXITED {
             return None;
         }
         let old = read_fields(entry);
@@ -88,7 +94,7 @@ impl<'a> ProcessTable<'a> {
         // Acquire: as above; the CAS makes us the only reclaimer of this entry.
         if entry
             .state
-            .compare_exchange(ACTIVE, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(state, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             return None;
@@ -97,7 +103,7 @@ impl<'a> ProcessTable<'a> {
         if read_fields(entry) != old || is_referenced(id) {
             // Someone re-registered in between, or a slot still names the dead process: leave
             // the entry to recovery. Release: pairs with the Acquire loads of readers.
-            entry.state.store(ACTIVE, Ordering::Release);
+            entry.state.store(state, Ordering::Release);
             return None;
         }
         fill(entry, me);
@@ -122,19 +128,32 @@ impl<'a> ProcessTable<'a> {
         entry.state.store(FREE, Ordering::Release);
     }
 
-    /// The identity registered under `id`, if the entry is active.
+    /// Marks `id`'s entry as its process's exit left it: no longer attached, but still naming
+    /// the process (threads other than the exiting one may run on, and lock, until the kernel
+    /// ends them). Does nothing to an entry that is not active.
+    pub(crate) fn retire(&self, id: OwnerId) {
+        let entry = &self.entries[id.index()];
+        // Release: pairs with the Acquire loads of `state` in `lookup` and `try_reclaim`
+        // (the fields, unchanged, stay published).
+        let _ = entry.state.compare_exchange(ACTIVE, EXITED, Ordering::Release, Ordering::Relaxed);
+    }
+
+    /// The identity registered under `id`, if the entry is active or retired by an exit.
     pub(crate) fn lookup(&self, id: OwnerId) -> Option<ProcessIdentity> {
         let entry = self.entries.get(id.index())?;
         // Acquire: pairs with the Release store of ACTIVE in `fill`.
-        (entry.state.load(Ordering::Acquire) == ACTIVE).then(|| read_fields(entry))
+        let state = entry.state.load(Ordering::Acquire);
+        (state == ACTIVE || state == EXITED).then(|| read_fields(entry))
     }
 
-    /// Every active entry, for the monitor and `inspect`.
+    /// Every attached process (active entry), for the monitor and `inspect`.
     pub(crate) fn active(&self) -> impl Iterator<Item = (OwnerId, ProcessIdentity)> + '_ {
-        (0..self.entries.len()).filter_map(|i| {
-            let id = OwnerId::from_index(i);
-            self.lookup(id).map(|who| (id, who))
-        })
+        self.entries
+            .iter()
+            .enumerate()
+            // Acquire: pairs with the Release store of ACTIVE in `fill`.
+            .filter(|(_, entry)| entry.state.load(Ordering::Acquire) == ACTIVE)
+            .map(|(i, entry)| (OwnerId::from_index(i), read_fields(entry)))
     }
 }
 

@@ -128,3 +128,39 @@ fn threads_of_one_process_install_once() {
     });
     assert_eq!(count.load(std::sync::atomic::Ordering::Relaxed), 1);
 }
+
+#[cfg(not(miri))]
+#[test]
+fn a_retired_entry_is_not_attached_but_still_names_its_process() {
+    let entries = table(2);
+    let t = ProcessTable::new(&entries);
+    let me = ProcessIdentity::current().unwrap();
+    let id = t.register(&me, &|_| false).unwrap();
+    t.retire(id);
+    assert_eq!(t.active().count(), 0, "an exited process is not attached");
+    assert_eq!(t.lookup(id), Some(me), "its locks still name it");
+    assert_eq!(t.lookup(id).unwrap().liveness(), Liveness::Alive);
+    // While its process lives, the entry is not reclaimed: the second registration takes the
+    // free entry, and a third finds none.
+    let other = t.register(&me, &|_| false).unwrap();
+    assert_ne!(other, id);
+    assert!(t.register(&me, &|_| false).is_err(), "a live exited process keeps its entry");
+    t.release(id);
+    assert_eq!(t.lookup(id), None, "a drop after the exit handler frees the entry");
+}
+
+#[cfg(not(miri))]
+#[test]
+fn a_retired_entry_of_a_dead_process_is_reclaimed_only_when_unreferenced() {
+    let entries = table(1);
+    let t = ProcessTable::new(&entries);
+    let me = ProcessIdentity::current().unwrap();
+    let dead = ProcessIdentity { start_time: me.start_time + 1, ..me };
+    let id = t.register(&dead, &|_| false).unwrap();
+    t.retire(id);
+    assert!(t.register(&me, &|_| true).is_err(), "a referenced exited entry is kept");
+    assert_eq!(t.lookup(id), Some(dead), "and still names the dead process");
+    assert_eq!(t.active().count(), 0, "as exited, not attached");
+    assert_eq!(t.register(&me, &|_| false).unwrap(), id, "reclaimed once unreferenced");
+    assert_eq!(t.active().collect::<Vec<_>>(), vec![(id, me)]);
+}

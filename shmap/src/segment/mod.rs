@@ -47,8 +47,10 @@
 //! | `header` | the header's layout, checksum and validation |
 //! | `create` | the create-or-open loop and publication |
 //! | `register` | this handle's process-table entry |
+//! | `at_exit` | retiring the entries of handles never dropped (statics) when the process exits |
 //! | `errno` | the one table from `errno` to [`OpenErrorKind`] |
 
+mod at_exit;
 mod backing;
 mod count;
 mod create;

@@ -20,10 +20,11 @@ impl Segment {
 
     /// Whether the process registered as `owner` is alive (see [`ProcessIdentity::liveness`]).
     ///
-    /// An owner with no active entry is reported dead, and that is a proof too: an entry is
-    /// freed only by its handle's drop (which holds no lock then), or reclaimed only after its
+    /// An owner with no entry is reported dead, and that is a proof too: an entry is freed
+    /// only by its handle's drop (which holds no lock then), or reclaimed only after its
     /// process was proven dead and no slot, role or cell still named it; an entry being filled
-    /// in belongs to a process that cannot hold anything yet.
+    /// in belongs to a process that cannot hold anything yet. (A process's normal exit only
+    /// retires its entries, which keep its identity: its other threads may still run.)
     pub fn owner_liveness(&self, owner: OwnerId) -> crate::Liveness {
         self.process(owner).map_or(crate::Liveness::Dead, |p| p.liveness())
     }
@@ -47,7 +48,16 @@ impl Segment {
         }
     }
 
-    /// Every process attached to the segment.
+    /// Every process attached to the segment: registered, and neither detached (every handle
+    /// dropped) nor exited normally. A process killed while attached stays listed, with
+    /// [`Liveness::Dead`](crate::Liveness::Dead), until its entry is reclaimed.
+    ///
+    /// ```
+    /// let t = shmap::ShmHashTable::<u64, u64>::anonymous(64)?;
+    /// let me = std::process::id();
+    /// assert!(t.segment().attached_processes().iter().any(|(_, p)| p.pid == me));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn attached_processes(&self) -> Vec<(OwnerId, ProcessIdentity)> {
         self.processes().active().collect()
     }
@@ -86,7 +96,10 @@ impl Segment {
         let new = (incarnation << 16) | u64::from(owner.get());
         match self.registration.compare_exchange(current, new, Ordering::Relaxed, Ordering::Relaxed)
         {
-            Ok(_) => Ok(owner),
+            Ok(_) => {
+                super::at_exit::record(&self.header().processes, owner);
+                Ok(owner)
+            }
             Err(winner) => {
                 // Another thread of this process registered concurrently: use its entry.
                 self.processes().release(owner);
@@ -99,6 +112,9 @@ impl Segment {
 
 impl Drop for Segment {
     fn drop(&mut self) {
+        if !self.read_only {
+            super::at_exit::forget(&self.header().processes);
+        }
         let registration = *self.registration.get_mut();
         // Only the process that registered releases the entry: a handle inherited across `fork`
         // but never used there holds the parent's entry, which the parent releases.

@@ -22,6 +22,10 @@
 //!                                              each increment's `seq key` to LOG before it
 //! worker churn NAME ID OPS KEYS LOG            insert and remove random keys below KEYS, OPS
 //!                                              times, logging each (see `tests/churn.rs`)
+//! worker exit-static NAME KEY [hold]           open NAME into a static (never dropped, as a
+//!                                              `#[shm_table]` is), insert KEY -> 1, print the
+//!                                              owner id, and return from `main` (hold: while
+//!                                              another thread sits in a visitor on KEY + 1)
 //! ```
 
 use std::io::Read;
@@ -44,6 +48,13 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T {
     args.get(i)
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("argument {i} missing or invalid: {args:?}"))
+}
+
+/// Never returns (spurious wake-ups included); typed `()` so that a visitor can end with it.
+fn park_for_ever() {
+    loop {
+        std::thread::park();
+    }
 }
 
 fn main() {
@@ -89,6 +100,28 @@ fn main() {
                 })
                 .unwrap();
             println!("released");
+        }
+        "exit-static" => {
+            static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+            let table = TABLE.get_or_init(|| open_shared(&name).unwrap());
+            let key: u64 = arg(&args, 2);
+            table.insert(&key, &1).unwrap();
+            println!("owner {}", table.segment().owner().unwrap().get());
+            if args.get(3).is_some_and(|a| a == "hold") {
+                let (inside, wait) = std::sync::mpsc::channel();
+                std::thread::spawn(move || {
+                    table
+                        .visit(&(key + 1), AccessMode::CreateIfMiss, |_, v, _| {
+                            *v = 999_999; // never committed: the process exits in here
+                            inside.send(()).unwrap();
+                            park_for_ever();
+                        })
+                        .unwrap();
+                });
+                wait.recv().unwrap();
+                println!("inside");
+            }
+            // Returning from `main` runs the `atexit` handlers (and ends the holding thread).
         }
         "panic" => {
             let table = open_shared(&name).unwrap();
