@@ -209,6 +209,15 @@ impl Event<'_> {
         })
     }
 
+    /// The sleepers sitting in `seats` (recoverers at work on a seat are not listed).
+    #[cfg(not(shmap_loom))]
+    pub(crate) fn seat_owners(seats: &[AtomicU64]) -> impl Iterator<Item = OwnerId> + '_ {
+        seats.iter().filter_map(|seat| {
+            let bits = seat.load(Ordering::Relaxed) & SEAT_OWNER;
+            if bits & RECOVERING != 0 { None } else { OwnerId::from_bits(bits) }
+        })
+    }
+
     /// How many sleepers are announced now.
     pub(crate) fn announced(&self) -> u32 {
         self.sleepers.load(Ordering::Relaxed).count_ones()

@@ -77,6 +77,8 @@ mod options;
 mod queue;
 mod ring_core;
 mod role;
+#[cfg(not(shmap_loom))]
+mod snapshot;
 mod spsc;
 
 pub use broadcast::{BroadcastProducer, BroadcastRing, Subscriber};
@@ -84,6 +86,8 @@ pub use error::{RingError, RingRole, RingStats};
 pub use options::RingOptions;
 pub use queue::{MpmcRing, SpmcProducer, SpmcRing};
 pub(crate) use ring_core::{Attempt, Claim, RingCore, StaleCheck, ctl};
+#[cfg(not(shmap_loom))]
+pub use snapshot::{BusyCell, CellWork, Holder, RingSnapshot, SleepsFor};
 pub use spsc::{SpscConsumer, SpscProducer, SpscRing};
 
 /// The constructors and accessors of every structure built on a [`RingCore`] (the rings and

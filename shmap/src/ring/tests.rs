@@ -5,9 +5,10 @@
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::Liveness;
 use crate::process::OwnerId;
 use crate::ring::cell::{Cell, CellState};
-use crate::segment::{Backing, Segment};
+use crate::segment::{Backing, Segment, StructureKind};
 use crate::sync::backoff::Wait;
 use crate::sync::primitive::Ordering;
 
@@ -434,4 +435,56 @@ fn sleeper_seats_name_their_owners() {
     assert_eq!(ring.recover_sleepers(), 1);
     assert_eq!(ring.stats(), RingStats { sleepers_recovered: 1, ..RingStats::default() });
     assert!(!RingCore::<u64>::view(ring.segment(), false, false).references(dead));
+}
+
+/// A snapshot names every holder: roles, claimed cells (with the claim's lap and work) and
+/// sleepers, each with its liveness; it reads a vector's length and claims.
+#[cfg(not(miri))]
+#[test]
+fn snapshots_name_roles_claims_and_sleepers() {
+    let me = std::process::id();
+    let ring = MpmcRing::<u64>::heap(4).unwrap();
+    for i in 0..6 {
+        if i >= 4 {
+            ring.pop().unwrap();
+        }
+        ring.push(&i).unwrap();
+    }
+    let dead = dead_owner(ring.segment());
+    let (seq, _) = ring.core.cell(1);
+    // Relaxed: planted by the only thread.
+    seq.store(Cell::new(1, CellState::Reading, Some(dead)).0, Ordering::Relaxed);
+    let (_, seat, _) = ring.core.space().announce(Some(dead));
+    assert!(seat.is_some());
+    let s = RingSnapshot::of(ring.segment()).unwrap();
+    assert_eq!((s.kind, s.capacity, s.head, s.tail), (StructureKind::MpmcRing, 4, 2, 6));
+    assert_eq!(s.roles, [], "an MPMC ring has no exclusive role");
+    assert_eq!(s.busy.len(), 1, "{:?}", s.busy);
+    let busy = s.busy[0];
+    assert_eq!((busy.index, busy.lap, busy.work), (1, 1, CellWork::Reading));
+    assert_eq!((busy.holder.owner, busy.holder.liveness), (dead, Liveness::Dead));
+    assert_eq!(s.sleepers.len(), 1);
+    assert_eq!((s.sleepers[0].0, s.sleepers[0].1.owner), (SleepsFor::Space, dead));
+    assert_eq!(s.stats.unwrap().sleeping, 1);
+    assert_eq!(s.abandoned, None);
+
+    let spsc = SpscRing::<u64>::heap(4).unwrap();
+    let _consumer = spsc.consumer().unwrap();
+    let s = RingSnapshot::of(spsc.segment()).unwrap();
+    let roles: Vec<_> = s.roles.iter().map(|(r, h)| (*r, h.process.unwrap().pid)).collect();
+    assert_eq!(roles, [(RingRole::Consumer, me)]);
+    assert_eq!(s.roles[0].1.liveness, Liveness::Alive);
+
+    let v = crate::ShmVector::<u64>::heap(2).unwrap();
+    for i in 0..3 {
+        let _ = v.push(&i);
+    }
+    let s = RingSnapshot::of(v.segment()).unwrap();
+    assert_eq!(
+        (s.kind, s.head, s.tail, s.abandoned, s.stats),
+        (StructureKind::Vector, 2, 2, Some(0), None)
+    );
+
+    let table = crate::ShmHashTable::<u64, u64>::heap(4).unwrap();
+    assert_eq!(RingSnapshot::of(table.segment()), None, "not a ring");
 }
