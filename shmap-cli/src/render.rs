@@ -1,14 +1,9 @@
-//! What `inspect`, `stuck` and `watch` print, as text or as JSON.
+//! The text form of each command's report (the JSON form is the report serialised).
 
 use std::fmt::Write;
 use std::time::{Duration, SystemTime};
 
-use shmap::{
-    Liveness, Monitor, Occupancy, Segment, SegmentInfo, SlotState, StructureKind, StuckSlot,
-    TypeLayout,
-};
-
-use crate::json::Json;
+use crate::report::{Inspect, Listed, RingState, Stuck, TableState, Who};
 
 /// `2026-11-23 08:55:33 UTC`.
 pub(crate) fn utc(time: SystemTime) -> String {
@@ -32,199 +27,228 @@ pub(crate) fn utc(time: SystemTime) -> String {
     )
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
-}
-
-fn layout_text(t: &TypeLayout) -> String {
-    if t.size == 0 && t.hash == 0 {
+fn layout_text(l: &crate::report::Layout) -> String {
+    if l.desc == "none" {
         return "none".into();
     }
-    format!("{} (size {}, align {}, hash {:#018x})", t.desc, t.size, t.align, t.hash)
+    format!("{} (size {}, align {}, hash {})", l.desc, l.size, l.align, l.hash)
 }
 
-fn layout_json(t: &TypeLayout) -> Json {
-    Json::Object(vec![
-        ("desc", Json::Str(t.desc.to_string())),
-        ("size", Json::Int(t.size.into())),
-        ("align", Json::Int(t.align.into())),
-        ("hash", Json::Str(format!("{:#018x}", t.hash))),
-    ])
-}
-
-/// How a hash table's slots are used.
-fn occupancy(segment: &Segment) -> Option<Occupancy> {
-    Monitor::for_segment(segment).map(|m| m.occupancy())
+fn who(w: &Who) -> String {
+    match w.pid {
+        Some(pid) => format!("pid {pid} (owner {}) [{}]", w.owner, w.liveness),
+        None => format!("owner {} (no process entry) [{}]", w.owner, w.liveness),
+    }
 }
 
 /// `shmap inspect`.
-pub(crate) fn inspect(segment: &Segment, json: bool) -> String {
-    let info = segment.info();
-    let shmap::segment::Recoveries { total: recoveries, torn } = segment.recoveries();
-    let processes: Vec<_> = segment
-        .attached_processes()
-        .into_iter()
-        .map(|(owner, p)| (owner.get(), p.pid, p.liveness()))
-        .collect();
-    let occupancy = occupancy(segment);
-    if json {
-        return inspect_json(&info, recoveries, torn, &processes, occupancy.as_ref());
-    }
+pub(crate) fn inspect(r: &Inspect) -> String {
     let mut out = String::new();
-    let undo = if info.undo_records() { ", undo records" } else { "" };
-    let _ = writeln!(out, "segment      {}", info.backing);
-    let _ = writeln!(out, "kind         {}", info.kind);
-    let _ = writeln!(out, "capacity     {} slots x {} bytes{undo}", info.capacity, info.slot_size);
-    let _ = writeln!(out, "size         {} bytes (header {})", info.total_size, info.header_size);
-    let _ = writeln!(out, "key          {}", layout_text(&info.key));
-    let _ = writeln!(out, "value        {}", layout_text(&info.value));
-    let _ = writeln!(out, "hasher       {:#018x}", info.hasher_id);
+    let undo = if r.undo_records { ", undo records" } else { "" };
+    let unit = if r.table.is_some() { "slots" } else { "cells" };
+    let _ = writeln!(out, "segment      {}", r.segment);
+    let _ = writeln!(out, "kind         {}", r.kind);
+    let _ = writeln!(out, "capacity     {} {unit} x {} bytes{undo}", r.capacity, r.slot_size);
+    let _ = writeln!(out, "size         {} bytes (header {})", r.total_size, r.header_size);
+    let _ = writeln!(out, "key          {}", layout_text(&r.key));
+    let _ = writeln!(out, "value        {}", layout_text(&r.value));
+    let _ = writeln!(out, "hasher       {}", r.hasher_id);
+    let created = SystemTime::UNIX_EPOCH + Duration::from_secs(r.created_unix);
     let _ = writeln!(
         out,
         "created      {} by pid {} (uid {})",
-        utc(info.created_at),
-        info.creator_pid,
-        info.creator_uid
+        utc(created),
+        r.creator_pid,
+        r.creator_uid
     );
-    let _ = writeln!(out, "segment id   {:#018x}", info.segment_id);
-    let _ = writeln!(out, "recoveries   {recoveries} ({torn} torn)");
-    if let Some(o) = &occupancy {
-        let line: Vec<String> = o.states.iter().map(|(s, n)| format!("{s} {n}")).collect();
-        let _ = writeln!(out, "slots        {}", line.join(", "));
-        let _ = writeln!(
-            out,
-            "entries      {} (counted {}), {} reusable slots",
-            o.entries, o.counted, o.reusable
-        );
-        match o.probes {
-            Some(p) => {
-                let _ = writeln!(
-                    out,
-                    "probes       hit mean {:.2} max {}, miss mean {:.2} max {}",
-                    p.hit_mean, p.hit_max, p.miss_mean, p.miss_max
-                );
-            }
-            None => {
-                let _ = writeln!(out, "probes       unknown (custom hasher)");
-            }
-        }
+    let _ = writeln!(out, "segment id   {}", r.segment_id);
+    let _ = writeln!(out, "recoveries   {} ({} torn)", r.recoveries, r.torn_recoveries);
+    if let Some(t) = &r.table {
+        table(&mut out, t);
     }
-    let _ = writeln!(out, "processes    {} attached", processes.len());
-    for (owner, pid, liveness) in &processes {
-        let _ = writeln!(out, "  owner {owner:<5} pid {pid:<8} {liveness}");
+    if let Some(ring) = &r.ring {
+        ring_text(&mut out, ring);
+    }
+    let _ = writeln!(out, "processes    {} attached", r.processes.len());
+    for p in &r.processes {
+        let _ = writeln!(out, "  owner {:<5} pid {:<8} {}", p.owner, p.pid, p.liveness);
     }
     out
 }
 
-fn inspect_json(
-    info: &SegmentInfo,
-    recoveries: u64,
-    torn: u64,
-    processes: &[(u16, u32, Liveness)],
-    occupancy: Option<&Occupancy>,
-) -> String {
-    let created = info.created_at.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-    let mut fields = vec![
-        ("segment", Json::Str(info.backing.to_string())),
-        ("kind", Json::Str(info.kind.to_string())),
-        ("capacity", Json::Int(info.capacity)),
-        ("slot_size", Json::Int(info.slot_size)),
-        ("undo_records", Json::Bool(info.undo_records())),
-        ("total_size", Json::Int(info.total_size)),
-        ("header_size", Json::Int(info.header_size)),
-        ("key", layout_json(&info.key)),
-        ("value", layout_json(&info.value)),
-        ("hasher_id", Json::Str(format!("{:#018x}", info.hasher_id))),
-        ("created_unix", Json::Int(created.as_secs())),
-        ("creator_pid", Json::Int(info.creator_pid.into())),
-        ("creator_uid", Json::Int(info.creator_uid.into())),
-        ("segment_id", Json::Str(format!("{:#018x}", info.segment_id))),
-        ("recoveries", Json::Int(recoveries)),
-        ("torn_recoveries", Json::Int(torn)),
-    ];
-    if let Some(o) = occupancy {
-        fields.push((
-            "slots",
-            Json::Object(o.states.iter().map(|(s, n)| (s.name(), Json::Int(*n as u64))).collect()),
-        ));
-        fields.push(("entries", Json::Int(o.entries as u64)));
-        fields.push(("counted_entries", Json::Int(o.counted as u64)));
-        fields.push(("reusable_slots", Json::Int(o.reusable as u64)));
-        if let Some(p) = o.probes {
-            fields.push((
-                "probes",
-                Json::Object(vec![
-                    ("hit_mean", Json::Num(p.hit_mean)),
-                    ("hit_max", Json::Int(p.hit_max as u64)),
-                    ("miss_mean", Json::Num(p.miss_mean)),
-                    ("miss_max", Json::Int(p.miss_max as u64)),
-                ]),
-            ));
+fn table(out: &mut String, t: &TableState) {
+    let s = &t.slots;
+    let _ = writeln!(
+        out,
+        "slots        EMPTY {}, INSERTING {}, NEW {}, READY {}, ACCESSING {}, WRITING {}, \
+         FREED {}, EMPTYING {}",
+        s.empty, s.inserting, s.new, s.ready, s.accessing, s.writing, s.freed, s.emptying
+    );
+    let _ = writeln!(
+        out,
+        "entries      {} (counted {}), {} reusable slots",
+        t.entries, t.counted_entries, t.reusable_slots
+    );
+    match &t.probes {
+        Some(p) => {
+            let _ = writeln!(
+                out,
+                "probes       hit mean {:.2} max {}, miss mean {:.2} max {}",
+                p.hit_mean, p.hit_max, p.miss_mean, p.miss_max
+            );
+        }
+        None => {
+            let _ = writeln!(out, "probes       unknown (custom hasher)");
         }
     }
-    fields.push((
-        "processes",
-        Json::Array(
-            processes
-                .iter()
-                .map(|(owner, pid, liveness)| {
-                    Json::Object(vec![
-                        ("owner", Json::Int((*owner).into())),
-                        ("pid", Json::Int((*pid).into())),
-                        ("liveness", Json::Str(liveness.to_string())),
-                    ])
-                })
-                .collect(),
-        ),
-    ));
-    Json::Object(fields).render() + "\n"
 }
 
-/// The reports of one poll.
-pub(crate) fn stuck(reports: &[StuckSlot], threshold: Duration, json: bool) -> String {
-    if json {
-        return Json::Array(reports.iter().map(stuck_json).collect()).render() + "\n";
+fn ring_text(out: &mut String, r: &RingState) {
+    let _ = writeln!(out, "positions    head {}, tail {}", r.head, r.tail);
+    if r.roles.is_empty() {
+        let _ = writeln!(out, "roles        none held");
     }
+    for (i, role) in r.roles.iter().enumerate() {
+        let label = if i == 0 { "roles" } else { "" };
+        let _ = writeln!(out, "{label:<12} {} held by {}", role.role, who(&role.holder));
+    }
+    let _ = writeln!(out, "busy cells   {}", r.busy_cells.len());
+    for c in &r.busy_cells {
+        let _ = writeln!(out, "  cell {} lap {} {} by {}", c.index, c.lap, c.work, who(&c.holder));
+    }
+    let _ = writeln!(out, "sleepers     {}", r.sleepers.len());
+    for s in &r.sleepers {
+        let _ = writeln!(out, "  waits for {}: {}", s.waits_for, who(&s.holder));
+    }
+    if let Some(c) = &r.stats {
+        let _ = writeln!(
+            out,
+            "counters     dropped pushes {}, redelivered {}, takeovers {}, sleepers recovered {}",
+            c.dropped_pushes, c.redelivered, c.takeovers, c.sleepers_recovered
+        );
+    }
+    if let Some(n) = r.abandoned {
+        let _ = writeln!(out, "abandoned    {n} pushes");
+    }
+}
+
+/// The reports of one poll of `stuck` or `watch`.
+pub(crate) fn stuck(reports: &[Stuck], threshold: Duration) -> String {
     if reports.is_empty() {
-        return format!("no stuck slots (threshold {threshold:?})\n");
+        return format!("nothing stuck (threshold {threshold:?})\n");
     }
     let mut out = String::new();
     for r in reports {
-        let _ = writeln!(out, "{r}");
-        let key_note = if r.key_complete { "" } else { " (may be half-written)" };
-        let _ = writeln!(out, "  key    {}{key_note}", hex(&r.key));
-        let value_note = match r.state {
-            SlotState::Accessing => " (committed)",
-            SlotState::Writing => " (mid-write: may mix old and new words)",
-            _ => " (not yet initialised)",
-        };
-        let _ = writeln!(out, "  value  {}{value_note}", hex(&r.value));
-        if let Some(undo) = &r.undo {
-            let _ = writeln!(out, "  undo   {} (the value before the visit)", hex(undo));
+        match r {
+            Stuck::Slot(s) => {
+                let _ = writeln!(
+                    out,
+                    "slot {} {} for {}ms, held by {}",
+                    s.slot,
+                    s.state,
+                    s.locked_for_ms,
+                    who(&s.holder)
+                );
+                let key_note = if s.key_complete { "" } else { " (may be half-written)" };
+                let key = s.key.as_ref().map_or_else(|| spaced(&s.key_hex), |k| k.to_string());
+                let _ = writeln!(out, "  key    {key}{key_note}");
+                let value_note = match s.state.as_str() {
+                    "ACCESSING" => " (committed)",
+                    "WRITING" => " (mid-write: may mix old and new words)",
+                    _ => " (not yet initialised)",
+                };
+                let value =
+                    s.value.as_ref().map_or_else(|| spaced(&s.value_hex), |v| v.to_string());
+                let _ = writeln!(out, "  value  {value}{value_note}");
+                if let Some(hex) = &s.undo_hex {
+                    let undo = s.undo.as_ref().map_or_else(|| spaced(hex), |u| u.to_string());
+                    let _ = writeln!(out, "  undo   {undo} (the value before the visit)");
+                }
+            }
+            Stuck::Cell { cell, held_for_ms } => {
+                let _ = writeln!(
+                    out,
+                    "cell {} {} (lap {}) for {held_for_ms}ms, claimed by {}",
+                    cell.index,
+                    cell.work,
+                    cell.lap,
+                    who(&cell.holder)
+                );
+            }
+            Stuck::Role(role) => {
+                let _ = writeln!(
+                    out,
+                    "role {} held by {}: the next claimant takes it over",
+                    role.role,
+                    who(&role.holder)
+                );
+            }
+            Stuck::Sleeper(s) => {
+                let _ = writeln!(
+                    out,
+                    "sleeper seat (waits for {}) of {}: freed by the ring's next recovery",
+                    s.waits_for,
+                    who(&s.holder)
+                );
+            }
         }
     }
     out
 }
 
-fn stuck_json(r: &StuckSlot) -> Json {
-    Json::Object(vec![
-        ("slot", Json::Int(r.slot as u64)),
-        ("state", Json::Str(r.state.name().into())),
-        ("owner", r.owner.map_or(Json::Null, |o| Json::Int(o.get().into()))),
-        ("pid", r.process.map_or(Json::Null, |p| Json::Int(p.pid.into()))),
-        ("liveness", Json::Str(r.liveness.to_string())),
-        ("locked_for_ms", Json::Num((r.locked_for.as_secs_f64() * 1e3).round())),
-        ("key_hex", Json::Str(hex(&r.key).replace(' ', ""))),
-        ("key_complete", Json::Bool(r.key_complete)),
-        ("value_hex", Json::Str(hex(&r.value).replace(' ', ""))),
-        ("value_committed", Json::Bool(r.value_committed)),
-        ("undo_hex", r.undo.as_ref().map_or(Json::Null, |u| Json::Str(hex(u).replace(' ', "")))),
-    ])
+/// `0200` → `02 00`.
+fn spaced(hex: &str) -> String {
+    let bytes: Vec<&str> = (0..hex.len()).step_by(2).filter_map(|i| hex.get(i..i + 2)).collect();
+    bytes.join(" ")
 }
 
-/// Whether the segment holds a structure the monitor understands.
-pub(crate) fn is_table(segment: &Segment) -> bool {
-    segment.info().kind == StructureKind::HashTable
+/// `shmap ls`: one line per segment, in columns.
+pub(crate) fn listing(entries: &[Listed]) -> String {
+    let header = ["SEGMENT", "KIND", "KEY", "VALUE", "CAPACITY", "SIZE", "PROCESSES"];
+    let rows: Vec<[String; 7]> = entries
+        .iter()
+        .map(|e| {
+            let dash = || "-".to_owned();
+            let processes = match (e.live_processes, e.dead_processes, &e.error) {
+                (_, _, Some(error)) => format!("error: {error}"),
+                (Some(live), Some(dead), None) => format!("{live} live, {dead} dead"),
+                _ => dash(),
+            };
+            [
+                e.segment.clone(),
+                e.kind.clone().unwrap_or_else(dash),
+                e.key.clone().unwrap_or_else(dash),
+                e.value.clone().unwrap_or_else(dash),
+                e.capacity.map_or_else(dash, |c| c.to_string()),
+                e.size.to_string(),
+                processes,
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+            if i + 1 == cells.len() {
+                text.push_str(cell);
+            } else {
+                let _ = write!(text, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&header);
+    for row in &rows {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -238,5 +262,11 @@ mod tests {
         assert_eq!(utc(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00 UTC");
         let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
         assert_eq!(utc(leap), "2000-02-29 00:00:00 UTC");
+    }
+
+    #[test]
+    fn hex_is_spaced_by_byte() {
+        assert_eq!(spaced("0200ff"), "02 00 ff");
+        assert_eq!(spaced(""), "");
     }
 }
