@@ -12,6 +12,11 @@ const ROUNDS: u64 = 20_000;
 const OWNER_KEY: u64 = 1 << 40;
 
 fn main() {
+    children_share_an_inherited_table();
+    children_of_a_threaded_parent_never_hang();
+}
+
+fn children_share_an_inherited_table() {
     let table = ShmHashTable::<u64, u64>::anonymous(4096).unwrap();
     let parent_owner = u64::from(table.segment().owner().unwrap().get());
     let mut pids = Vec::new();
@@ -69,4 +74,69 @@ fn main() {
     println!(
         "fork: {CHILDREN} children × {ROUNDS} increments through an inherited anonymous table: ok"
     );
+}
+
+/// A child forked while another thread of its parent opens and drops tables (and so holds the
+/// registry of registrations that the exit handler reads, at random moments) registers, drops
+/// its handle and exits without waiting on a lock that no thread of the child can release.
+/// Each child has 10 s (`alarm`) before SIGALRM ends it, which fails the test.
+fn children_of_a_threaded_parent_never_hang() {
+    const FORKS: u64 = 300;
+    let table = ShmHashTable::<u64, u64>::anonymous(64).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let churn = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut open = std::collections::VecDeque::new();
+            // Relaxed: a stop flag; the join below synchronises.
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                open.push_back(ShmHashTable::<u64, u64>::anonymous(16).unwrap());
+                if open.len() > 50 {
+                    open.pop_front();
+                }
+            }
+        })
+    };
+    for i in 0..FORKS {
+        // SAFETY: the child uses shmap handles (which a child of a threaded parent may: this
+        // test checks it) and glibc's allocator (fork-safe), then ends with `_exit` or `exit`.
+        match unsafe { libc::fork() } {
+            -1 => panic!("fork failed: {}", std::io::Error::last_os_error()),
+            0 => {
+                // SAFETY: `alarm` has no preconditions.
+                unsafe { libc::alarm(10) };
+                table.insert(&(i % 32), &i).unwrap(); // registers the child
+                if i % 2 == 0 {
+                    // SAFETY: the child's copy of the handle, never touched again.
+                    drop(unsafe { std::ptr::read(&table) }); // forgets the registration
+                    // SAFETY: ends the child without the parent's exit handlers.
+                    unsafe { libc::_exit(0) };
+                }
+                // SAFETY: a normal exit, which runs shmap's exit handler in the child.
+                unsafe { libc::exit(0) };
+            }
+            pid => {
+                let mut status = 0;
+                // SAFETY: waits for our own child; `status` is a valid out-pointer.
+                assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+                assert!(
+                    libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                    "child {i} (pid {pid}) hung or failed: {status:#x}"
+                );
+            }
+        }
+    }
+    // Relaxed: see above.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    churn.join().unwrap();
+    let me = std::process::id();
+    let listed: Vec<u32> = table
+        .segment()
+        .attached_processes()
+        .into_iter()
+        .map(|(_, p)| p.pid)
+        .filter(|&pid| pid != me)
+        .collect();
+    assert!(listed.is_empty(), "children that exited or dropped are not attached: {listed:?}");
+    println!("fork: {FORKS} children of a threaded parent registered, dropped or exited: ok");
 }

@@ -384,14 +384,25 @@ fn a_process_that_exits_normally_is_not_left_attached() {
     let mut plain = Worker::spawn(worker!("exit-static", name.as_str(), "10"));
     plain.expect("owner ");
     assert_eq!(pids(&t).len(), 2, "attached while it runs: {:?}", pids(&t));
+    plain.close_stdin();
     plain.finish();
     assert_eq!(pids(&t), vec![me], "only this process is attached");
     assert_eq!(t.get(&10).unwrap(), Some(1), "its insert stays");
+
+    // A handle opened after shmap's exit handler ran (in a later exit handler) is retired at
+    // once.
+    let mut late = Worker::spawn(worker!("exit-static", name.as_str(), "30", "late"));
+    late.expect("owner ");
+    late.close_stdin();
+    late.finish();
+    assert_eq!(pids(&t), vec![me], "a late registration is not left attached either");
+    assert_eq!(t.get(&7).unwrap(), Some(7), "the late handle worked");
 
     let mut holding = Worker::spawn(worker!("exit-static", name.as_str(), "20", "hold"));
     let owner: u16 = holding.expect("owner ").parse().unwrap();
     assert_eq!(holding.line(), "inside");
     let pid = holding.pid();
+    holding.close_stdin();
     holding.finish();
     assert_eq!(pids(&t), vec![me], "the holder exited: not attached either");
     let mut monitor = Monitor::new(&t);

@@ -160,7 +160,7 @@ const INSTALLED: u64 = 2;
 /// Not a `std::sync::Once`: a child forked while a thread of its parent was installing would
 /// inherit a `Once` that nobody in the child can finish, and wait on it for ever. Here a child
 /// that finds an installation in progress by another pid (its parent's thread) installs again.
-fn install_once(state: &AtomicU64, me: u32, install: impl FnOnce()) {
+pub(crate) fn install_once(state: &AtomicU64, me: u32, install: impl FnOnce()) {
     let mine = u64::from(me) << 2;
     loop {
         // Acquire: pairs with the Release store of INSTALLED below (the installation's effects).

@@ -8,7 +8,8 @@ use crate::process::{Liveness, OwnerId, ProcessIdentity};
 
 /// Entry states.
 pub(super) const FREE: u32 = 0;
-/// Being filled in (by a registration) or checked (by a reclaim); others skip it.
+/// Being filled in (by a registration, or a reclaim that proved the previous process dead and
+/// unreferenced); others skip it.
 const CLAIMED: u32 = 1;
 /// Filled in: the fields describe a registered process.
 const ACTIVE: u32 = 2;
@@ -17,6 +18,32 @@ const ACTIVE: u32 = 2;
 /// its identity like any other; it is not attached any more, and is reclaimed once its process
 /// is proven dead and nothing names it.
 const EXITED: u32 = 3;
+/// ACTIVE, or EXITED, while a reclaim checks whether its process is dead and unreferenced: the
+/// fields still name the entry's process (whose locks must go on being judged by them, even if
+/// it is not the dead process the reclaimer first saw but one that re-registered there in
+/// between), and its own `retire` or `release` still applies.
+const CHECKING_ACTIVE: u32 = 4;
+const CHECKING_EXITED: u32 = 5;
+
+/// The state a reclaim's check puts an entry in, from `state` (ACTIVE or EXITED).
+fn checking(state: u32) -> u32 {
+    if state == ACTIVE { CHECKING_ACTIVE } else { CHECKING_EXITED }
+}
+
+/// The state an entry goes back to after a reclaim's check, from `state` (CHECKING_*).
+fn unchecked(state: u32) -> u32 {
+    if state == CHECKING_ACTIVE { ACTIVE } else { EXITED }
+}
+
+/// Whether an entry in `state` names a process: its fields describe it.
+fn names_a_process(state: u32) -> bool {
+    matches!(state, ACTIVE | EXITED | CHECKING_ACTIVE | CHECKING_EXITED)
+}
+
+/// Whether an entry in `state` is attached (registered, not released, not exited).
+fn attached(state: u32) -> bool {
+    matches!(state, ACTIVE | CHECKING_ACTIVE)
+}
 
 /// One registered process. Fields are written while the entry is CLAIMED and published by the
 /// Release store of ACTIVE; readers load `state` with Acquire before reading them.
@@ -91,10 +118,13 @@ impl<'a> ProcessTable<'a> {
         if old.liveness() != Liveness::Dead {
             return None;
         }
-        // Acquire: as above; the CAS makes us the only reclaimer of this entry.
+        // Acquire: as above; the CAS makes us the only reclaimer of this entry. It may succeed
+        // on an entry that another reclaim gave to a new process in between (the state went
+        // ACTIVE, CLAIMED, ACTIVE): CHECKING keeps that process's fields readable, and the
+        // comparison below sees that they are not the dead process's any more.
         if entry
             .state
-            .compare_exchange(state, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+            .compare_exchange(state, checking(state), Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
             return None;
@@ -102,8 +132,21 @@ impl<'a> ProcessTable<'a> {
         let id = OwnerId::from_index(i);
         if read_fields(entry) != old || is_referenced(id) {
             // Someone re-registered in between, or a slot still names the dead process: leave
-            // the entry to recovery. Release: pairs with the Acquire loads of readers.
-            entry.state.store(state, Ordering::Release);
+            // the entry to recovery.
+            restore(entry);
+            return None;
+        }
+        // Acquire: as above. Fails only if the entry's process released it (it is then not
+        // the dead process we proved dead: leave the entry alone) or retired it meanwhile.
+        if let Err(now) = entry.state.compare_exchange(
+            checking(state),
+            CLAIMED,
+            Ordering::Acquire,
+            Ordering::Relaxed,
+        ) {
+            if now == checking(EXITED) || now == checking(ACTIVE) {
+                restore(entry);
+            }
             return None;
         }
         fill(entry, me);
@@ -133,8 +176,15 @@ impl<'a> ProcessTable<'a> {
     /// ends them). Does nothing to an entry that is not active.
     pub(crate) fn retire(&self, id: OwnerId) {
         let entry = &self.entries[id.index()];
-        // Release: pairs with the Acquire loads of `state` in `lookup` and `try_reclaim`
-        // (the fields, unchanged, stay published).
+        for (from, to) in [(ACTIVE, EXITED), (CHECKING_ACTIVE, CHECKING_EXITED)] {
+            // Release: pairs with the Acquire loads of `state` in `lookup` and `try_reclaim`
+            // (the fields, unchanged, stay published).
+            if entry.state.compare_exchange(from, to, Ordering::Release, Ordering::Relaxed).is_ok()
+            {
+                return;
+            }
+        }
+        // A reclaim's check that ended between the two attempts: once more.
         let _ = entry.state.compare_exchange(ACTIVE, EXITED, Ordering::Release, Ordering::Relaxed);
     }
 
@@ -142,8 +192,7 @@ impl<'a> ProcessTable<'a> {
     pub(crate) fn lookup(&self, id: OwnerId) -> Option<ProcessIdentity> {
         let entry = self.entries.get(id.index())?;
         // Acquire: pairs with the Release store of ACTIVE in `fill`.
-        let state = entry.state.load(Ordering::Acquire);
-        (state == ACTIVE || state == EXITED).then(|| read_fields(entry))
+        names_a_process(entry.state.load(Ordering::Acquire)).then(|| read_fields(entry))
     }
 
     /// Every attached process (active entry), for the monitor and `inspect`.
@@ -152,8 +201,27 @@ impl<'a> ProcessTable<'a> {
             .iter()
             .enumerate()
             // Acquire: pairs with the Release store of ACTIVE in `fill`.
-            .filter(|(_, entry)| entry.state.load(Ordering::Acquire) == ACTIVE)
+            .filter(|(_, entry)| attached(entry.state.load(Ordering::Acquire)))
             .map(|(i, entry)| (OwnerId::from_index(i), read_fields(entry)))
+    }
+}
+
+/// Ends a reclaim's check of `entry`: back to ACTIVE or EXITED, as its process left it
+/// (unless it released the entry meanwhile).
+fn restore(entry: &ProcEntry) {
+    // Relaxed: the compare-and-swap below decides.
+    let mut now = entry.state.load(Ordering::Relaxed);
+    while now == CHECKING_ACTIVE || now == CHECKING_EXITED {
+        // Release: pairs with the Acquire loads of readers (the fields are unchanged).
+        match entry.state.compare_exchange(
+            now,
+            unchecked(now),
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return,
+            Err(seen) => now = seen,
+        }
     }
 }
 

@@ -164,3 +164,43 @@ fn a_retired_entry_of_a_dead_process_is_reclaimed_only_when_unreferenced() {
     assert_eq!(t.register(&me, &|_| false).unwrap(), id, "reclaimed once unreferenced");
     assert_eq!(t.active().collect::<Vec<_>>(), vec![(id, me)]);
 }
+
+/// While a reclaim checks an entry, the entry still names its process (a waiter judging one of
+/// its locks must not find "no entry", which reads as dead), is still listed as attached, and
+/// a `retire` by its process is not lost.
+#[cfg(not(miri))]
+#[test]
+fn an_entry_under_a_reclaims_check_still_names_its_process() {
+    let entries = table(1);
+    let t = ProcessTable::new(&entries);
+    let me = ProcessIdentity::current().unwrap();
+    let dead = ProcessIdentity { start_time: me.start_time + 1, ..me };
+    let id = t.register(&dead, &|_| false).unwrap();
+    let checked = std::cell::Cell::new(false);
+    let during_the_check = |checking: OwnerId| {
+        assert_eq!(checking, id);
+        assert_eq!(t.lookup(id), Some(dead), "the fields stay readable");
+        assert_eq!(t.active().count(), 1, "still attached");
+        t.retire(id);
+        assert_eq!(t.active().count(), 0, "retired during the check");
+        checked.set(true);
+        true // referenced: the reclaim gives up
+    };
+    assert!(t.register(&me, &during_the_check).is_err());
+    assert!(checked.get());
+    assert_eq!(t.lookup(id), Some(dead), "back as it was, retired");
+    assert_eq!(t.active().count(), 0);
+    // Released during a check: the reclaim leaves the free entry alone.
+    let entries = table(1);
+    let t = ProcessTable::new(&entries);
+    let id = t.register(&dead, &|_| false).unwrap();
+    assert!(
+        t.register(&me, &|_| {
+            t.release(id);
+            false
+        })
+        .is_err()
+    );
+    assert_eq!(t.lookup(id), None, "free");
+    assert_eq!(t.register(&me, &|_| false).unwrap(), id, "and reusable");
+}

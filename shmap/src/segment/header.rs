@@ -36,7 +36,10 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// rely on to skip their verification: a build of format 3 would free slots without setting it.
 /// 5: a hash table's body ends with its probe bounds (a side table of `side_bytes_per_slot` bytes
 /// per slot, recorded in the identity), which lookups rely on to stop short of an EMPTY slot.
-pub(crate) const FORMAT_VERSION: u32 = 5;
+/// 6: process-table entries have the states EXITED (retired by a normal exit: still naming the
+/// process) and CHECKING (under a reclaim's check), which a build of format 5 would read as "no
+/// entry", i.e. a dead holder, and rob the locks of a process still running.
+pub(crate) const FORMAT_VERSION: u32 = 6;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 /// Bodies start on a page boundary.

@@ -22,10 +22,12 @@
 //!                                              each increment's `seq key` to LOG before it
 //! worker churn NAME ID OPS KEYS LOG            insert and remove random keys below KEYS, OPS
 //!                                              times, logging each (see `tests/churn.rs`)
-//! worker exit-static NAME KEY [hold]           open NAME into a static (never dropped, as a
+//! worker exit-static NAME KEY [hold|late]      open NAME into a static (never dropped, as a
 //!                                              `#[shm_table]` is), insert KEY -> 1, print the
-//!                                              owner id, and return from `main` (hold: while
-//!                                              another thread sits in a visitor on KEY + 1)
+//!                                              owner id, and return from `main` once stdin
+//!                                              closes (hold: while another thread sits in a
+//!                                              visitor on KEY + 1; late: and open NAME again
+//!                                              in an exit handler that runs after shmap's)
 //! ```
 
 use std::io::Read;
@@ -103,6 +105,21 @@ fn main() {
         }
         "exit-static" => {
             static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+            static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+            /// Runs after shmap's exit handler (handlers run in reverse order of
+            /// installation, and this one is installed first): a registration that comes
+            /// too late for it, never dropped.
+            extern "C" fn open_late() {
+                let late = open_shared(NAME.get().unwrap()).unwrap();
+                late.insert(&7, &7).unwrap();
+                std::mem::forget(late);
+            }
+            NAME.set(name.clone()).unwrap();
+            if args.get(3).is_some_and(|a| a == "late") {
+                // SAFETY: `open_late` is an `extern "C" fn()`; a panic in it aborts, which
+                // the test would see as a failure.
+                assert_eq!(unsafe { libc::atexit(open_late) }, 0);
+            }
             let table = TABLE.get_or_init(|| open_shared(&name).unwrap());
             let key: u64 = arg(&args, 2);
             table.insert(&key, &1).unwrap();
@@ -121,6 +138,8 @@ fn main() {
                 wait.recv().unwrap();
                 println!("inside");
             }
+            // Until the test has seen this process attached.
+            let _ = std::io::stdin().read_to_end(&mut Vec::new());
             // Returning from `main` runs the `atexit` handlers (and ends the holding thread).
         }
         "panic" => {
