@@ -223,7 +223,8 @@ struct Redis {
 impl Redis {
     /// A private `redis-server` on a unix socket, or `None` if there is none on the `PATH`.
     fn start() -> Option<Redis> {
-        let socket = std::env::temp_dir().join(format!("alt-bench-redis-{}.sock", std::process::id()));
+        let socket =
+            std::env::temp_dir().join(format!("alt-bench-redis-{}.sock", std::process::id()));
         let _ = std::fs::remove_file(&socket);
         let server = std::process::Command::new("redis-server")
             .args(["--port", "0", "--save", "", "--appendonly", "no", "--unixsocketperm", "700"])
