@@ -177,6 +177,8 @@ struct Files {
     map: shmap_files::Shmap,
     /// The keys it holds (removed when the benchmark ends: they are files in `/dev/shm`).
     held: Vec<u64>,
+    /// Its lock files before the benchmark started (others' to keep).
+    locks_before: std::collections::HashSet<PathBuf>,
 }
 
 impl Files {
@@ -209,7 +211,26 @@ impl Drop for Files {
         for k in self.held.drain(..) {
             let _ = self.map.remove(&Self::name(k));
         }
+        // Its `remove` leaves each key's lock file behind (`/dev/shm/shmap.<sha224>.lock`):
+        // delete those that appeared while it ran.
+        for lock in lock_files() {
+            if !self.locks_before.contains(&lock) {
+                let _ = std::fs::remove_file(lock);
+            }
+        }
     }
+}
+
+/// The crates.io `shmap`'s lock files in `/dev/shm`.
+fn lock_files() -> std::collections::HashSet<PathBuf> {
+    let Ok(dir) = std::fs::read_dir("/dev/shm") else { return Default::default() };
+    dir.filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("shmap.") && name.ends_with(".lock")
+        })
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,7 +393,8 @@ fn alternatives(c: &mut Criterion) {
     bench_store(c, "lmdb", &mut lmdb, &held);
     drop(lmdb);
 
-    let mut files = Files { map: shmap_files::Shmap::new(), held: Vec::new() };
+    let locks_before = lock_files();
+    let mut files = Files { map: shmap_files::Shmap::new(), held: Vec::new(), locks_before };
     fill(&mut files, &held[..FILES_KEYS]);
     files.held = held[..FILES_KEYS].to_vec();
     bench_store(c, "shmap-crates-io", &mut files, &held[..FILES_KEYS]);
