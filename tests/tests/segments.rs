@@ -183,24 +183,25 @@ fn corrupt_headers_are_refused() {
         OpenErrorKind::NotShmap { found, .. } if found == u64::from_le_bytes(*b"NOTSHMAP")
     ));
     assert!(matches!(
-        open_patched(&name, &good, 8, &7u32.to_ne_bytes()),
-        OpenErrorKind::VersionMismatch { expected: 6, found: 7 }
+        open_patched(&name, &good, 8, &8u32.to_ne_bytes()),
+        OpenErrorKind::VersionMismatch { expected: 7, found: 8 }
     ));
-    // Segments of the previous formats: 5, process tables without the EXITED and CHECKING
+    // Segments of the previous formats: 6, tables whose shortenings do not bump the emptied
+    // epoch (inserts of this build would miss a chain cut by them); 5, process tables without the EXITED and CHECKING
     // states (a build of format 5 would take such entries for dead processes); 4, tables
     // without probe bounds (whose lookups walk to
     // an EMPTY slot, and whose inserts would not raise the bounds); 3, tables whose header did
     // not record whether a slot was ever freed; 2, hash-table slots that could not be removed
     // (states TOMBSTONE and DEAD, which later formats read as FREED and EMPTYING); 1, ring
     // control blocks without sleeper seats.
-    for old in [5u32, 4, 3, 2, 1] {
+    for old in [6u32, 5, 4, 3, 2, 1] {
         let kind = open_patched(&name, &good, 8, &old.to_ne_bytes());
         assert!(
-            matches!(kind, OpenErrorKind::VersionMismatch { expected: 6, found } if found == old),
+            matches!(kind, OpenErrorKind::VersionMismatch { expected: 7, found } if found == old),
             "{kind:?}"
         );
         let message = kind.to_string();
-        assert!(message.contains('6') && message.contains(&old.to_string()), "{message}");
+        assert!(message.contains('7') && message.contains(&old.to_string()), "{message}");
     }
     assert!(matches!(open_patched(&name, &good, 32, &[0xff]), OpenErrorKind::CorruptHeader { .. }));
     // A byte of the value's layout description.

@@ -39,7 +39,10 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// 6: process-table entries have the states EXITED (retired by a normal exit: still naming the
 /// process) and CHECKING (under a reclaim's check), which a build of format 5 would read as "no
 /// entry", i.e. a dead holder, and rob the locks of a process still running.
-pub(crate) const FORMAT_VERSION: u32 = 6;
+/// 7: a shortening to EMPTY adds one to the slot's emptied epoch (the version's top bits),
+/// which inserts compare to tell a chain cut at their claim; a build of format 6 would bump the
+/// version by one and its shortenings would go unseen.
+pub(crate) const FORMAT_VERSION: u32 = 7;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 /// Bodies start on a page boundary.

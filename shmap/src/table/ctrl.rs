@@ -20,6 +20,13 @@
 //!   removal and a reuse of the slot by another key). 33 bits: a reader would have to stall
 //!   while 2^33 unlocks hit the same slot to be fooled, and even then `FromBytes` makes the torn
 //!   copy a wrong value, not undefined behaviour.
+//!
+//!   The version's top [`EPOCH_BITS`] bits are the slot's **emptied epoch**: the shortening
+//!   that makes a slot EMPTY adds one to them (and nothing to the rest), every other bump adds
+//!   one to the bits below (a carry into the epoch every 2^20 bumps). So an insert that read a
+//!   slot of its chain before its claim, and reads the same epoch there after it, knows that the
+//!   slot was not made EMPTY in between (see [`raw`](super::raw), invariant 2), whatever else
+//!   happened to it: updates, removals and reuses by other keys do not change the epoch.
 //! - **owner**: while the slot is locked, the holder's [`OwnerId`], written by the same
 //!   compare-and-swap that takes the lock; 0 otherwise.
 //!
@@ -38,7 +45,7 @@
 //! unlock     ACCESSING(t,v,o)  -> READY(t,v+1,0)     store  value unchanged
 //! remove     READY(t,v,0)      -> FREED(t,v+1,0)     CAS    lock-free: one step, nothing held
 //! shorten    FREED(t,v,0)      -> EMPTYING(t,v,o)    CAS    if the next slot is EMPTY...
-//!            EMPTYING(t,v,o)   -> EMPTY(t,v+1,0)     store  ...and still is after a fence
+//!            EMPTYING(t,v,o)   -> EMPTY(t,v+2^20,0)  CAS    ...and still is after a fence (epoch+1)
 //!            EMPTYING(t,v,o)   -> FREED(t,v+1,0)     CAS    ...else back
 //! veto       EMPTYING(t,v,_)   -> FREED(t,v+1,0)     CAS    by an insert the shortening would cut
 //! ```
@@ -144,6 +151,10 @@ const TAG_SHIFT: u32 = 3;
 const TAG_MASK: u64 = 0xffff;
 const VERSION_SHIFT: u32 = 19;
 const VERSION_MASK: u64 = (1 << 33) - 1;
+/// Bits of the version that count the slot's shortenings to EMPTY (its emptied epoch).
+pub(crate) const EPOCH_BITS: u32 = 13;
+/// Where the emptied epoch starts within the version.
+const EPOCH_IN_VERSION: u32 = 33 - EPOCH_BITS;
 const OWNER_SHIFT: u32 = 52;
 const OWNER_MASK: u64 = 0xfff;
 
@@ -237,6 +248,24 @@ impl Ctrl {
         Ctrl(((kept + (1 << VERSION_SHIFT)) & KEPT) | state as u64)
     }
 
+    /// The same slot, unlocked EMPTY by a shortening: the emptied epoch incremented (the bits
+    /// below it kept), wrapping with the version.
+    #[inline]
+    pub(crate) fn emptied(self) -> Ctrl {
+        const KEPT: u64 = (TAG_MASK << TAG_SHIFT) | (VERSION_MASK << VERSION_SHIFT);
+        let kept = self.0 & KEPT;
+        // A carry out of the version lands in the owner bits, which the mask clears: the wrap.
+        Ctrl(((kept + (1 << (VERSION_SHIFT + EPOCH_IN_VERSION))) & KEPT) | SlotState::Empty as u64)
+    }
+
+    /// The slot's emptied epoch: how many times a shortening made it EMPTY (modulo
+    /// 2^[`EPOCH_BITS`]), changed by nothing else but a carry from the bits below every 2^20
+    /// other bumps.
+    #[inline(always)]
+    pub(crate) fn emptied_epoch(self) -> u64 {
+        self.version() >> EPOCH_IN_VERSION
+    }
+
     /// The same word with the version incremented (wrapping at 2^33).
     #[cfg(test)]
     pub(crate) fn bumped(self) -> Ctrl {
@@ -324,6 +353,30 @@ mod tests {
         assert_eq!((committed.version(), committed.owner()), (42, None));
         assert!(!locked.locked(SlotState::Writing, owner).is_readable());
         assert_eq!(format!("{locked:?}"), "ACCESSING(tag=0x1234, v=41, owner=1)");
+    }
+
+    #[test]
+    fn only_a_shortening_changes_the_emptied_epoch() {
+        let owner = OwnerId::from_bits(5).unwrap();
+        let c = Ctrl::new(SlotState::Ready, 0xbeef, 41, None);
+        let updated = c.locked(SlotState::Accessing, owner).released(SlotState::Ready);
+        let removed = updated.released(SlotState::Freed);
+        let reused = removed.claimed(7, owner).locked(SlotState::New, owner);
+        let committed = reused.released(SlotState::Ready);
+        for later in [updated, removed, reused, committed] {
+            assert_eq!(later.emptied_epoch(), c.emptied_epoch(), "{later:?}");
+        }
+        let shortened = removed.locked(SlotState::Emptying, owner).emptied();
+        assert_eq!(shortened.state(), SlotState::Empty);
+        assert_eq!(shortened.emptied_epoch(), c.emptied_epoch() + 1);
+        assert_eq!((shortened.tag(), shortened.owner()), (0xbeef, None));
+        assert_eq!(
+            shortened.version() & ((1 << EPOCH_IN_VERSION) - 1),
+            removed.version() & ((1 << EPOCH_IN_VERSION) - 1)
+        );
+        // The epoch wraps with the version, leaving the owner bits clear.
+        let last = Ctrl::new(SlotState::Emptying, 1, VERSION_MASK, Some(owner)).emptied();
+        assert_eq!((last.emptied_epoch(), last.owner()), (0, None));
     }
 
     #[test]

@@ -623,3 +623,36 @@ fn two_inserts_of_one_key_past_a_lowered_reach() {
         },
     );
 }
+
+/// An insert that claims the EMPTY end of its key's chain (home slot 0: A, B, then slot 2)
+/// racing a process that removes B (slot 1 becomes EMPTY: its scan saw slot 2 still EMPTY),
+/// removes A (slot 0 becomes EMPTY: its scan stops at slot 1) and inserts C, whose home is
+/// slot 1, there. A verification that read slot 0 before the second removal and slot 1 after
+/// the insert saw the chain whole, while it had been cut before the claim: the key would then
+/// sit past an EMPTY home slot, unreachable (and a later insert of it would make a second
+/// copy). The emptied epochs make that verification fail and the insert start over.
+#[test]
+fn end_claim_vs_shortenings_and_a_refill_before_it() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [a, b, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&a, &1).unwrap();
+            t.insert(&b, &2).unwrap();
+            t
+        },
+        |t| t.insert(&keys_at(4, 0, 3)[2], &3).unwrap(),
+        |t| {
+            let [a, b, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            assert_eq!(t.remove(&b).unwrap(), Some(2));
+            assert_eq!(t.remove(&a).unwrap(), Some(1));
+            t.insert(&keys_at(4, 1, 1)[0], &4).unwrap()
+        },
+        |t, inserted, refilled| {
+            assert_eq!((inserted, refilled), (None, None));
+            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(3), "the key was lost");
+            assert_eq!(t.get(&keys_at(4, 1, 1)[0]).unwrap(), Some(4));
+            assert_consistent(t);
+        },
+    );
+}

@@ -51,7 +51,16 @@
 //!    else FREED again (a compare-and-swap). A verification that meets an EMPTYING slot before
 //!    its own vetoes the shortening (EMPTYING → FREED, so a stopped remover stops nobody), and
 //!    aborts if it meets an EMPTY one there. Either the scan sees the new claim (and keeps the
-//!    slot) or the verification sees the EMPTYING (Dekker again).
+//!    slot) or the verification sees the EMPTYING or a later word (Dekker again). A later word
+//!    may be another key's, claimed after the EMPTY: so a shortening adds one to the slot's
+//!    *emptied epoch* (the version's top bits, see [`ctrl`](super::ctrl)), an inserter reads
+//!    the epochs of the slots before its own before it claims (in its walk, or just before the
+//!    claim) and its verification reads them again, and a different sum means the chain was
+//!    cut at the claim: the claim is given up and the insert walks again. Without this, a
+//!    claim made past a cut that was refilled before the verification read it would commit,
+//!    and a later shortening whose scan stopped at the cut could empty the key's home slot
+//!    (then an insert of the key claims it: two copies; found by a three-thread churn test,
+//!    modelled in `end_claim_vs_shortenings_and_a_refill_before_it`).
 //! 3. **Readers never see another key's value.** Every removal and every reuse changes the
 //!    version (EMPTY slots keep theirs), which a seqlock reader validates after copying
 //!    (below), and a claimer's Release fence orders its claim before its key and value stores:
@@ -576,8 +585,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                             return Ok(self.run_new(index, slot, new, waiting.host, visitor));
                         }
                         ClaimEnd::Lost => continue, // the walk reads the slot again
-                        ClaimEnd::Check(new) => {
-                            return self.check_end(key, hash, index, new, locker, waiting, visitor);
+                        ClaimEnd::Cut => {
+                            return self.insert_in_chain(key, hash, locker, waiting, visitor);
+                        }
+                        ClaimEnd::Check(new, epochs) => {
+                            return self.check_end(
+                                key, hash, index, new, epochs, locker, waiting, visitor,
+                            );
                         }
                     }
                 }
@@ -600,6 +614,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         hash: u64,
         index: usize,
         new: Ctrl,
+        epochs_before: u64,
         locker: Locker,
         waiting: &mut Waiting<'_, B, H>,
         visitor: F,
@@ -617,7 +632,19 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         } else {
             // `mine` was EMPTY, so the verification stops there and needs no reach.
             let reach = usize::MAX;
-            self.finish_claim(key, hash, index, slot, true, reach, new, locker.owner, waiting)
+            let owner = locker.owner;
+            self.finish_claim(
+                key,
+                hash,
+                index,
+                slot,
+                true,
+                reach,
+                epochs_before,
+                new,
+                owner,
+                waiting,
+            )
         };
         match verified? {
             Some(new) => Ok(self.run_new(index, slot, new, waiting.host, visitor)),

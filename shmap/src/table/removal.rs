@@ -73,11 +73,15 @@ pub(super) enum Claim {
 pub(super) enum ClaimEnd {
     /// The slot is ours, in NEW (the word), verified.
     Won(Ctrl),
-    /// Another process took the slot first.
+    /// Another process took the slot first: read it again.
     Lost,
+    /// The chain was cut before our slot since the walk (or may have been, at our claim, which
+    /// we gave up): insert through the out-of-line path, which walks again from the home slot.
+    Cut,
     /// The slot is ours, in NEW (the word), but the inline check met a slot that needs the
-    /// full verification (our tag, EMPTY, EMPTYING) or a FREED slot we would rather reuse.
-    Check(Ctrl),
+    /// full verification (our tag, EMPTY, EMPTYING) or a FREED slot we would rather reuse; with
+    /// the emptied epochs of the slots before ours, read before the claim (see `verify`).
+    Check(Ctrl, u64),
 }
 
 /// What [`RawTable::remove`] did.
@@ -156,7 +160,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
 
     /// Claims the EMPTY slot `index` (`slot`, seen as `seen`) that ended a walk from the home
     /// slot, and checks inline the common case of its verification: every slot from the home
-    /// slot on holds another key (another tag). Anything else is left to
+    /// slot on holds another key (another tag), and none was made EMPTY since before the claim
+    /// (else the claim is given up: `Cut`). Anything else is left to
     /// [`check_end`](Self::check_end): a slot with our tag or being emptied (the full
     /// verification decides), an EMPTY one (a cut chain), a FREED one (which the key should
     /// reuse instead).
@@ -172,10 +177,32 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         owner: OwnerId,
         host: &H,
     ) -> ClaimEnd {
+        let home = self.home(hash);
+        // Before the claim, once a slot was ever freed: the emptied epochs of the slots before
+        // ours, which the checks after it compare (see `verify`); an EMPTY one means the chain
+        // was cut since the walk: walk again. Without a freed slot no slot was ever made EMPTY
+        // again, and none can be before our claim is judged (see `note_freed`).
+        // Relaxed: a hint; the SeqCst load after the claim decides.
+        let before = if self.freed().load(Ordering::Relaxed) == 0 {
+            None
+        } else {
+            let mut sum = 0u64;
+            let mut i = home;
+            while i != index {
+                // Relaxed: a read before our claim; coherence orders it before the SeqCst
+                // reads of the same slot after the claim, which are what Dekker's argument uses.
+                let c = Ctrl(self.ctrl_word(i).load(Ordering::Relaxed));
+                if c.is(SlotState::Empty) {
+                    return ClaimEnd::Cut;
+                }
+                sum = sum.wrapping_add(c.emptied_epoch());
+                i = (i + 1) & self.mask;
+            }
+            Some(sum)
+        };
         let Some(new) = self.publish(key, hash, slot, seen, owner, Ordering::SeqCst, host) else {
             return ClaimEnd::Lost;
         };
-        let home = self.home(hash);
         let distance = index.wrapping_sub(home) & self.mask;
         if distance >= UNCHECKED_REACH {
             // No verification reads the reach it returns: it stops at our slot, EMPTY before.
@@ -186,17 +213,29 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         if self.freed().load(Ordering::SeqCst) == 0 {
             return ClaimEnd::Won(new);
         }
+        let Some(before) = before else {
+            // The first slot ever freed was freed during our insert: we have no epochs to
+            // compare. Rare: give the claim up and walk again.
+            self.abandon_claim(index, slot, new, home, owner, host);
+            return ClaimEnd::Cut;
+        };
         let tag = Self::tag(hash);
+        let (mut after, mut check) = (0u64, false);
         let mut i = home;
         while i != index {
             // SeqCst: Dekker's load after our SeqCst claim (see `dekker_fence`).
             let c = Ctrl(self.ctrl_word(i).load(Ordering::SeqCst));
-            if c.tag() == tag || c.is(SlotState::Empty) || c.is_vacant() {
-                return ClaimEnd::Check(new);
-            }
+            after = after.wrapping_add(c.emptied_epoch());
+            check |= c.tag() == tag || c.is(SlotState::Empty) || c.is_vacant();
             i = (i + 1) & self.mask;
         }
-        ClaimEnd::Won(new)
+        if after != before {
+            // A slot before ours was made EMPTY since we read it: our claim may lie past a cut
+            // in the chain (see `verify`). Give it up and walk again.
+            self.abandon_claim(index, slot, new, home, owner, host);
+            return ClaimEnd::Cut;
+        }
+        if check { ClaimEnd::Check(new, before) } else { ClaimEnd::Won(new) }
     }
 
     /// Whether a FREED slot lies from `from` on, before `to`.
@@ -213,8 +252,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// Frees slot `index`, which we claimed (NEW as `new`) for a key of home slot `home` and
-    /// give up, uncounts it, shortens the chain there, and lowers the probe bound our claim may
-    /// have raised.
+    /// give up, uncounts it, and lowers the probe bound our claim may have raised.
+    ///
+    /// It does not shorten the chain there: a shortening to EMPTY cuts the chains of the
+    /// claims made past our slot while we held it, which then give up in turn (see `verify`),
+    /// and in a small, busy table inserts could keep cutting each other's chains for ever (a
+    /// livelock found by `churn_in_full_tables_of_colliding_keys`). The FREED slot is reused by
+    /// the next insert whose chain reaches it, or shortened by a later removal before it.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn abandon_claim<H: Host + ?Sized>(
         &self,
@@ -229,7 +273,6 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // Release: hands the slot on (pairs with the next claimer's Acquire CAS).
         slot.ctrl.store(new.released(SlotState::Freed).0, Ordering::Release);
         host.count_entries(owner, -1);
-        self.shorten(index, owner);
         self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
     }
 
@@ -256,8 +299,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // the first held by another insert (which may free it again), in case there is none.
         let (mut target, mut busy) = (None, None);
         // A signature of the words seen in a lap without a free slot, to tell a full table from
-        // one that only looked full while its keys moved between slots (removed, reinserted).
+        // one that only looked full while its keys moved between slots (removed, reinserted):
+        // see `slot_signature`.
         let mut signature = 0u64;
+        // The emptied epochs of the slots before the target, for the verification.
+        let mut epochs = 0u64;
         for distance in 0..self.capacity() {
             if distance > reach && target.is_some() {
                 break; // no copy of the key lies farther: a free slot is all we need
@@ -286,6 +332,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             } else if c.is(SlotState::Inserting) || c.is(SlotState::New) {
                 busy = busy.or(Some((index, c)));
             }
+            if target.is_none() {
+                epochs = epochs.wrapping_add(c.emptied_epoch());
+            }
             index = (index + 1) & self.mask;
         }
         let (index, seen) = match (target, busy) {
@@ -302,13 +351,15 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 self.wait_on(waiting, index, c)?;
                 return Ok(Claim::Lost);
             }
-            // Full only if a second lap sees every slot as the first did: a lap is not a
-            // snapshot, and under churn a key removed behind it and inserted ahead of it is
-            // seen twice (a spurious full table, found by a review's churn in a full table).
+            // Full only if a second lap sees every word as the first did (then the table was
+            // full at one instant: see `slot_signature`): a lap alone is not a snapshot, and
+            // under churn a key removed behind it and inserted ahead of it is seen twice (a
+            // spurious full table, found by a review's churn in a full table).
             (None, None) if self.lap_signature() == signature => return Ok(Claim::NoRoom),
             // The slots changed between the laps: wait a step, bounded by the operation's
-            // timeout (a full table whose keys keep moving must not keep an insert spinning),
-            // and look again; a table that stays full and busy for the whole timeout is full.
+            // timeout (a full table whose keys keep moving, or whose values keep changing, must
+            // not keep an insert spinning), and look again; a table that stays full and busy
+            // for the whole timeout is full.
             (None, None) => {
                 return match self.wait_on(waiting, index, Ctrl(0)) {
                     Ok(()) => Ok(Claim::Lost),
@@ -324,22 +375,30 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         };
         let reach = self.raise_reach(home, index.wrapping_sub(home) & self.mask);
         let empty = seen.is(SlotState::Empty);
-        Ok(match self.finish_claim(key, hash, index, slot, empty, reach, new, owner, waiting)? {
-            Some(new) => Claim::Won(index, new),
-            None => Claim::Lost,
-        })
+        Ok(
+            match self
+                .finish_claim(key, hash, index, slot, empty, reach, epochs, new, owner, waiting)?
+            {
+                Some(new) => Claim::Won(index, new),
+                None => Claim::Lost,
+            },
+        )
     }
 
-    /// What a full-table check records of slot `index`, seen as `c`: for a slot holding an
-    /// entry, its index and its key (not its version: an update in place, which changes the
-    /// version, does not change which keys fill the table); for any other slot, the whole word.
+    /// What a full-table check records of slot `index`, seen as `c`: the whole control word.
+    ///
+    /// Two laps that see every word the same prove the table was full at one instant (a double
+    /// collect): a word's version grows with every episode of its slot (an update in place, a
+    /// removal, a reuse), so a slot that shows one word to both laps held it all the time
+    /// between them, and every slot's interval contains the instant between the laps. A
+    /// signature of keys alone (which an earlier version used, so that updates in place would
+    /// not keep the check from concluding) is not a snapshot: a key that leaves a slot and
+    /// comes back between the reads of each lap looks the same to both, while the table was
+    /// never full (found by `churn_in_full_tables_of_colliding_keys`, once in 200 runs). A
+    /// table kept busy by updates waits instead, bounded by the operation's timeout (the
+    /// caller's second arm).
     fn slot_signature(&self, index: usize, c: Ctrl) -> u64 {
-        if c.holds_entry() {
-            let key = words::load::<K>(self.slot(index).key);
-            mix((self.hash)(&key) ^ index as u64)
-        } else {
-            mix(c.0 ^ index as u64).rotate_left(1)
-        }
+        mix(c.0 ^ index as u64)
     }
 
     /// The signature of a whole lap of slots (as `claim_in_chain` computes it), from slot 0:
@@ -353,8 +412,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// Verifies our claim of slot `index` (EMPTY before it if `was_empty`, NEW as `new` now;
-    /// `reach` is the probe bound our claim's raise left) and returns `new` if it stands; else
-    /// frees the slot again (and shortens the chain there).
+    /// `reach` is the probe bound our claim's raise left; `epochs_before` the sum of the
+    /// emptied epochs of the slots from the home slot to `index`, read before the claim) and
+    /// returns `new` if it stands; else frees the slot again.
     #[allow(clippy::too_many_arguments)]
     #[inline]
     pub(super) fn finish_claim<B: BackoffPolicy, H: Host + ?Sized>(
@@ -365,11 +425,12 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         slot: Slot<'_>,
         was_empty: bool,
         reach: usize,
+        epochs_before: u64,
         new: Ctrl,
         owner: OwnerId,
         waiting: &mut Waiting<'_, B, H>,
     ) -> Result<Option<Ctrl>, RawError> {
-        let verified = self.verify(key, hash, index, was_empty, reach, waiting);
+        let verified = self.verify(key, hash, index, was_empty, reach, epochs_before, waiting);
         if matches!(verified, Ok(true)) {
             return Ok(Some(new));
         }
@@ -382,7 +443,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// first (only to `mine` if `mine` was EMPTY: see below). `reach`, the probe bound read by
     /// our raise after our claim, covers every copy claimed before it ([`bounds`], rule 3).
     /// `Ok(false)` if the key is committed in another slot, or NEW in a slot nearer the home
-    /// slot, or if a slot before `mine` is EMPTY (a shortening cut the chain); waits on slots
+    /// slot, or if a slot before `mine` is EMPTY or was made EMPTY since the claimer read it
+    /// before its claim (a shortening cut the chain: the sum of the slots' emptied epochs is
+    /// not `epochs_before`); waits on slots
     /// that may resolve either way (INSERTING with our tag, NEW farther on, EMPTYING before
     /// `mine`).
     ///
@@ -395,6 +458,17 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// [`bounds`]: super::bounds
     #[allow(clippy::too_many_arguments)]
     #[inline(never)]
+    ///
+    /// The emptied epochs close a gap in that argument: a slot `p` before our slot may be made
+    /// EMPTY by a shortening whose scan read our slot before our claim (and so saw no chain
+    /// through `p`), and then be claimed again by another key before our verification reads
+    /// it. Our claim would then have been made with the chain cut, so a later shortening of a
+    /// slot before `p` (whose scan stops at `p`) could not see our copy either, and an insert
+    /// could claim that slot, EMPTY, as its home: two copies (found by
+    /// `churn_in_full_tables_of_colliding_keys`). Dekker's order makes our read of `p` after
+    /// our claim see the shortening's EMPTYING lock or a later word, and every word from the
+    /// EMPTY on has a larger epoch than the one we read before our claim.
+    #[allow(clippy::too_many_arguments)]
     fn verify<B: BackoffPolicy, H: Host + ?Sized>(
         &self,
         key: &K,
@@ -402,27 +476,38 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         mine: usize,
         mine_was_empty: bool,
         reach: usize,
+        epochs_before: u64,
         waiting: &mut Waiting<'_, B, H>,
     ) -> Result<bool, RawError> {
         let tag = Self::tag(hash);
         let mut index = self.home(hash);
         let mut passed = false;
+        // The emptied epochs of the slots before ours, as this verification last read them.
+        let mut epochs = 0u64;
         for distance in 0..self.capacity() {
             if distance > reach {
                 debug_assert!(passed, "our raise made the reach cover our slot");
                 return Ok(true);
             }
             if index == mine {
+                if epochs != epochs_before {
+                    return Ok(false); // a slot before ours was made EMPTY since we read it
+                }
                 if mine_was_empty {
                     return Ok(true);
                 }
                 passed = true;
             } else {
+                let mut last_epoch = 0;
                 loop {
                     // SeqCst: Dekker's load after our SeqCst claim (see `dekker_fence`); as an
                     // acquire, pairs with the Release store of NEW, so the key compared below is
                     // the published one.
                     let c = Ctrl(self.ctrl_word(index).load(Ordering::SeqCst));
+                    if !passed {
+                        // This read of the slot, the last unless it is read again below.
+                        last_epoch = c.emptied_epoch();
+                    }
                     // Most slots: another key's, or FREED (its tag is stale).
                     if c.tag() != tag && !c.is(SlotState::Empty) && !c.is(SlotState::Emptying)
                         || c.is(SlotState::Freed)
@@ -457,6 +542,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     }
                     self.wait_on(waiting, index, c)?;
                 }
+                epochs = epochs.wrapping_add(last_epoch);
             }
             index = (index + 1) & self.mask;
         }
@@ -553,7 +639,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// it became EMPTY (then the slot before it may be shortened too).
     fn finish_shortening(&self, i: usize, locked: Ctrl, reach: usize) -> bool {
         let empty = self.no_chain_through(i, reach, true);
-        let next = if empty { SlotState::Empty } else { SlotState::Freed };
+        // EMPTY with the emptied epoch bumped (claimers that read the slot before compare it:
+        // see `verify`), or FREED again.
         // Release: pairs with the Acquire CAS of the slot's next claimer. A compare-and-swap, not
         // a store: a verifying insert may have vetoed the shortening (EMPTYING -> FREED)
         // meanwhile, and then the slot stays as the veto left it.
@@ -561,7 +648,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             .ctrl_word(i)
             .compare_exchange(
                 locked.0,
-                locked.released(next).0,
+                if empty { locked.emptied().0 } else { locked.released(SlotState::Freed).0 },
                 Ordering::Release,
                 Ordering::Relaxed,
             )
