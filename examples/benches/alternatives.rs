@@ -43,6 +43,9 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod common;
+use common::keys;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use heed::types::U64;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, byteorder::NativeEndian};
@@ -52,20 +55,6 @@ use shmap::{AccessMode, Backing, ShmHashTable};
 /// Keys held by the stores (the crates.io `shmap`: [`FILES_KEYS`]).
 const KEYS: usize = 1_000_000;
 const FILES_KEYS: usize = 10_000;
-
-/// splitmix64, as in the workload and the `peers` benchmark.
-fn keys(seed: u64, n: usize) -> Vec<u64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        })
-        .collect()
-}
 
 /// A store under test, one operation at a time.
 trait Store {

@@ -23,24 +23,13 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::{Barrier, RwLock};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::keys;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shmap::{AccessMode, Backing, ShmHashTable};
 
 const N: usize = 1_000_000;
-
-/// splitmix64, as in the workload.
-fn keys(seed: u64, n: usize) -> Vec<u64> {
-    let mut s = seed;
-    (0..n)
-        .map(|_| {
-            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = s;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^ (z >> 31)
-        })
-        .collect()
-}
 
 /// A folded-multiply hasher for u64 keys (the peers' fast hasher).
 #[derive(Clone, Copy, Default)]

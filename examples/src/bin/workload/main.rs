@@ -4,11 +4,12 @@
 //! ```text
 //! cargo run --release -p shmap-examples --bin workload -- [--case u64-1M|v64B-1M|u64-25K|v64B-25K|all|u64-50M]
 //!     [--mode 1t|2t|2p|all] [--reps 3] [--warmup 1] [--undo] [--huge-pages]
-//!     [--churn-rounds 20] [--dir DIR]
+//!     [--churn-rounds 20] [--backing shm|dir:DIR]
 //! ```
 //!
-//! `u64-50M` (50 million keys in 2^26 slots, 1.7 GB) is not part of `all`. `--dir DIR` puts
-//! the table in a file in `DIR` instead of `/dev/shm`: a hugetlbfs mount gives it huge pages
+//! `u64-50M` (50 million keys in 2^26 slots, 1.7 GB) is not part of `all`. `--backing dir:DIR`
+//! (or `--dir DIR`) puts the table in a file in `DIR` instead of a POSIX shared-memory name in
+//! `/dev/shm` (`--backing shm`, the default): a hugetlbfs mount gives it huge pages
 //! from the reserved pool (`echo 900 > /proc/sys/vm/nr_hugepages; mount -t hugetlbfs none
 //! /dev/hugepages` for `u64-50M`).
 //!
@@ -74,6 +75,15 @@ fn parse() -> Result<Options, String> {
                 o.churn_rounds = value(i)?.parse().map_err(|_| "--churn-rounds: not a number")?
             }
             "--dir" => o.dir = Some(value(i)?.into()),
+            "--backing" => {
+                o.dir = match value(i)?.as_str() {
+                    "shm" => None,
+                    other => match other.strip_prefix("dir:") {
+                        Some(dir) => Some(dir.into()),
+                        None => return Err(format!("--backing: shm or dir:DIR, not {other}")),
+                    },
+                }
+            }
             "--undo" => {
                 o.undo = true;
                 i -= 1;
