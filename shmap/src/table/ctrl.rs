@@ -17,13 +17,17 @@
 //!   every other transition, so a word is never repeated: a monitor comparing two samples and a
 //!   recoverer's compare-and-swap from an observed word each name one episode, and a seqlock
 //!   reader accepts a copy only if the version did not change while it copied (also across a
-//!   removal and a reuse of the slot by another key). 33 bits: a reader would have to stall
-//!   while 2^33 unlocks hit the same slot to be fooled, and even then `FromBytes` makes the torn
-//!   copy a wrong value, not undefined behaviour.
+//!   removal and a reuse of the slot by another key). 33 bits: to be fooled, a reader would
+//!   have to stall while the version goes all the way round (2^33 unlocks, or, since a
+//!   shortening to EMPTY adds 2^13, at least 2^20 removals and shortenings of that one slot
+//!   with their reuses) and read the control word again at the exact moment it comes back to
+//!   the one it saw; and even then `FromBytes` makes the torn copy a wrong value, not undefined
+//!   behaviour.
 //!
 //!   The version's top [`EPOCH_BITS`] bits are the slot's **emptied epoch**: the shortening
 //!   that makes a slot EMPTY adds one to them (and nothing to the rest), every other bump adds
-//!   one to the bits below (a carry into the epoch every 2^20 bumps). So an insert that read a
+//!   one to the 13 bits below (a carry into the epoch every 8,192 bumps, which at worst makes
+//!   an insert start over for nothing). So an insert that read a
 //!   slot of its chain before its claim, and reads the same epoch there after it, knows that the
 //!   slot was not made EMPTY in between (see [`raw`](super::raw), invariant 2), whatever else
 //!   happened to it: updates, removals and reuses by other keys do not change the epoch.
@@ -45,7 +49,7 @@
 //! unlock     ACCESSING(t,v,o)  -> READY(t,v+1,0)     store  value unchanged
 //! remove     READY(t,v,0)      -> FREED(t,v+1,0)     CAS    lock-free: one step, nothing held
 //! shorten    FREED(t,v,0)      -> EMPTYING(t,v,o)    CAS    if the next slot is EMPTY...
-//!            EMPTYING(t,v,o)   -> EMPTY(t,v+2^20,0)  CAS    ...and still is after a fence (epoch+1)
+//!            EMPTYING(t,v,o)   -> EMPTY(t,v+2^13,0)  CAS    ...and still is after a fence (epoch+1)
 //!            EMPTYING(t,v,o)   -> FREED(t,v+1,0)     CAS    ...else back
 //! veto       EMPTYING(t,v,_)   -> FREED(t,v+1,0)     CAS    by an insert the shortening would cut
 //! ```
@@ -152,7 +156,7 @@ const TAG_MASK: u64 = 0xffff;
 const VERSION_SHIFT: u32 = 19;
 const VERSION_MASK: u64 = (1 << 33) - 1;
 /// Bits of the version that count the slot's shortenings to EMPTY (its emptied epoch).
-pub(crate) const EPOCH_BITS: u32 = 13;
+pub(crate) const EPOCH_BITS: u32 = 20;
 /// Where the emptied epoch starts within the version.
 const EPOCH_IN_VERSION: u32 = 33 - EPOCH_BITS;
 const OWNER_SHIFT: u32 = 52;
@@ -259,7 +263,7 @@ impl Ctrl {
     }
 
     /// The slot's emptied epoch: how many times a shortening made it EMPTY (modulo
-    /// 2^[`EPOCH_BITS`]), changed by nothing else but a carry from the bits below every 2^20
+    /// 2^[`EPOCH_BITS`]), changed by nothing else but a carry from the bits below every 8,192
     /// other bumps.
     #[inline(always)]
     pub(crate) fn emptied_epoch(self) -> u64 {
