@@ -35,7 +35,10 @@ pub enum TableError {
         /// How long the operation waited.
         waited: Duration,
     },
-    /// Every slot holds another key: the key cannot be inserted.
+    /// Every slot holds another key: the key cannot be inserted. Returned when two passes over
+    /// the table saw every slot unchanged (so it was full at one instant), or, when other
+    /// processes keep changing the full table (updating its values, say), at the operation's
+    /// timeout.
     #[error("table full: all {capacity} slots hold other keys")]
     TableFull {
         /// The table's capacity.

@@ -189,9 +189,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             let mut sum = 0u64;
             let mut i = home;
             while i != index {
-                // Relaxed: a read before our claim; coherence orders it before the SeqCst
-                // reads of the same slot after the claim, which are what Dekker's argument uses.
-                let c = Ctrl(self.ctrl_word(i).load(Ordering::Relaxed));
+                // SeqCst: a read before our claim, in the single order with the claim and the
+                // shortenings' locks and scans (as in `claim_in_chain`'s walk; free on x86).
+                let c = Ctrl(self.ctrl_word(i).load(Ordering::SeqCst));
                 if c.is(SlotState::Empty) {
                     return ClaimEnd::Cut;
                 }
@@ -308,8 +308,12 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             if distance > reach && target.is_some() {
                 break; // no copy of the key lies farther: a free slot is all we need
             }
-            // Acquire: pairs with the Release store of NEW (the key compared below).
-            let c = Ctrl(self.ctrl_word(index).load(Ordering::Acquire));
+            // SeqCst: these reads come before our claim, and the epochs they sum are compared
+            // after it (see `verify`): SeqCst puts them in the single order with the claim and
+            // the shortenings' locks and scans, which the argument needs in the C++ model (free
+            // on x86; hardware with multi-copy atomicity gives it anyway). As an acquire, pairs
+            // with the Release store of NEW (the key compared below).
+            let c = Ctrl(self.ctrl_word(index).load(Ordering::SeqCst));
             if target.is_none() {
                 // Only a lap without a free slot needs it (and a key's signature rehashes it).
                 signature = signature.wrapping_add(self.slot_signature(index, c));
@@ -358,8 +362,10 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             (None, None) if self.lap_signature() == signature => return Ok(Claim::NoRoom),
             // The slots changed between the laps: wait a step, bounded by the operation's
             // timeout (a full table whose keys keep moving, or whose values keep changing, must
-            // not keep an insert spinning), and look again; a table that stays full and busy
-            // for the whole timeout is full.
+            // not keep an insert spinning), and look again; a table that looks full and keeps
+            // changing until the timeout is full. So an insert into a full table that others
+            // keep updating returns `TableFull` only at its timeout (updates change the words;
+            // a signature of keys alone, which would conclude at once, is not a snapshot).
             (None, None) => {
                 return match self.wait_on(waiting, index, Ctrl(0)) {
                     Ok(()) => Ok(Claim::Lost),

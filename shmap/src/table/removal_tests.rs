@@ -478,8 +478,9 @@ fn batched_writes_match_their_loops() {
 
 /// Second review's finding: an insert into a full table that another thread keeps updating
 /// retried its full-table check for as long as the updates went on (each update changes a
-/// slot's version), far past its timeout. Updates now leave the check's signature alone, and
-/// a check that keeps changing waits within the timeout.
+/// slot's version), far past its timeout. The check compares whole words (a snapshot, so that
+/// a key moving between slots cannot fake a full table), so updates keep it from concluding;
+/// it waits between laps and ends with `TableFull` within the timeout.
 #[test]
 fn an_insert_into_a_full_busy_table_ends_within_its_timeout() {
     let capacity = if cfg!(miri) { 8 } else { 4096 };
