@@ -50,7 +50,7 @@ use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_m
 use heed::types::U64;
 use heed::{Database, Env, EnvFlags, EnvOpenOptions, byteorder::NativeEndian};
 use redis::Commands;
-use shmap::{AccessMode, Backing, ShmHashTable};
+use shmap::{AccessMode, ShmHashTable};
 
 /// Keys held by the stores (the crates.io `shmap`: [`FILES_KEYS`]).
 const KEYS: usize = 1_000_000;
@@ -74,16 +74,9 @@ struct Shm(ShmHashTable<u64, u64>);
 
 impl Shm {
     fn new() -> Shm {
-        let name = format!("/alt-bench-{}", std::process::id());
-        let _ = ShmHashTable::<u64, u64>::unlink(&name);
-        // Room for the held keys and an insert pass's at half load.
-        let t = ShmHashTable::options()
-            .capacity(1 << 22)
-            .prefault(true)
-            .open(&Backing::shm(&name))
-            .unwrap();
-        let _ = ShmHashTable::<u64, u64>::unlink(&name); // the mapping stays; the name goes
-        Shm(t)
+        // Room for the held keys and an insert pass's at half load. Not named `/shmap-*`: see
+        // the module documentation.
+        Shm(common::unnamed_shm_table("alt-bench", 1 << 22))
     }
 }
 

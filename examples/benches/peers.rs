@@ -27,7 +27,7 @@ mod common;
 use common::keys;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use shmap::{AccessMode, Backing, ShmHashTable};
+use shmap::{AccessMode, ShmHashTable};
 
 const N: usize = 1_000_000;
 
@@ -130,15 +130,7 @@ impl Map for RwLock<HashMap<u64, u64, Fold>> {
 }
 
 fn shm_table() -> Shm {
-    let path = format!("/shmap-bench-peers-{}", std::process::id());
-    let _ = ShmHashTable::<u64, u64>::unlink(&path);
-    let t = ShmHashTable::options()
-        .capacity(1 << 21)
-        .prefault(true)
-        .open(&Backing::shm(&path))
-        .unwrap();
-    let _ = ShmHashTable::<u64, u64>::unlink(&path); // the mapping stays; the name goes
-    Shm(t)
+    Shm(common::unnamed_shm_table("shmap-bench-peers", 1 << 21))
 }
 
 /// Runs `op` over `keys` on `threads` threads (contiguous halves), timed from a barrier.

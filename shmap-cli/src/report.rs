@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use schemars::JsonSchema;
 use serde::Serialize;
-use shmap::ring::{CellWork, Holder, RingRole, RingSnapshot, SleepsFor};
+use shmap::ring::{Holder, RingSnapshot};
 use shmap::{Liveness, Monitor, Segment, SlotState, StructureKind, StuckSlot, TypeLayout};
 
 use crate::decode::{self, Value};
@@ -326,27 +326,12 @@ fn table_state(segment: &Segment) -> Option<TableState> {
     })
 }
 
-fn role_name(role: RingRole) -> String {
-    role.to_string()
-}
-
-fn work_name(work: CellWork) -> String {
-    work.to_string()
-}
-
-fn sleeps_for_name(way: SleepsFor) -> String {
-    match way {
-        SleepsFor::Items => "items".into(),
-        _ => "space".into(),
-    }
-}
-
 impl From<&shmap::ring::BusyCell> for BusyCell {
     fn from(c: &shmap::ring::BusyCell) -> BusyCell {
         BusyCell {
             index: c.index as u64,
             lap: c.lap,
-            work: work_name(c.work),
+            work: c.work.to_string(),
             holder: (&c.holder).into(),
         }
     }
@@ -359,13 +344,13 @@ pub(crate) fn ring_state(s: &RingSnapshot) -> RingState {
         roles: s
             .roles
             .iter()
-            .map(|(role, h)| RoleHeld { role: role_name(*role), holder: h.into() })
+            .map(|(role, h)| RoleHeld { role: role.to_string(), holder: h.into() })
             .collect(),
         busy_cells: s.busy.iter().map(BusyCell::from).collect(),
         sleepers: s
             .sleepers
             .iter()
-            .map(|(way, h)| Sleeper { waits_for: sleeps_for_name(*way), holder: h.into() })
+            .map(|(way, h)| Sleeper { waits_for: way.to_string(), holder: h.into() })
             .collect(),
         stats: s.stats.map(|st| RingCounters {
             dropped_pushes: st.dropped_pushes,

@@ -13,3 +13,18 @@ pub(crate) fn keys(seed: u64, n: usize) -> Vec<u64> {
         })
         .collect()
 }
+
+/// A prefaulted POSIX shm table of `capacity` slots named `/PREFIX-PID`, whose name is removed
+/// at once (the mapping stays): nothing is left behind if the benchmark dies.
+pub(crate) fn unnamed_shm_table(prefix: &str, capacity: usize) -> shmap::ShmHashTable<u64, u64> {
+    use shmap::{Backing, ShmHashTable};
+    let name = format!("/{prefix}-{}", std::process::id());
+    let _ = ShmHashTable::<u64, u64>::unlink(&name);
+    let t = ShmHashTable::options()
+        .capacity(capacity)
+        .prefault(true)
+        .open(&Backing::shm(&name))
+        .unwrap();
+    let _ = ShmHashTable::<u64, u64>::unlink(&name);
+    t
+}

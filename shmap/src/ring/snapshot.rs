@@ -75,6 +75,15 @@ pub enum SleepsFor {
     Space,
 }
 
+impl std::fmt::Display for SleepsFor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SleepsFor::Items => "items",
+            SleepsFor::Space => "space",
+        })
+    }
+}
+
 /// A snapshot of a ring's or a vector's shared state.
 ///
 /// # Examples
