@@ -61,23 +61,27 @@ fn custom_spec(n: u32) -> SegmentSpec {
 #[test]
 fn openers_that_disagree_get_typed_errors_and_change_nothing() {
     let name = ShmName::new("mismatch");
-    let (table, before) = populated(&name);
-    let unchanged =
-        || assert!(fs::read(name.path()).unwrap() == before, "the segment was modified");
+    let (table, mut before) = populated(&name);
+    let unchanged = |before: &Vec<u8>| {
+        assert!(fs::read(name.path()).unwrap() == *before, "the segment was modified")
+    };
 
     match kind(Table::options().capacity(128).open(&name.backing())) {
         OpenErrorKind::CapacityMismatch { expected: 128, found: 64 } => {}
         other => panic!("{other:?}"),
     }
-    unchanged();
+    unchanged(&before);
     // open_or_create asks for at least its capacity: a larger table is adopted, a smaller one
     // is refused by name.
     assert_eq!(Table::open_or_create(name.as_str(), 16).unwrap().capacity(), 64);
+    // That opener agreed: it registered and released a process-table entry, whose generation
+    // (in its state word) counts it. The openers below disagree and change nothing.
+    before = fs::read(name.path()).unwrap();
     match kind(Table::open_or_create(name.as_str(), 100)) {
         OpenErrorKind::CapacityMismatch { expected: 128, found: 64 } => {}
         other => panic!("{other:?}"),
     }
-    unchanged();
+    unchanged(&before);
 
     match kind(ShmHashTable::<u64, u32>::open(name.as_str())) {
         OpenErrorKind::LayoutMismatch { role: Role::Value, expected, found } => {
@@ -86,7 +90,7 @@ fn openers_that_disagree_get_typed_errors_and_change_nothing() {
         }
         other => panic!("{other:?}"),
     }
-    unchanged();
+    unchanged(&before);
 
     match kind(ShmHashTable::<i64, u64>::open(name.as_str())) {
         OpenErrorKind::LayoutMismatch { role: Role::Key, expected, found } => {
@@ -95,7 +99,7 @@ fn openers_that_disagree_get_typed_errors_and_change_nothing() {
         }
         other => panic!("{other:?}"),
     }
-    unchanged();
+    unchanged(&before);
 
     let other_hasher = ShmHashTable::<u64, u64, OtherHasher>::options().open(&name.backing());
     match kind(other_hasher) {
@@ -104,7 +108,7 @@ fn openers_that_disagree_get_typed_errors_and_change_nothing() {
         }
         other => panic!("{other:?}"),
     }
-    unchanged();
+    unchanged(&before);
 
     let as_custom = Segment::open(&name.backing(), &custom_spec(5), &SegmentOptions::default());
     match kind(as_custom) {
@@ -113,17 +117,20 @@ fn openers_that_disagree_get_typed_errors_and_change_nothing() {
         }
         other => panic!("{other:?}"),
     }
-    unchanged();
+    unchanged(&before);
 
     let new_only =
         Table::options().capacity(64).create(CreateMode::CreateNew).open(&name.backing());
     assert!(matches!(kind(new_only), OpenErrorKind::AlreadyExists));
-    unchanged();
+    unchanged(&before);
 
     // A matching open (50 rounds up to 64) succeeds; it registers in the process table, and
-    // releases its entry when dropped.
+    // releases its entry when dropped (the entry keeps a bumped generation: see
+    // `process::table`).
+    let attached = table.segment().attached_processes();
     Table::options().capacity(50).open(&name.backing()).unwrap();
-    unchanged();
+    assert_eq!(table.segment().attached_processes(), attached, "the entry was released");
+    assert_eq!(table.get(&9).unwrap(), Some(27));
     drop(table);
 }
 
@@ -183,10 +190,11 @@ fn corrupt_headers_are_refused() {
         OpenErrorKind::NotShmap { found, .. } if found == u64::from_le_bytes(*b"NOTSHMAP")
     ));
     assert!(matches!(
-        open_patched(&name, &good, 8, &8u32.to_ne_bytes()),
-        OpenErrorKind::VersionMismatch { expected: 7, found: 8 }
+        open_patched(&name, &good, 8, &9u32.to_ne_bytes()),
+        OpenErrorKind::VersionMismatch { expected: 8, found: 9 }
     ));
-    // Segments of the previous formats: 6, tables whose shortenings do not bump the emptied
+    // Segments of the previous formats: 7, process-table entries without a generation in
+    // their state word (whose reclaims could strand an entry); 6, tables whose shortenings do not bump the emptied
     // epoch (inserts of this build would miss a chain cut by them); 5, process tables without the EXITED and CHECKING
     // states (a build of format 5 would take such entries for dead processes); 4, tables
     // without probe bounds (whose lookups walk to
@@ -194,14 +202,14 @@ fn corrupt_headers_are_refused() {
     // not record whether a slot was ever freed; 2, hash-table slots that could not be removed
     // (states TOMBSTONE and DEAD, which later formats read as FREED and EMPTYING); 1, ring
     // control blocks without sleeper seats.
-    for old in [6u32, 5, 4, 3, 2, 1] {
+    for old in [7u32, 6, 5, 4, 3, 2, 1] {
         let kind = open_patched(&name, &good, 8, &old.to_ne_bytes());
         assert!(
-            matches!(kind, OpenErrorKind::VersionMismatch { expected: 7, found } if found == old),
+            matches!(kind, OpenErrorKind::VersionMismatch { expected: 8, found } if found == old),
             "{kind:?}"
         );
         let message = kind.to_string();
-        assert!(message.contains('7') && message.contains(&old.to_string()), "{message}");
+        assert!(message.contains('8') && message.contains(&old.to_string()), "{message}");
     }
     assert!(matches!(open_patched(&name, &good, 32, &[0xff]), OpenErrorKind::CorruptHeader { .. }));
     // A byte of the value's layout description.

@@ -2,14 +2,16 @@
 //! lock can name its holder in 12 bits, and where a dead process's entry is reclaimed once
 //! nothing names it.
 
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 use crate::process::{Liveness, OwnerId, ProcessIdentity};
 
-/// Entry states.
+/// Entry states, in the low [`STATE_BITS`] bits of an entry's state word; the bits above
+/// are the entry's *generation*, bumped by every registration that fills it, so that a word
+/// seen once names one occupancy: a compare-and-swap from it fails if the entry was released,
+/// retired or given to another process since.
 pub(super) const FREE: u32 = 0;
-/// Being filled in (by a registration, or a reclaim that proved the previous process dead and
-/// unreferenced); others skip it.
+/// Being filled in by a registration; others skip it.
 const CLAIMED: u32 = 1;
 /// Filled in: the fields describe a registered process.
 const ACTIVE: u32 = 2;
@@ -18,31 +20,25 @@ const ACTIVE: u32 = 2;
 /// its identity like any other; it is not attached any more, and is reclaimed once its process
 /// is proven dead and nothing names it.
 const EXITED: u32 = 3;
-/// ACTIVE, or EXITED, while a reclaim checks whether its process is dead and unreferenced: the
-/// fields still name the entry's process (whose locks must go on being judged by them, even if
-/// it is not the dead process the reclaimer first saw but one that re-registered there in
-/// between), and its own `retire` or `release` still applies.
-const CHECKING_ACTIVE: u32 = 4;
-const CHECKING_EXITED: u32 = 5;
 
-/// The state a reclaim's check puts an entry in, from `state` (ACTIVE or EXITED).
-fn checking(state: u32) -> u32 {
-    if state == ACTIVE { CHECKING_ACTIVE } else { CHECKING_EXITED }
+const STATE_BITS: u32 = 3;
+const STATE_MASK: u32 = (1 << STATE_BITS) - 1;
+/// One generation, above the state bits.
+const ONE_GENERATION: u32 = 1 << STATE_BITS;
+
+/// The state of an entry's state word.
+fn state(word: u32) -> u32 {
+    word & STATE_MASK
 }
 
-/// The state an entry goes back to after a reclaim's check, from `state` (CHECKING_*).
-fn unchecked(state: u32) -> u32 {
-    if state == CHECKING_ACTIVE { ACTIVE } else { EXITED }
+/// `word` with its state replaced by `new` (the generation kept).
+fn with_state(word: u32, new: u32) -> u32 {
+    (word & !STATE_MASK) | new
 }
 
-/// Whether an entry in `state` names a process: its fields describe it.
-fn names_a_process(state: u32) -> bool {
-    matches!(state, ACTIVE | EXITED | CHECKING_ACTIVE | CHECKING_EXITED)
-}
-
-/// Whether an entry in `state` is attached (registered, not released, not exited).
-fn attached(state: u32) -> bool {
-    matches!(state, ACTIVE | CHECKING_ACTIVE)
+/// Whether an entry whose state word is `word` names a process: its fields describe it.
+fn names_a_process(word: u32) -> bool {
+    matches!(state(word), ACTIVE | EXITED)
 }
 
 /// One registered process. Fields are written while the entry is CLAIMED and published by the
@@ -83,14 +79,20 @@ impl<'a> ProcessTable<'a> {
         let start = me.pid as usize % n;
         for i in (start..n).chain(0..start) {
             let entry = &self.entries[i];
+            // Relaxed: the compare-and-swap below decides.
+            let word = entry.state.load(Ordering::Relaxed);
+            if state(word) != FREE {
+                continue;
+            }
+            let claimed = with_state(word, CLAIMED);
             // Acquire on success: pairs with the Release store of FREE in `release`, so the
             // previous holder's writes to the entry are ordered before ours.
             if entry
                 .state
-                .compare_exchange(FREE, CLAIMED, Ordering::Acquire, Ordering::Relaxed)
+                .compare_exchange(word, claimed, Ordering::Acquire, Ordering::Relaxed)
                 .is_ok()
             {
-                fill(entry, me);
+                fill(entry, claimed, me);
                 return Ok(OwnerId::from_index(i));
             }
         }
@@ -102,6 +104,12 @@ impl<'a> ProcessTable<'a> {
         Err(ProcessTableFull)
     }
 
+    /// Takes entry `i` if its process is proven dead and `is_referenced` says nothing names
+    /// it. The checks run while the entry stays as its process left it (its fields readable to
+    /// anyone judging its locks, its own `retire` free to apply), and one compare-and-swap from
+    /// the word they started from claims it: it fails if anything happened to the entry
+    /// meanwhile (a generation counts the fills), and a reclaimer killed during its checks
+    /// leaves nothing behind.
     fn try_reclaim(
         &self,
         i: usize,
@@ -109,47 +117,20 @@ impl<'a> ProcessTable<'a> {
         is_referenced: &dyn Fn(OwnerId) -> bool,
     ) -> Option<OwnerId> {
         let entry = &self.entries[i];
-        // Acquire: pairs with the Release store of ACTIVE in `fill`, making the fields readable.
-        let state = entry.state.load(Ordering::Acquire);
-        if state != ACTIVE && state != EXITED {
-            return None;
-        }
-        let old = read_fields(entry);
+        let (word, old) = read_entry(entry)?;
         if old.liveness() != Liveness::Dead {
             return None;
         }
-        // Acquire: as above; the CAS makes us the only reclaimer of this entry. It may succeed
-        // on an entry that another reclaim gave to a new process in between (the state went
-        // ACTIVE, CLAIMED, ACTIVE): CHECKING keeps that process's fields readable, and the
-        // comparison below sees that they are not the dead process's any more.
-        if entry
-            .state
-            .compare_exchange(state, checking(state), Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
-            return None;
-        }
+        // A dead process names nothing new; a recoverer names itself, not it. So what the scan
+        // finds unreferenced stays unreferenced while the word stays the same.
         let id = OwnerId::from_index(i);
-        if read_fields(entry) != old || is_referenced(id) {
-            // Someone re-registered in between, or a slot still names the dead process: leave
-            // the entry to recovery.
-            restore(entry);
-            return None;
+        if is_referenced(id) {
+            return None; // a slot still names the dead process: leave the entry to recovery
         }
-        // Acquire: as above. Fails only if the entry's process released it (it is then not
-        // the dead process we proved dead: leave the entry alone) or retired it meanwhile.
-        if let Err(now) = entry.state.compare_exchange(
-            checking(state),
-            CLAIMED,
-            Ordering::Acquire,
-            Ordering::Relaxed,
-        ) {
-            if now == checking(EXITED) || now == checking(ACTIVE) {
-                restore(entry);
-            }
-            return None;
-        }
-        fill(entry, me);
+        let claimed = with_state(word, CLAIMED);
+        // Acquire: as in `register` (the previous occupant's writes before ours).
+        entry.state.compare_exchange(word, claimed, Ordering::Acquire, Ordering::Relaxed).ok()?;
+        fill(entry, claimed, me);
         Some(id)
     }
 
@@ -157,7 +138,8 @@ impl<'a> ProcessTable<'a> {
     /// model of owner-id reuse.
     #[cfg(all(test, shmap_loom))]
     pub(crate) fn loom_refill(&self, id: OwnerId, who: &ProcessIdentity) {
-        fill(&self.entries[id.index()], who);
+        let entry = &self.entries[id.index()];
+        fill(entry, entry.state.load(Ordering::Relaxed), who);
     }
 
     /// Releases `id`'s entry (its process holds no lock any more).
@@ -167,8 +149,11 @@ impl<'a> ProcessTable<'a> {
             entry,
             &ProcessIdentity { pid: 0, start_time: 0, boot_id: 0, pid_namespace: 0 },
         );
+        // Relaxed: our own entry, which nobody else changes while we live (a reclaim needs us
+        // dead, and our retire runs in this process).
+        let word = entry.state.load(Ordering::Relaxed);
         // Release: pairs with the Acquire CAS in `register`, which reuses the entry.
-        entry.state.store(FREE, Ordering::Release);
+        entry.state.store(with_state(word, FREE), Ordering::Release);
     }
 
     /// Marks `id`'s entry as its process's exit left it: no longer attached, but still naming
@@ -176,23 +161,18 @@ impl<'a> ProcessTable<'a> {
     /// ends them). Does nothing to an entry that is not active.
     pub(crate) fn retire(&self, id: OwnerId) {
         let entry = &self.entries[id.index()];
-        for (from, to) in [(ACTIVE, EXITED), (CHECKING_ACTIVE, CHECKING_EXITED)] {
-            // Release: pairs with the Acquire loads of `state` in `lookup` and `try_reclaim`
-            // (the fields, unchanged, stay published).
-            if entry.state.compare_exchange(from, to, Ordering::Release, Ordering::Relaxed).is_ok()
-            {
-                return;
-            }
+        // Relaxed: our own entry (see `release`).
+        let word = entry.state.load(Ordering::Relaxed);
+        if state(word) == ACTIVE {
+            // Release: pairs with the Acquire loads of the state word in `lookup` and
+            // `try_reclaim` (the fields, unchanged, stay published).
+            entry.state.store(with_state(word, EXITED), Ordering::Release);
         }
-        // A reclaim's check that ended between the two attempts: once more.
-        let _ = entry.state.compare_exchange(ACTIVE, EXITED, Ordering::Release, Ordering::Relaxed);
     }
 
     /// The identity registered under `id`, if the entry is active or retired by an exit.
     pub(crate) fn lookup(&self, id: OwnerId) -> Option<ProcessIdentity> {
-        let entry = self.entries.get(id.index())?;
-        // Acquire: pairs with the Release store of ACTIVE in `fill`.
-        names_a_process(entry.state.load(Ordering::Acquire)).then(|| read_fields(entry))
+        read_entry(self.entries.get(id.index())?).map(|(_, who)| who)
     }
 
     /// Every attached process (active entry), for the monitor and `inspect`.
@@ -201,34 +181,43 @@ impl<'a> ProcessTable<'a> {
             .iter()
             .enumerate()
             // Acquire: pairs with the Release store of ACTIVE in `fill`.
-            .filter(|(_, entry)| attached(entry.state.load(Ordering::Acquire)))
-            .map(|(i, entry)| (OwnerId::from_index(i), read_fields(entry)))
+            .filter_map(|(i, entry)| {
+                let (word, who) = read_entry(entry)?;
+                (state(word) == ACTIVE).then(|| (OwnerId::from_index(i), who))
+            })
     }
 }
 
-/// Ends a reclaim's check of `entry`: back to ACTIVE or EXITED, as its process left it
-/// (unless it released the entry meanwhile).
-fn restore(entry: &ProcEntry) {
-    // Relaxed: the compare-and-swap below decides.
-    let mut now = entry.state.load(Ordering::Relaxed);
-    while now == CHECKING_ACTIVE || now == CHECKING_EXITED {
-        // Release: pairs with the Acquire loads of readers (the fields are unchanged).
-        match entry.state.compare_exchange(
-            now,
-            unchecked(now),
-            Ordering::Release,
-            Ordering::Relaxed,
-        ) {
-            Ok(_) => return,
-            Err(seen) => now = seen,
+/// Fills the entry we hold as `claimed` with `me`: ACTIVE, in the next generation.
+fn fill(entry: &ProcEntry, claimed: u32, me: &ProcessIdentity) {
+    // Release fence: orders our claim before the field stores, for readers still validating a
+    // copy of the previous occupant's fields; pairs with the Acquire fence in `read_entry`.
+    fence(Ordering::Release);
+    fill_fields(entry, me);
+    let active = with_state(claimed.wrapping_add(ONE_GENERATION), ACTIVE);
+    // Release: publishes the fields above; pairs with the Acquire loads in `read_entry`.
+    entry.state.store(active, Ordering::Release);
+}
+
+/// The state word of an entry that names a process, and that process, read consistently: the
+/// word is read again after the fields, so that fields written by a later occupancy (the entry
+/// reclaimed and filled meanwhile) are never mixed with the ones read.
+fn read_entry(entry: &ProcEntry) -> Option<(u32, ProcessIdentity)> {
+    loop {
+        // Acquire: pairs with the Release store of ACTIVE in `fill` (the fields).
+        let word = entry.state.load(Ordering::Acquire);
+        if !names_a_process(word) {
+            return None;
+        }
+        let who = read_fields(entry);
+        // Acquire fence: if a field read saw a later occupancy's store, the reload below sees
+        // its claim (pairs with the Acquire CAS of that claim, ordered before its field stores).
+        fence(Ordering::Acquire);
+        // Relaxed: ordered by the fence above.
+        if entry.state.load(Ordering::Relaxed) == word {
+            return Some((word, who));
         }
     }
-}
-
-fn fill(entry: &ProcEntry, me: &ProcessIdentity) {
-    fill_fields(entry, me);
-    // Release: publishes the fields above; pairs with the Acquire loads in `lookup`.
-    entry.state.store(ACTIVE, Ordering::Release);
 }
 
 fn fill_fields(entry: &ProcEntry, me: &ProcessIdentity) {

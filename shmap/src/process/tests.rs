@@ -204,3 +204,34 @@ fn an_entry_under_a_reclaims_check_still_names_its_process() {
     assert_eq!(t.lookup(id), None, "free");
     assert_eq!(t.register(&me, &|_| false).unwrap(), id, "and reusable");
 }
+
+/// A reclaim whose checks are cut short (its process killed: here, a panic) leaves the dead
+/// process's entry as it was, reclaimable by the next registration; and a reclaim overtaken
+/// by another (the entry refilled during its checks) takes nothing.
+#[cfg(not(miri))]
+#[test]
+fn a_reclaim_cut_short_or_overtaken_leaves_the_entry_whole() {
+    let entries = table(1);
+    let t = ProcessTable::new(&entries);
+    let me = ProcessIdentity::current().unwrap();
+    let dead = ProcessIdentity { start_time: me.start_time + 1, ..me };
+    let id = t.register(&dead, &|_| false).unwrap();
+    let killed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        t.register(&me, &|_| panic!("the registrar dies in its scan"))
+    }));
+    assert!(killed.is_err());
+    assert_eq!(t.lookup(id), Some(dead), "untouched");
+    assert_eq!(t.active().collect::<Vec<_>>(), vec![(id, dead)]);
+    let other = ProcessIdentity { pid: me.pid, start_time: me.start_time, ..me };
+    let overtaken = t.register(&me, &|_| {
+        // Another registrar reclaims the entry while this one scans.
+        assert_eq!(t.register(&other, &|_| false).unwrap(), id);
+        false
+    });
+    assert!(overtaken.is_err(), "the entry is the other registrar's now");
+    assert_eq!(t.lookup(id), Some(other));
+    assert!(
+        t.register(&dead, &|_| false).is_err(),
+        "the other registrar is alive: no entry is free"
+    );
+}

@@ -42,7 +42,11 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// 7: a shortening to EMPTY adds one to the slot's emptied epoch (the version's top bits),
 /// which inserts compare to tell a chain cut at their claim; a build of format 6 would bump the
 /// version by one and its shortenings would go unseen.
-pub(crate) const FORMAT_VERSION: u32 = 7;
+/// 8: a process-table entry's state word carries a generation above its state (a reclaim
+/// claims the entry with one compare-and-swap from the word its checks started from; the
+/// CHECKING states of format 6 are gone), which a build of format 7 would read as unknown
+/// states, i.e. "no entry": a dead holder.
+pub(crate) const FORMAT_VERSION: u32 = 8;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
 /// Bodies start on a page boundary.
