@@ -250,6 +250,15 @@ pub enum OpenErrorKind {
         /// The segment's.
         found: u64,
     },
+    /// The cache was created with other settings (default TTL, entry limit, policy) than
+    /// the opener asked for.
+    #[error("cache settings mismatch: expected {expected}, found {found}")]
+    CacheMismatch {
+        /// The opener's settings.
+        expected: Box<crate::CacheSettings>,
+        /// The segment's.
+        found: Box<crate::CacheSettings>,
+    },
     /// The segment's creator did not finish initialising it.
     #[error("not initialised (state {state:#x}, creator pid {creator_pid})")]
     NotInitialised {

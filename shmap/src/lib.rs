@@ -93,6 +93,7 @@ extern crate self as shmap; // so derived code (`::shmap::…`) also compiles in
 
 mod bits_integer;
 mod bytes;
+mod cache;
 mod error;
 mod fixed_string;
 pub mod guide {
@@ -126,6 +127,7 @@ mod table;
 mod vector;
 
 pub use bits_integer::{BitsInteger, OutOfRange};
+pub use cache::{CacheOptions, CacheSettings, CacheStats, EvictionPolicy, Expiry, ShmCache};
 pub use error::{OpenError, OpenErrorKind, Role};
 pub use fixed_string::{FixedString, FixedStringError};
 pub use hash::{DefaultHasher, ShmHasher};

@@ -17,10 +17,15 @@ use crate::segment::Segment;
 /// Counter shards: 64 cache lines (4 KiB) per segment.
 pub(crate) const COUNT_SHARDS: usize = 64;
 
-/// One shard on a cache line of its own (the count, as a wrapping two's-complement `i64`).
+/// One shard on a cache line of its own: the entry count (as a wrapping two's-complement
+/// `i64`), and a cache's eviction and expiry counts.
 #[repr(C, align(64))]
 pub(crate) struct CountLine {
     pub(crate) count: AtomicU64,
+    /// Entries a cache evicted to make room (see `cache::evict`).
+    pub(crate) evictions: AtomicU64,
+    /// Expired entries a cache reclaimed.
+    pub(crate) expirations: AtomicU64,
 }
 
 /// This thread's number, mixed into the shard index so that the threads of one process count
@@ -46,10 +51,40 @@ impl Segment {
     /// as owner 0).
     #[inline(always)]
     fn count_shard(&self, owner: Option<OwnerId>) -> &AtomicU64 {
+        &self.count_line(owner).count
+    }
+
+    /// The counter line that `owner`'s current thread counts on.
+    #[inline(always)]
+    fn count_line(&self, owner: Option<OwnerId>) -> &CountLine {
         // Owner ids spread processes over the shards (Fibonacci hashing of the id), thread
         // numbers spread the threads of each.
         let mixed = (usize::from(owner.map_or(0, OwnerId::get)) * 0x9e37_79b9) >> 8;
-        &self.header().entry_counts[(mixed + thread_number()) % COUNT_SHARDS].count
+        &self.header().entry_counts[(mixed + thread_number()) % COUNT_SHARDS]
+    }
+
+    /// Counts `n` evictions and `m` reclaimed expired entries of a cache, on the caller's shard.
+    #[inline]
+    pub(crate) fn count_reclaimed(&self, owner: Option<OwnerId>, evicted: u64, expired: u64) {
+        let line = self.count_line(owner);
+        // Relaxed: statistics; nothing is published through them.
+        if evicted != 0 {
+            line.evictions.fetch_add(evicted, Ordering::Relaxed);
+        }
+        if expired != 0 {
+            line.expirations.fetch_add(expired, Ordering::Relaxed);
+        }
+    }
+
+    /// A cache's evictions and reclaimed expired entries so far: the sums of the shards.
+    pub(crate) fn reclaimed(&self) -> (u64, u64) {
+        self.header().entry_counts.iter().fold((0, 0), |(e, x), line| {
+            // Relaxed: statistics.
+            (
+                e.wrapping_add(line.evictions.load(Ordering::Relaxed)),
+                x.wrapping_add(line.expirations.load(Ordering::Relaxed)),
+            )
+        })
     }
 
     /// Adds `delta` (wrapping) to the entry count, on the caller's shard.
@@ -71,6 +106,11 @@ impl Segment {
     #[cfg_attr(shmap_loom, allow(dead_code))] // under loom the flag is a modelled atomic
     pub(crate) fn slots_freed(&self) -> &AtomicU64 {
         &self.header().counters.slots_freed
+    }
+
+    /// A cache's CLOCK hand (see `cache::evict`).
+    pub(crate) fn clock_hand(&self) -> &AtomicU64 {
+        &self.header().counters.clock_hand
     }
 
     /// The sum of the shards (each read Relaxed, so the sum of a moment for each shard).

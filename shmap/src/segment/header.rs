@@ -46,6 +46,10 @@ pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"SHMAPSEG");
 /// claims the entry with one compare-and-swap from the word its checks started from; the
 /// CHECKING states of format 6 are gone), which a build of format 7 would read as unknown
 /// states, i.e. "no entry": a dead holder.
+///
+/// Caches (kind 7) came within format 8: their settings live in identity words that were
+/// reserved (zero) before, their hand and their eviction and expiry counters in header words
+/// that were unused, and a build that predates them refuses kind 7 as an unknown structure.
 pub(crate) const FORMAT_VERSION: u32 = 8;
 /// `init` once the creator has written everything (`b"INIT"`).
 pub(crate) const INIT_DONE: u32 = u32::from_le_bytes(*b"INIT");
@@ -121,7 +125,9 @@ pub(crate) struct Identity {
     pub(crate) segment_id: u64,
     /// Bytes per slot of the side table that follows the slots (see [`SegmentSpec`]).
     pub(crate) side_bytes_per_slot: u64,
-    pub(crate) reserved: [u64; 6],
+    /// The structure's parameters (see [`SegmentSpec::params`]): a cache's settings.
+    pub(crate) params: [u64; 4],
+    pub(crate) reserved: [u64; 2],
     /// [`checksum`] of every byte above.
     pub(crate) checksum: u64,
 }
@@ -136,7 +142,9 @@ pub(crate) struct Counters {
     /// Nonzero once a hash-table slot has been freed (see `table::removal`): until then,
     /// inserts need not verify their claims. Set once, never cleared.
     pub(crate) slots_freed: AtomicU64,
-    pub(crate) reserved: [AtomicU64; 5],
+    /// A cache's CLOCK hand: the slot position its evictions have reached (see `cache::evict`).
+    pub(crate) clock_hand: AtomicU64,
+    pub(crate) reserved: [AtomicU64; 4],
 }
 
 /// The header as it lies in the segment.

@@ -27,6 +27,8 @@ pub enum StructureKind {
     BroadcastRing,
     /// A [`ShmVector`](crate::ShmVector).
     Vector,
+    /// A [`ShmCache`](crate::ShmCache): a hash table whose entries expire and are evicted.
+    Cache,
     /// A structure defined outside shmap, numbered by its author (below 2^31).
     Custom(u32),
     /// A code this build does not know (a newer shmap, or garbage).
@@ -45,6 +47,7 @@ impl StructureKind {
             StructureKind::MpmcRing => 4,
             StructureKind::BroadcastRing => 5,
             StructureKind::Vector => 6,
+            StructureKind::Cache => 7,
             StructureKind::Custom(n) => CUSTOM_BIT | (n & !CUSTOM_BIT),
             StructureKind::Unknown(code) => code,
         }
@@ -59,6 +62,7 @@ impl StructureKind {
             4 => StructureKind::MpmcRing,
             5 => StructureKind::BroadcastRing,
             6 => StructureKind::Vector,
+            7 => StructureKind::Cache,
             c if c & CUSTOM_BIT != 0 => StructureKind::Custom(c & !CUSTOM_BIT),
             c => StructureKind::Unknown(c),
         }
@@ -74,6 +78,7 @@ impl fmt::Display for StructureKind {
             StructureKind::MpmcRing => f.write_str("MPMC ring buffer"),
             StructureKind::BroadcastRing => f.write_str("broadcast ring buffer"),
             StructureKind::Vector => f.write_str("vector"),
+            StructureKind::Cache => f.write_str("cache"),
             StructureKind::Custom(n) => write!(f, "custom structure #{n}"),
             StructureKind::Unknown(code) => write!(f, "unknown structure (code {code:#x})"),
         }

@@ -415,6 +415,7 @@ impl Segment {
         id.fixed_body_size = spec.fixed_body_size;
         id.hasher_id = spec.hasher_id;
         id.flags = g.flags;
+        id.params = spec.params;
         id.key = header::StoredType::new(&spec.key);
         id.value = header::StoredType::new(&spec.value);
         id.max_processes = MAX_PROCESSES as u32;
@@ -525,6 +526,11 @@ impl Segment {
         self.geometry.flags
     }
 
+    /// The structure's parameters, as its creator recorded them (see [`SegmentSpec::params`]).
+    pub fn params(&self) -> [u64; 4] {
+        self.header().identity.params
+    }
+
     /// What the header says.
     pub fn info(&self) -> SegmentInfo {
         let id = &self.header().identity;
@@ -539,6 +545,7 @@ impl Segment {
             key: id.key.layout(),
             value: id.value.layout(),
             hasher_id: id.hasher_id,
+            params: id.params,
             creator_pid: id.creator_pid,
             creator_uid: id.creator_uid,
             created_at: SystemTime::UNIX_EPOCH + Duration::from_nanos(id.created_unix_ns),

@@ -59,6 +59,10 @@ pub struct SegmentSpec {
     /// Whether any slot names `owner` as its lock holder; consulted before the process-table
     /// entry of a dead process is reused.
     pub references_owner: fn(&Segment, OwnerId) -> bool,
+    /// The structure's own parameters, recorded in the header by the creator (a cache's
+    /// settings) and read back with [`Segment::params`]: the opener, not the segment, checks
+    /// them, so that its error can name them.
+    pub params: [u64; 4],
 }
 
 impl SegmentSpec {
@@ -83,6 +87,7 @@ impl SegmentSpec {
             side_bytes_per_slot: 0,
             fixed_body_size: 0,
             references_owner: |_, _| false,
+            params: [0; 4],
         }
     }
 }
@@ -214,6 +219,8 @@ pub struct SegmentInfo {
     pub value: TypeLayout,
     /// The hasher's id.
     pub hasher_id: u64,
+    /// The structure's parameters (see [`SegmentSpec::params`]).
+    pub params: [u64; 4],
     /// The pid of the process that created the segment.
     pub creator_pid: u32,
     /// The uid it ran as.

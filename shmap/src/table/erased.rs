@@ -38,7 +38,7 @@ impl<'a> ErasedTable<'a> {
     #[cfg(not(shmap_loom))]
     pub(crate) fn from_segment(segment: &'a Segment) -> Option<Self> {
         let info = segment.info();
-        if info.kind != StructureKind::HashTable {
+        if !matches!(info.kind, StructureKind::HashTable | StructureKind::Cache) {
             return None;
         }
         let layout = SlotLayout::new(

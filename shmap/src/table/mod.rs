@@ -216,10 +216,16 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         TableOptions::default()
     }
 
-    /// The segment header this table's type expects.
-    fn spec(capacity: Option<u64>, flags: Option<u64>) -> SegmentSpec {
+    /// The segment header this table's type expects, for a segment of `kind` (a hash table,
+    /// or a cache built on one) with the structure parameters `params`.
+    pub(crate) fn spec(
+        kind: StructureKind,
+        capacity: Option<u64>,
+        flags: Option<u64>,
+        params: [u64; 4],
+    ) -> SegmentSpec {
         SegmentSpec {
-            kind: StructureKind::HashTable,
+            kind,
             key: TypeLayout::of::<K>(),
             value: TypeLayout::of::<V>(),
             hasher_id: H::ID,
@@ -231,6 +237,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
             side_bytes_per_slot: bounds::BYTES_PER_SLOT,
             fixed_body_size: 0,
             references_owner: Self::segment_references_owner,
+            params,
         }
     }
 
@@ -252,7 +259,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         false // the modelled slots are not in the segment
     }
 
-    fn from_segment(segment: Segment, rollback: bool, wait: Wait) -> Self {
+    pub(crate) fn from_segment(segment: Segment, rollback: bool, wait: Wait) -> Self {
         let capacity = usize::try_from(segment.capacity()).expect("validated capacity fits usize");
         let undo = segment.flags() & FLAG_UNDO != 0;
         #[cfg(not(shmap_loom))]
@@ -302,7 +309,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     #[inline(always)]
-    fn raw(&self) -> &RawTable<K, V> {
+    pub(crate) fn raw(&self) -> &RawTable<K, V> {
         &self.raw
     }
 
@@ -376,10 +383,24 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     #[cold]
     #[inline(never)]
     fn get_slow(&self, key: &K, hash: u64) -> Result<Option<V>, TableError> {
-        match self.raw().get_slow(key, hash, &self.wait, self) {
-            Ok(found) => Ok(found.map(|(_, value)| value)),
-            Err(e) => Err(self.table_error(e)),
+        Ok(self.get_slow_indexed(key, hash)?.map(|(_, value)| value))
+    }
+
+    /// [`get`](Self::get), with the slot the value was read from (a cache marks it used).
+    #[inline(always)]
+    pub(crate) fn get_indexed(&self, key: &K) -> Result<Option<(usize, V)>, TableError> {
+        let hash = Self::hash(key);
+        match self.raw().get_fast(key, hash) {
+            raw::FastGet::Found(index, value) => Ok(Some((index, value))),
+            raw::FastGet::Absent => Ok(None),
+            raw::FastGet::Slow => self.get_slow_indexed(key, hash),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn get_slow_indexed(&self, key: &K, hash: u64) -> Result<Option<(usize, V)>, TableError> {
+        self.raw().get_slow(key, hash, &self.wait, self).map_err(|e| self.table_error(e))
     }
 
     /// [`get`](Self::get) with another timeout or backoff.
@@ -708,7 +729,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     }
 
     /// Counts the removal of the entry in slot `index` and shortens the chain there.
-    fn removed(&self, index: usize) {
+    pub(crate) fn removed(&self, index: usize) {
         let owner = self.segment.owner().ok();
         self.segment.add_entries(owner, -1);
         // Shortening locks the slot (EMPTYING), which needs an owner id; without one the slot

@@ -155,6 +155,17 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
 
     /// Creates or opens the table at `backing`.
     pub fn open(self, backing: &Backing) -> Result<ShmHashTable<K, V, H>, OpenError> {
+        self.open_as(StructureKind::HashTable, [0; 4], backing)
+    }
+
+    /// Creates or opens, at `backing`, a segment of `kind` built on this table (a cache), whose
+    /// creator records `params`.
+    pub(crate) fn open_as(
+        self,
+        kind: StructureKind,
+        params: [u64; 4],
+        backing: &Backing,
+    ) -> Result<ShmHashTable<K, V, H>, OpenError> {
         let capacity = match self.capacity {
             None => None,
             Some(n) => Some(
@@ -164,7 +175,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> TableOptions<K, V, H> {
         let flags = self.undo.map(|undo| if undo { FLAG_UNDO } else { 0 });
         let spec = SegmentSpec {
             adopt_larger: self.adopt_larger,
-            ..ShmHashTable::<K, V, H>::spec(capacity, flags)
+            ..ShmHashTable::<K, V, H>::spec(kind, capacity, flags, params)
         };
         let segment = Segment::open(backing, &spec, &self.segment)?;
         Ok(ShmHashTable::from_segment(segment, self.rollback, self.wait))

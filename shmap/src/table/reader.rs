@@ -14,7 +14,7 @@
 use crate::error::OpenError;
 use crate::hash::{DefaultHasher, ShmHasher};
 use crate::layout::{ShmKey, ShmValue};
-use crate::segment::{Backing, Segment, SegmentInfo};
+use crate::segment::{Backing, Segment, SegmentInfo, StructureKind};
 use crate::sync::backoff::{BackoffPolicy, Wait};
 use crate::table::{Iter, ShmHashTable, TableError};
 
@@ -81,7 +81,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmTableReader<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn open_with(backing: &Backing, wait: Wait) -> Result<Self, OpenError> {
-        let spec = ShmHashTable::<K, V, H>::spec(None, None);
+        let spec = ShmHashTable::<K, V, H>::spec(StructureKind::HashTable, None, None, [0; 4]);
         let segment = Segment::open_read_only(backing, Some(&spec))?;
         Ok(ShmTableReader { table: ShmHashTable::from_segment(segment, true, wait) })
     }

@@ -758,20 +758,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 if keep(&key, &value) {
                     return Ok(None);
                 }
-                note_freed(self.freed());
-                // AcqRel: as in `remove`.
-                if slot
-                    .ctrl
-                    .compare_exchange(
-                        c.0,
-                        c.released(SlotState::Freed).0,
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok()
-                {
-                    let home = (self.hash)(&key) as usize & self.mask;
-                    self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
+                if self.evict_at(index, c, &key) {
                     return Ok(Some((key, value)));
                 }
             } else if c.is(SlotState::Accessing) || c.is(SlotState::Writing) {
@@ -780,5 +767,32 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 return Ok(None); // nothing committed here (an insert in flight commits later)
             }
         }
+    }
+
+    /// Removes the committed entry of slot `index`, read as `c` (READY) with key `key`, without
+    /// waiting: one compare-and-swap from `c`, so it removes exactly the entry its caller read,
+    /// and fails (returns `false`) if the slot was locked, changed or removed since. On success
+    /// it lowers the probe bound the key held; the caller counts the removal and shortens
+    /// the chain (`ShmHashTable::removed`). A cache's hand evicts through this.
+    pub(crate) fn evict_at(&self, index: usize, c: Ctrl, key: &K) -> bool {
+        debug_assert!(c.is(SlotState::Ready));
+        note_freed(self.freed());
+        // AcqRel: as in `remove` (Acquire pairs with the Release store of READY that `c` came
+        // from; Release hands the slot to its next claimer).
+        let removed = self
+            .slot(index)
+            .ctrl
+            .compare_exchange(
+                c.0,
+                c.released(SlotState::Freed).0,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if removed {
+            let home = (self.hash)(key) as usize & self.mask;
+            self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
+        }
+        removed
     }
 }

@@ -1,0 +1,145 @@
+//! Making room: the CLOCK hand (Corbató's second-chance algorithm, 1968; Tanenbaum, *Modern
+//! Operating Systems*, 3.4.5) over the slots of a cache, shared by all its processes.
+//!
+//! The hand is a position counter in the segment header. A handle takes positions from it in
+//! batches of [`HAND_BATCH`] (one `fetch_add` per batch, so evicting processes do not bounce
+//! its cache line per slot) and examines each slot of its batch:
+//!
+//! - a slot without a committed entry, or locked (an insert, a visit, a write-back), is passed
+//!   over: eviction never takes a locked slot and never waits on one;
+//! - an expired entry is reclaimed (counted as an expiration), with or without an eviction
+//!   policy;
+//! - with an eviction policy, an entry whose referenced bit is set gets its second chance: the
+//!   bit is cleared and the hand moves on; one whose bit is clear is evicted.
+//!
+//! Reclaiming is a removal: one compare-and-swap from the control word under which the hand
+//! read the entry's meta word and key (READY(v) → FREED(v+1)), so it removes exactly the entry
+//! it judged, and a lookup that starts after it never returns it (the slot protocol's removal,
+//! see `table::raw`). A process killed while evicting holds no lock: at worst its removal is
+//! not yet counted (`recount` corrects it) or its chain not yet shortened.
+
+use std::sync::atomic::{AtomicU64 as LocalU64, Ordering as LocalOrdering};
+
+use crate::cache::ShmCache;
+use crate::cache::entry::{Meta, REFERENCED};
+use crate::hash::ShmHasher;
+use crate::layout::{ShmKey, ShmValue};
+use crate::sync::primitive::{Ordering, fence};
+use crate::sync::words;
+use crate::table::ctrl::{Ctrl, SlotState};
+
+/// Slot positions a handle takes from the shared hand at once.
+pub(crate) const HAND_BATCH: u64 = 16;
+
+/// What the hand did at one slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Examined {
+    /// Nothing to do (no committed entry, locked, changed under us, or kept).
+    Passed,
+    /// A referenced entry: its bit was cleared.
+    SecondChance,
+    /// An unreferenced entry, evicted.
+    Evicted,
+    /// An expired entry, reclaimed.
+    Expired,
+}
+
+/// A handle's batch of hand positions: the next position (high 48 bits) and how many are left
+/// (low 16 bits), in one word so that the threads sharing the handle take positions with a
+/// compare-and-swap (no lock a `fork` child could inherit held).
+#[derive(Debug, Default)]
+pub(crate) struct HandBatch(LocalU64);
+
+impl HandBatch {
+    const LEFT_BITS: u32 = 16;
+    const LEFT_MASK: u64 = (1 << Self::LEFT_BITS) - 1;
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
+    /// The next slot for the hand to examine.
+    pub(crate) fn next_hand_position(&self) -> usize {
+        let batch = &self.hand.0;
+        loop {
+            // Relaxed: a handle-local cursor; positions carry no data.
+            let word = batch.load(LocalOrdering::Relaxed);
+            let (next, left) = (word >> HandBatch::LEFT_BITS, word & HandBatch::LEFT_MASK);
+            let (position, after) = if left > 0 {
+                (next, ((next + 1) << HandBatch::LEFT_BITS) | (left - 1))
+            } else {
+                // Relaxed: the shared hand only hands out positions; the slots it names are
+                // read with their own orderings.
+                let start = self.hand_word().fetch_add(HAND_BATCH, Ordering::Relaxed);
+                (start, ((start + 1) << HandBatch::LEFT_BITS) | (HAND_BATCH - 1))
+            };
+            // Relaxed: see above. A lost race gives up this batch's rest (another thread of
+            // this handle took a batch of its own): those slots wait for the next lap.
+            if batch
+                .compare_exchange(word, after, LocalOrdering::Relaxed, LocalOrdering::Relaxed)
+                .is_ok()
+            {
+                return (position as usize) & (self.capacity() - 1);
+            }
+        }
+    }
+
+    /// Examines slot `index` for the hand at time `now_ms`; with `evict`, unreferenced entries
+    /// are evicted, else only expired ones are reclaimed.
+    pub(crate) fn examine(&self, index: usize, now_ms: u64, evict: bool) -> Examined {
+        let raw = self.table.raw();
+        let slot = raw.slot(index);
+        // Acquire: pairs with the Release stores of NEW and READY, so the key and meta word
+        // read below are this entry's (or newer, which the re-check catches).
+        let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
+        if !c.is(SlotState::Ready) {
+            return Examined::Passed;
+        }
+        // Relaxed, validated below like a seqlock read.
+        let meta = Meta(slot.value[0].load(Ordering::Relaxed));
+        let key = words::load::<K>(slot.key);
+        // Acquire: pairs with a writer's fence(Release) before its value stores (as in the
+        // table's seqlock read): if we read a word of a later write, the re-read sees its lock.
+        fence(Ordering::Acquire);
+        if slot.ctrl.load(Ordering::Relaxed) != c.0 {
+            return Examined::Passed;
+        }
+        let expired = meta.expired_at(now_ms);
+        if !expired {
+            if !evict {
+                return Examined::Passed;
+            }
+            if meta.referenced() {
+                // Relaxed: a hint for the next lap; racing with a lookup that sets it again,
+                // or a write-back that rewrites the word, only changes who is evicted.
+                slot.value[0].fetch_and(!REFERENCED, Ordering::Relaxed);
+                return Examined::SecondChance;
+            }
+        }
+        if !raw.evict_at(index, c, &key) {
+            return Examined::Passed; // locked, changed or removed since we read it
+        }
+        self.table.removed(index);
+        let owner = self.table.segment().owner().ok();
+        let (evicted, expired_n) = if expired { (0, 1) } else { (1, 0) };
+        self.table.segment().count_reclaimed(owner, evicted, expired_n);
+        if expired { Examined::Expired } else { Examined::Evicted }
+    }
+
+    /// Runs the hand over at most `budget` slots, until it has reclaimed an entry (an expired
+    /// one, or with an entry limit any unreferenced one). Returns whether it did.
+    pub(crate) fn run_hand(&self, budget: usize) -> bool {
+        let now = self.clock.now_ms();
+        let evict = self.settings.max_entries.is_some();
+        (0..budget).any(|_| {
+            matches!(
+                self.examine(self.next_hand_position(), now, evict),
+                Examined::Evicted | Examined::Expired
+            )
+        })
+    }
+
+    /// The hand's budget to find one entry to evict: two full laps (the first may only clear
+    /// referenced bits) and a batch.
+    pub(crate) fn full_sweep(&self) -> usize {
+        2 * self.capacity() + HAND_BATCH as usize
+    }
+}

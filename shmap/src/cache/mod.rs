@@ -1,0 +1,740 @@
+//! [`ShmCache`]: a hash table in shared memory whose entries expire (TTL) and are evicted,
+//! CLOCK-style, when the cache holds its maximum number of entries.
+//!
+//! A cache is a [`ShmHashTable`] of stamped entries ([`entry`]): each value is stored behind a
+//! meta word with its expiry and a referenced bit, read and written with the value by the
+//! table's seqlock reads and visits, so everything the table guarantees holds for the cache
+//! (per-key linearisable operations, bounded waits, recovery of dead holders). On top of it:
+//!
+//! - **Expiry** is checked by every read against the coarse real-time clock ([`clock`]): an
+//!   expired entry is absent to every read at once. Its slot is reclaimed lazily: by the next
+//!   write of its key, by the eviction hand when it passes, and by
+//!   [`flush_expired`](ShmCache::flush_expired).
+//! - **Eviction** ([`evict`]) removes entries that were not used recently, with the hand of
+//!   the CLOCK algorithm, when an insert of a new key finds the cache over `max_entries` (or
+//!   the table full): a lookup sets the entry's referenced bit only when it is clear, so a hot
+//!   key costs no store and reads keep scaling across processes.
+//!
+//! The settings (default TTL, entry limit, policy) are recorded in the segment header by the
+//! creator ([`CacheSettings`]); a plain [`ShmHashTable`] has none of this and pays nothing
+//! for it.
+
+mod clock;
+mod entry;
+mod evict;
+mod options;
+mod settings;
+mod stats;
+
+use std::fmt;
+use std::time::Duration;
+
+pub use options::CacheOptions;
+pub use settings::{CacheSettings, EvictionPolicy};
+pub use stats::CacheStats;
+
+use crate::bytes;
+use crate::error::OpenError;
+use crate::hash::{DefaultHasher, ShmHasher};
+use crate::layout::{ShmKey, ShmValue};
+use crate::segment::{Backing, CreateMode, Segment, SegmentInfo};
+use crate::table::{AccessMode, ShmHashTable, TableError, VisitError, Visited};
+use clock::Clock;
+use entry::{Meta, REFERENCED, Stamped};
+use evict::{Examined, HandBatch};
+
+/// When an entry expires, as [`ShmCache::ttl_remaining`] reports it.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::Expiry;
+/// use std::time::Duration;
+///
+/// assert_eq!(Expiry::In(Duration::from_millis(1500)).to_string(), "expires in 1500 ms");
+/// assert_eq!(Expiry::Never.to_string(), "never expires");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Expiry {
+    /// The entry has no expiry (inserted without a TTL, or [`persist`](ShmCache::persist)ed).
+    Never,
+    /// The entry expires after this much more time (whole milliseconds).
+    In(Duration),
+}
+
+impl fmt::Display for Expiry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Expiry::Never => f.write_str("never expires"),
+            Expiry::In(d) => write!(f, "expires in {} ms", d.as_millis()),
+        }
+    }
+}
+
+/// A cache from `K` to `V` in shared memory, for many processes and threads: a
+/// [`ShmHashTable`] whose entries expire after a time to live and are evicted, least
+/// recently used first (approximately: CLOCK), when it holds `max_entries`.
+///
+/// - Reads ([`get`](Self::get), [`contains_key`](Self::contains_key),
+///   [`ttl_remaining`](Self::ttl_remaining)) take no lock. An expired entry is absent to them
+///   from its expiry instant on (to the coarse clock's tick, see [`CacheSettings`]).
+/// - [`insert`](Self::insert) gives the entry the cache's default TTL,
+///   [`insert_with_ttl`](Self::insert_with_ttl) one of its own; [`touch`](Self::touch)
+///   restarts the default TTL, [`persist`](Self::persist) removes the expiry.
+/// - An insert of a new key into a cache that holds more than `max_entries` evicts an entry
+///   that was not used recently; one that finds the table full reclaims an expired entry (or,
+///   with an entry limit, evicts one) and tries again. Eviction never takes a locked slot and
+///   never waits on one.
+/// - [`stats`](Self::stats) counts entries, evictions, expirations and recoveries.
+///
+/// Expiries are wall-clock instants (milliseconds since the Unix epoch), so every process of
+/// the host agrees on them, and a file-backed cache keeps them across a reboot: entries due
+/// before the host came back are expired when it does. A step of the system clock moves every
+/// expiry by the step.
+///
+/// The value type must be aligned to at most 8 bytes (every type but `u128` and `i128`, which
+/// can be stored as `[u64; 2]`); a cache slot holds 8 bytes more than a table's.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{Backing, ShmCache};
+/// use std::time::Duration;
+///
+/// # let name = format!("/shmap-doc-cache-{}", std::process::id());
+/// let sessions = ShmCache::<u64, [u8; 16]>::options()
+///     .capacity(1024)
+///     .default_ttl(Duration::from_secs(600))
+///     .max_entries(800)
+///     .open(&Backing::shm(&name))?;
+/// sessions.insert(&42, b"user=alice;ro=1 ")?;
+/// assert_eq!(sessions.get(&42)?, Some(*b"user=alice;ro=1 "));
+/// assert!(sessions.ttl_remaining(&42)?.is_some());
+/// for id in 0..5_000 {
+///     sessions.insert(&id, b"                ")?; // never full: old sessions are evicted
+/// }
+/// assert!(sessions.len() <= 800);
+/// assert!(sessions.stats().evictions > 0);
+/// # sessions.destroy()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct ShmCache<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
+    table: ShmHashTable<K, Stamped<V>, H>,
+    settings: CacheSettings,
+    /// Whether lookups set referenced bits (only an eviction policy reads them).
+    tracks_use: bool,
+    hand: HandBatch,
+    clock: Clock,
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for ShmCache<K, V, H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ShmCache")
+            .field("backing", self.table.segment().backing())
+            .field("capacity", &self.table.capacity())
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<K: ShmKey, V: ShmValue> ShmCache<K, V, DefaultHasher> {
+    /// Opens the existing POSIX shared-memory cache `name`, with the settings it was created
+    /// with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// # let name = format!("/shmap-doc-cache-open-{}", std::process::id());
+    /// let created = ShmCache::<u64, u64>::options()
+    ///     .capacity(64)
+    ///     .default_ttl(Duration::from_secs(5))
+    ///     .open(&Backing::shm(&name))?;
+    /// let opened = ShmCache::<u64, u64>::open(&name)?;
+    /// assert_eq!(opened.settings(), created.settings());
+    /// # created.destroy()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn open(name: &str) -> Result<Self, OpenError> {
+        Self::options().create(CreateMode::OpenExisting).open(&Backing::shm(name))
+    }
+}
+
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
+    /// Options to create or open a cache: capacity, default TTL, entry limit, backing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u32, u32>::options().capacity(100).max_entries(80).open(&Backing::Heap)?;
+    /// assert_eq!((c.capacity(), c.settings().max_entries), (128, Some(80)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn options() -> CacheOptions<K, V, H> {
+        CacheOptions::default()
+    }
+
+    fn from_table(table: ShmHashTable<K, Stamped<V>, H>, settings: CacheSettings) -> Self {
+        #[allow(clippy::let_unit_value)] // evaluates the check for this `V`
+        let () = Stamped::<V>::CHECKED;
+        ShmCache {
+            table,
+            tracks_use: settings.max_entries.is_some(),
+            settings,
+            hand: HandBatch::default(),
+            clock: Clock::default(),
+        }
+    }
+
+    /// The shared hand word in the header.
+    fn hand_word(&self) -> &std::sync::atomic::AtomicU64 {
+        self.table.segment().clock_hand()
+    }
+
+    /// The value of `key`, if present and not expired, read without taking a lock (see
+    /// [`ShmHashTable::get`]). Marks the entry used for the eviction policy (a store only the
+    /// first time after the hand passed it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert_with_ttl(&1, &10, Duration::from_secs(60))?;
+    /// assert_eq!(c.get(&1)?, Some(10));
+    /// assert_eq!(c.get(&2)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn get(&self, key: &K) -> Result<Option<V>, TableError> {
+        Ok(self.read_live(key)?.map(|(_, entry)| entry.value))
+    }
+
+    /// Reads `key`'s entry if it is live (present and not expired), marking it used.
+    #[inline(always)]
+    fn read_live(&self, key: &K) -> Result<Option<(usize, Stamped<V>)>, TableError> {
+        let Some((index, entry)) = self.table.get_indexed(key)? else { return Ok(None) };
+        let meta = entry.meta();
+        if meta.expires_ms().is_some() && meta.expired_at(self.clock.now_ms()) {
+            return Ok(None);
+        }
+        if self.tracks_use && !meta.referenced() {
+            self.mark_used(index);
+        }
+        Ok(Some((index, entry)))
+    }
+
+    /// Sets slot `index`'s referenced bit (it held our entry a moment ago; if another key has
+    /// taken the slot since, that key gets the bit: a harmless error of the approximation).
+    #[cold]
+    fn mark_used(&self, index: usize) {
+        // Relaxed: a hint for the hand; nothing is published through it.
+        self.table.raw().slot(index).value[0]
+            .fetch_or(REFERENCED, crate::sync::primitive::Ordering::Relaxed);
+    }
+
+    /// Whether `key` is present and not expired (a lock-free read, like [`get`](Self::get)).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert(&1, &1)?;
+    /// assert!(c.contains_key(&1)? && !c.contains_key(&2)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn contains_key(&self, key: &K) -> Result<bool, TableError> {
+        Ok(self.read_live(key)?.is_some())
+    }
+
+    /// When `key`'s entry expires: `None` if the key is absent or expired.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, Expiry, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert(&1, &1)?; // no default TTL
+    /// assert_eq!(c.ttl_remaining(&1)?, Some(Expiry::Never));
+    /// c.insert_with_ttl(&2, &2, Duration::from_secs(30))?;
+    /// assert!(matches!(c.ttl_remaining(&2)?, Some(Expiry::In(d)) if d <= Duration::from_secs(30)));
+    /// assert_eq!(c.ttl_remaining(&3)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn ttl_remaining(&self, key: &K) -> Result<Option<Expiry>, TableError> {
+        let Some((_, entry)) = self.read_live(key)? else { return Ok(None) };
+        Ok(Some(match entry.meta().expires_ms() {
+            None => Expiry::Never,
+            Some(at) => Expiry::In(Duration::from_millis(at.saturating_sub(self.clock.now_ms()))),
+        }))
+    }
+
+    /// The expiry instant of an entry inserted now with `ttl` (0: never).
+    fn expiry_after(&self, ttl: Option<Duration>) -> u64 {
+        match ttl {
+            None => 0,
+            Some(ttl) => {
+                let ms =
+                    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).min(settings::MAX_TTL_MS);
+                self.clock.now_ms().saturating_add(ms).max(1)
+            }
+        }
+    }
+
+    /// Sets `key`'s value, with the cache's default TTL (none if it has none), and returns the
+    /// live value it replaced (`None` for a new key, or one whose entry had expired).
+    ///
+    /// An insert of a new key into a cache over its `max_entries` evicts an entry; one that
+    /// finds the table full first reclaims room (see [`ShmCache`]).
+    ///
+    /// # Errors
+    /// [`TableError::TableFull`] only when the table is full of entries that cannot be
+    /// reclaimed: without an entry limit, live ones; with one, locked ones.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// assert_eq!(c.insert(&1, &10)?, None);
+    /// assert_eq!(c.insert(&1, &11)?, Some(10));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert(&self, key: &K, value: &V) -> Result<Option<V>, TableError> {
+        self.insert_expiring(key, value, self.expiry_after(self.settings.default_ttl))
+    }
+
+    /// Sets `key`'s value with a TTL of its own (whole milliseconds; zero expires it at
+    /// once), and returns the live value it replaced.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert_with_ttl(&1, &10, Duration::from_millis(20))?;
+    /// assert_eq!(c.get(&1)?, Some(10));
+    /// std::thread::sleep(Duration::from_millis(40)); // two ticks of the coarse clock, at least
+    /// assert_eq!(c.get(&1)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn insert_with_ttl(
+        &self,
+        key: &K,
+        value: &V,
+        ttl: Duration,
+    ) -> Result<Option<V>, TableError> {
+        self.insert_expiring(key, value, self.expiry_after(Some(ttl)))
+    }
+
+    fn insert_expiring(
+        &self,
+        key: &K,
+        value: &V,
+        expires_ms: u64,
+    ) -> Result<Option<V>, TableError> {
+        let old = self.write(key, true, |entry, fresh| {
+            let old = (!fresh).then(|| bytes::copy(&entry.value));
+            *entry = Stamped::new(Meta::new(expires_ms), bytes::copy(value));
+            old
+        })?;
+        Ok(old.flatten())
+    }
+
+    /// `key`'s live value; if the key is absent or expired, inserts `make()` (with the default
+    /// TTL) first: `make` runs only then, under the slot's lock, so processes racing on one
+    /// key insert one value.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// assert_eq!(c.get_or_insert_with(&3, || 30)?, 30);
+    /// assert_eq!(c.get_or_insert_with(&3, || unreachable!())?, 30);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_or_insert_with(&self, key: &K, make: impl FnOnce() -> V) -> Result<V, TableError> {
+        if let Some(value) = self.get(key)? {
+            return Ok(value);
+        }
+        let expires_ms = self.expiry_after(self.settings.default_ttl);
+        let out = self.write(key, true, |entry, fresh| {
+            if fresh {
+                *entry = Stamped::new(Meta::new(expires_ms), make());
+            }
+            bytes::copy(&entry.value)
+        })?;
+        Ok(out.expect("an insert runs its visitor"))
+    }
+
+    /// Runs `f` on `key`'s live value under its lock, keeping its expiry, and returns what `f`
+    /// returned; `None` (and runs nothing) if the key is absent or expired.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let hits = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// hits.insert(&1, &41)?;
+    /// assert_eq!(hits.update(&1, |n| { *n += 1; *n })?, Some(42));
+    /// assert_eq!(hits.update(&2, |n| *n += 1)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn update<R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>, TableError> {
+        self.write(key, false, |entry, _| f(&mut entry.value))
+    }
+
+    /// Restarts `key`'s expiry at the cache's default TTL (an entry of a cache without one is
+    /// left as it is) and marks it used. Returns whether the key was present and live.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options()
+    ///     .capacity(64)
+    ///     .default_ttl(Duration::from_secs(60))
+    ///     .open(&Backing::Heap)?;
+    /// c.insert_with_ttl(&1, &1, Duration::from_secs(1))?;
+    /// assert!(c.touch(&1)?); // now 60 s again
+    /// assert!(!c.touch(&2)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn touch(&self, key: &K) -> Result<bool, TableError> {
+        let ttl = self.settings.default_ttl;
+        let expires_ms = self.expiry_after(ttl);
+        let done = self.write(key, false, |entry, _| {
+            if ttl.is_some() {
+                entry.set_meta(entry.meta().with_expiry(expires_ms));
+            }
+        })?;
+        Ok(done.is_some())
+    }
+
+    /// Gives `key`'s entry a new TTL from now (zero expires it at once). Returns whether the
+    /// key was present and live.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, Expiry, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert(&1, &1)?;
+    /// assert!(c.set_ttl(&1, Duration::from_secs(9))?);
+    /// assert!(matches!(c.ttl_remaining(&1)?, Some(Expiry::In(_))));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn set_ttl(&self, key: &K, ttl: Duration) -> Result<bool, TableError> {
+        let expires_ms = self.expiry_after(Some(ttl));
+        let done = self.write(key, false, |entry, _| {
+            entry.set_meta(entry.meta().with_expiry(expires_ms));
+        })?;
+        Ok(done.is_some())
+    }
+
+    /// Removes `key`'s expiry: the entry stays until it is removed or evicted. Returns whether
+    /// the key was present and live.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, Expiry, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options()
+    ///     .capacity(64)
+    ///     .default_ttl(Duration::from_secs(1))
+    ///     .open(&Backing::Heap)?;
+    /// c.insert(&1, &1)?;
+    /// assert!(c.persist(&1)?);
+    /// assert_eq!(c.ttl_remaining(&1)?, Some(Expiry::Never));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn persist(&self, key: &K) -> Result<bool, TableError> {
+        let done = self.write(key, false, |entry, _| {
+            entry.set_meta(entry.meta().with_expiry(0));
+        })?;
+        Ok(done.is_some())
+    }
+
+    /// Removes `key` and returns its live value (`None` if it was absent or expired; an
+    /// expired entry is removed all the same). Linearisable like [`ShmHashTable::remove`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert(&1, &10)?;
+    /// assert_eq!(c.remove(&1)?, Some(10));
+    /// assert_eq!(c.remove(&1)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn remove(&self, key: &K) -> Result<Option<V>, TableError> {
+        let Some(entry) = self.table.remove(key)? else { return Ok(None) };
+        if entry.meta().expired_at(self.clock.now_ms()) {
+            self.count_expired(1);
+            return Ok(None);
+        }
+        Ok(Some(entry.value))
+    }
+
+    /// Reclaims every expired entry now (without waiting on locked slots, which are left for
+    /// later), and returns how many it reclaimed. Expired entries are also reclaimed lazily;
+    /// call this from a housekeeping thread or a monitor process to free their slots sooner.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert_with_ttl(&1, &1, Duration::ZERO)?; // expired at once
+    /// c.insert(&2, &2)?;
+    /// assert_eq!(c.flush_expired(), 1);
+    /// assert_eq!((c.len(), c.stats().expirations), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn flush_expired(&self) -> usize {
+        let now = self.clock.now_ms();
+        (0..self.capacity()).filter(|&i| self.examine(i, now, false) == Examined::Expired).count()
+    }
+
+    /// Visits `key` under its lock (inserting it if `create`) and runs `f(entry, fresh)` on a
+    /// copy of its entry, `fresh` when the key is new or its entry had expired (then a zeroed
+    /// entry, which `f` must fill). An expired entry met without `create` is reclaimed and
+    /// reported absent (`None`). After an insert of a new key, enforces the entry limit; a
+    /// full table makes room and tries again.
+    fn write<R>(
+        &self,
+        key: &K,
+        create: bool,
+        f: impl FnOnce(&mut Stamped<V>, bool) -> R,
+    ) -> Result<Option<R>, TableError> {
+        /// How often a full table makes room before the insert gives up.
+        const ROOM_ATTEMPTS: usize = 4;
+        let now = self.clock.now_ms();
+        let mode = if create { AccessMode::CreateIfMiss } else { AccessMode::AccessExist };
+        let mut f = Some(f);
+        let mut out = None;
+        let mut stale = false;
+        let mut attempt = 0;
+        let visited = loop {
+            let visit = self.table.visit(key, mode, |_, entry, is_new| {
+                stale = !is_new && entry.meta().expired_at(now);
+                if stale && !create {
+                    return false; // absent: leave the entry for the removal below
+                }
+                if stale {
+                    *entry = bytes::zeroed();
+                }
+                let f = f.take().expect("a visit runs its visitor once");
+                out = Some(f(entry, is_new || stale));
+                // A write is a use: keep the bit set, whatever the visitor stored.
+                entry.set_meta(Meta(entry.meta().0 | REFERENCED));
+                true
+            });
+            match visit {
+                Ok(visited) => break visited,
+                Err(VisitError::VisitorFailed(_)) => {
+                    let now = self.clock.now_ms();
+                    if self.table.remove_if(key, |e| e.meta().expired_at(now))?.is_some() {
+                        self.count_expired(1);
+                    }
+                    return Ok(None);
+                }
+                Err(VisitError::Table(TableError::TableFull { .. }))
+                    if attempt < ROOM_ATTEMPTS && self.run_hand(self.full_sweep()) =>
+                {
+                    attempt += 1;
+                }
+                Err(VisitError::Table(e)) => return Err(e),
+            }
+        };
+        if stale {
+            self.count_expired(1); // replaced in place: reclaimed by this write
+        }
+        if visited == Visited::Created {
+            self.after_insert();
+        }
+        Ok(out)
+    }
+
+    /// After an insert of a new key: evicts one entry if the cache is over its limit; without
+    /// a limit, reclaims an expired entry near the hand once the table is 7/8 full.
+    fn after_insert(&self) {
+        /// Slots a TTL-only cache's insert examines for an expired entry.
+        const SWEEP: usize = 32;
+        match self.settings.max_entries {
+            Some(max) => {
+                // At most two: one for this insert, one for a count left high by inserts that
+                // raced with ours (or by evictions that found nothing).
+                for _ in 0..2 {
+                    if self.table.len() as u64 <= max || !self.run_hand(self.full_sweep()) {
+                        break;
+                    }
+                }
+            }
+            None if self.settings.default_ttl.is_some()
+                && self.table.len() >= self.capacity() / 8 * 7 =>
+            {
+                self.run_hand(SWEEP);
+            }
+            None => {}
+        }
+    }
+
+    fn count_expired(&self, n: u64) {
+        self.table.segment().count_reclaimed(self.table.segment().owner().ok(), 0, n);
+    }
+
+    /// The number of entries, as [`ShmHashTable::len`] counts them: expired entries count
+    /// until they are reclaimed.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert(&1, &1)?;
+    /// assert_eq!(c.len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Whether [`len`](Self::len) is 0.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// assert!(ShmCache::<u64, u64>::options().capacity(8).open(&Backing::Heap)?.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The number of slots.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// assert_eq!(ShmCache::<u64, u64>::options().capacity(1000).open(&Backing::Heap)?.capacity(), 1024);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn capacity(&self) -> usize {
+        self.table.capacity()
+    }
+
+    /// The settings the cache was created with.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).max_entries(6).open(&Backing::Heap)?;
+    /// assert_eq!(c.settings().max_entries, Some(6));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn settings(&self) -> CacheSettings {
+        self.settings
+    }
+
+    /// What the segment header says (creator, layouts, sizes, ...).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache, StructureKind};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).open(&Backing::Heap)?;
+    /// assert_eq!(c.info().kind, StructureKind::Cache);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn info(&self) -> SegmentInfo {
+        self.table.info()
+    }
+
+    /// The segment under the cache.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).open(&Backing::Heap)?;
+    /// assert_eq!(c.segment().attached_processes().len(), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn segment(&self) -> &Segment {
+        self.table.segment()
+    }
+
+    /// Removes the cache's name; handles that have it open keep using it (see
+    /// [`ShmHashTable::destroy`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// # let name = format!("/shmap-doc-cache-destroy-{}", std::process::id());
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).open(&Backing::shm(&name))?;
+    /// c.destroy()?;
+    /// assert!(ShmCache::<u64, u64>::open(&name).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn destroy(&self) -> Result<(), OpenError> {
+        self.table.destroy()
+    }
+}
+
+#[cfg(test)]
+impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
+    /// Makes the cache read the time from `clock` (tests only).
+    pub(crate) fn with_manual_clock(
+        mut self,
+        clock: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        self.clock = Clock::Manual(clock);
+        self
+    }
+
+    /// The underlying table (tests only).
+    pub(crate) fn table(&self) -> &ShmHashTable<K, Stamped<V>, H> {
+        &self.table
+    }
+}
+
+#[cfg(all(test, not(shmap_loom)))]
+mod tests;

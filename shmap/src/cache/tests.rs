@@ -1,0 +1,224 @@
+//! Unit tests of the cache over heap-backed tables, with a clock the tests set (Miri runs them).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::cache::evict::Examined;
+use crate::{Backing, Expiry, ShmCache, SlotState, TableError};
+
+const T0: u64 = 1_800_000_000_000;
+
+/// A heap cache of `capacity` slots, with its clock at `T0`.
+fn cache(
+    capacity: usize,
+    ttl_ms: Option<u64>,
+    max: Option<u64>,
+) -> (ShmCache<u64, u64>, Arc<AtomicU64>) {
+    let mut opts = ShmCache::<u64, u64>::options().capacity(capacity);
+    if let Some(ms) = ttl_ms {
+        opts = opts.default_ttl(Duration::from_millis(ms));
+    }
+    if let Some(max) = max {
+        opts = opts.max_entries(max);
+    }
+    let clock = Arc::new(AtomicU64::new(T0));
+    (opts.open(&Backing::Heap).unwrap().with_manual_clock(clock.clone()), clock)
+}
+
+fn advance(clock: &AtomicU64, ms: u64) {
+    clock.fetch_add(ms, Ordering::Relaxed);
+}
+
+#[test]
+fn an_entry_is_absent_from_its_expiry_instant_on() {
+    let (c, clock) = cache(16, Some(100), None);
+    c.insert(&1, &10).unwrap();
+    c.insert_with_ttl(&2, &20, Duration::from_millis(300)).unwrap();
+    assert_eq!(c.ttl_remaining(&1).unwrap(), Some(Expiry::In(Duration::from_millis(100))));
+    advance(&clock, 99);
+    assert_eq!((c.get(&1).unwrap(), c.contains_key(&1).unwrap()), (Some(10), true));
+    advance(&clock, 1);
+    assert_eq!((c.get(&1).unwrap(), c.contains_key(&1).unwrap()), (None, false));
+    assert_eq!(c.ttl_remaining(&1).unwrap(), None);
+    assert_eq!(c.get(&2).unwrap(), Some(20), "its own TTL");
+    assert_eq!(c.len(), 2, "expired entries count until they are reclaimed");
+}
+
+#[test]
+fn writes_of_an_expired_key_treat_it_as_absent_and_reclaim_it() {
+    let (c, clock) = cache(16, Some(10), None);
+    c.insert(&1, &10).unwrap();
+    c.insert(&2, &20).unwrap();
+    c.insert(&3, &30).unwrap();
+    advance(&clock, 10);
+    // An insert replaces the expired entry in place: nothing was live before it.
+    assert_eq!(c.insert(&1, &11).unwrap(), None);
+    assert_eq!(c.get(&1).unwrap(), Some(11));
+    // A write that does not create reclaims the slot.
+    assert_eq!(c.update(&2, |v| *v += 1).unwrap(), None);
+    assert!(!c.touch(&3).unwrap());
+    assert_eq!(c.len(), 1);
+    assert_eq!(c.remove(&1).unwrap(), Some(11));
+    assert_eq!(c.get_or_insert_with(&2, || 22).unwrap(), 22);
+    assert_eq!(c.stats().expirations, 3);
+}
+
+#[test]
+fn touch_persist_and_set_ttl_change_only_the_expiry() {
+    let (c, clock) = cache(16, Some(100), None);
+    c.insert(&1, &10).unwrap();
+    advance(&clock, 60);
+    assert!(c.touch(&1).unwrap());
+    assert_eq!(c.ttl_remaining(&1).unwrap(), Some(Expiry::In(Duration::from_millis(100))));
+    assert!(c.persist(&1).unwrap());
+    advance(&clock, 1_000_000);
+    assert_eq!(c.ttl_remaining(&1).unwrap(), Some(Expiry::Never));
+    assert!(c.set_ttl(&1, Duration::from_millis(5)).unwrap());
+    assert_eq!(c.get(&1).unwrap(), Some(10));
+    advance(&clock, 5);
+    assert_eq!(c.get(&1).unwrap(), None);
+    assert!(!c.persist(&1).unwrap(), "an expired entry cannot be revived");
+    assert!(!c.set_ttl(&9, Duration::from_secs(1)).unwrap());
+    assert_eq!(c.update(&1, |_| ()).unwrap(), None);
+}
+
+#[test]
+fn a_zero_ttl_expires_at_once() {
+    let (c, _) = cache(16, None, None);
+    assert_eq!(c.insert_with_ttl(&1, &1, Duration::ZERO).unwrap(), None);
+    assert_eq!(c.get(&1).unwrap(), None);
+    assert_eq!(c.flush_expired(), 1);
+    assert_eq!((c.len(), c.stats().expirations), (0, 1));
+}
+
+#[test]
+fn flush_expired_reclaims_every_expired_entry_and_nothing_else() {
+    let (c, clock) = cache(64, None, None);
+    for k in 0..40 {
+        c.insert_with_ttl(&k, &k, Duration::from_millis(if k % 2 == 0 { 10 } else { 1000 }))
+            .unwrap();
+    }
+    c.insert(&100, &100).unwrap(); // never expires
+    advance(&clock, 10);
+    assert_eq!(c.flush_expired(), 20);
+    assert_eq!(c.flush_expired(), 0);
+    assert_eq!(c.len(), 21);
+    assert!((1..40).step_by(2).all(|k| c.get(&k).unwrap() == Some(k)));
+    assert_eq!(c.table().recount().unwrap(), 21);
+}
+
+#[test]
+fn an_entry_limit_evicts_and_never_fills_the_table() {
+    let (c, _) = cache(64, None, Some(32));
+    for k in 0..2_000u64 {
+        c.insert(&k, &k).unwrap();
+        assert!(c.len() <= 32, "{} entries after inserting {k}", c.len());
+    }
+    let stats = c.stats();
+    assert_eq!((stats.entries, stats.evictions, stats.expirations), (32, 2_000 - 32, 0));
+    assert_eq!(c.table().recount().unwrap(), 32);
+    assert!(c.get(&1_999).unwrap().is_some(), "the newest entry stays");
+}
+
+#[test]
+fn a_limit_of_the_whole_capacity_evicts_when_the_table_is_full() {
+    let (c, _) = cache(16, None, Some(16));
+    for k in 0..500u64 {
+        c.insert(&k, &k).unwrap();
+    }
+    assert_eq!(c.len(), 16);
+    assert_eq!(c.stats().evictions, 500 - 16);
+}
+
+#[test]
+fn clock_keeps_the_keys_that_are_read() {
+    let (c, _) = cache(256, None, Some(128));
+    let hot: Vec<u64> = (0..32).collect();
+    for k in &hot {
+        c.insert(k, k).unwrap();
+    }
+    for cold in 1_000..3_000u64 {
+        c.insert(&cold, &cold).unwrap();
+        for k in &hot {
+            assert_eq!(c.get(k).unwrap(), Some(*k), "hot key {k} evicted at cold key {cold}");
+        }
+    }
+}
+
+#[test]
+fn without_a_limit_a_full_table_reclaims_expired_entries_and_refuses_live_ones() {
+    let (c, clock) = cache(16, Some(50), None);
+    for k in 0..16 {
+        c.insert(&k, &k).unwrap();
+    }
+    advance(&clock, 50);
+    for k in 100..116 {
+        c.insert(&k, &k).unwrap(); // room from the expired entries
+    }
+    assert!((100..116).all(|k| c.get(&k).unwrap() == Some(k)));
+    let full = c.insert(&999, &999).unwrap_err();
+    assert!(matches!(full, TableError::TableFull { capacity: 16 }), "{full}");
+    assert_eq!(c.stats().expirations, 16);
+}
+
+#[test]
+fn the_hand_passes_locked_slots_without_waiting() {
+    let (c, _) = cache(16, None, Some(2));
+    c.insert(&1, &1).unwrap();
+    // While key 1 is locked by this visit, inserts evict around it (a wait would time out).
+    c.update(&1, |v| {
+        for k in 10..40 {
+            c.insert(&k, &k).unwrap();
+        }
+        *v = 2;
+    })
+    .unwrap();
+    assert_eq!(c.get(&1).unwrap(), Some(2));
+    assert!(c.len() <= 3);
+}
+
+#[test]
+fn the_hand_gives_referenced_entries_a_second_chance() {
+    let (c, _) = cache(4, None, Some(4));
+    c.insert(&1, &1).unwrap(); // inserted referenced
+    let slot = (0..4).find(|&i| c.table().slot_state(i) == SlotState::Ready).unwrap();
+    assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
+    assert_eq!(c.examine(slot, T0, true), Examined::Evicted);
+    assert_eq!((c.get(&1).unwrap(), c.len()), (None, 0));
+    assert_eq!(c.examine(slot, T0, true), Examined::Passed, "nothing left there");
+}
+
+#[test]
+fn a_read_sets_the_referenced_bit_only_when_it_is_clear() {
+    let (c, _) = cache(4, None, Some(4));
+    c.insert(&1, &1).unwrap();
+    let slot = (0..4).find(|&i| c.table().slot_state(i) == SlotState::Ready).unwrap();
+    assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
+    assert_eq!(c.get(&1).unwrap(), Some(1)); // sets it again
+    assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
+    assert_eq!(c.examine(slot, T0, true), Examined::Evicted);
+}
+
+#[test]
+fn a_cache_without_a_limit_leaves_referenced_bits_alone() {
+    let (c, _) = cache(4, None, None);
+    c.insert(&1, &1).unwrap();
+    let slot = (0..4).find(|&i| c.table().slot_state(i) == SlotState::Ready).unwrap();
+    assert_eq!(c.examine(slot, T0, false), Examined::Passed);
+    assert_eq!(c.get(&1).unwrap(), Some(1));
+}
+
+#[test]
+fn stats_count_what_happened() {
+    let (c, clock) = cache(32, Some(10), Some(8));
+    for k in 0..12 {
+        c.insert(&k, &k).unwrap();
+    }
+    advance(&clock, 10);
+    let flushed = c.flush_expired();
+    let s = c.stats();
+    assert_eq!((s.entries, s.evictions, s.expirations as usize), (0, 4, flushed));
+    assert_eq!((s.capacity, s.max_entries, s.recoveries), (32, Some(8), 0));
+    assert!(s.reusable + s.entries <= 32);
+}
