@@ -252,7 +252,7 @@ pub enum OpenErrorKind {
     },
     /// The cache was created with other settings (default TTL, entry limit, policy) than
     /// the opener asked for.
-    #[error("cache settings mismatch: expected {expected}, found {found}")]
+    #[error("cache settings mismatch: expected {expected}; found {found}")]
     CacheMismatch {
         /// The opener's settings.
         expected: Box<crate::CacheSettings>,

@@ -64,6 +64,16 @@ macro_rules! ring_worker {
     }};
 }
 
+/// A `Command` for the `cache_worker` binary of this package (see `src/bin/cache_worker.rs`).
+#[macro_export]
+macro_rules! cache_worker {
+    ($($arg:expr),* $(,)?) => {{
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_cache_worker"));
+        $(command.arg($arg);)*
+        command
+    }};
+}
+
 fn unique_suffix() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();

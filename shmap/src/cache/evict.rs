@@ -85,13 +85,23 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// Examines slot `index` for the hand at time `now_ms`; with `evict`, unreferenced entries
     /// are evicted, else only expired ones are reclaimed.
     pub(crate) fn examine(&self, index: usize, now_ms: u64, evict: bool) -> Examined {
+        self.examine_slot(index, now_ms, evict).0
+    }
+
+    /// [`examine`](Self::examine), with the key of the entry it evicted or reclaimed.
+    pub(crate) fn examine_slot(
+        &self,
+        index: usize,
+        now_ms: u64,
+        evict: bool,
+    ) -> (Examined, Option<K>) {
         let raw = self.table.raw();
         let slot = raw.slot(index);
         // Acquire: pairs with the Release stores of NEW and READY, so the key and meta word
         // read below are this entry's (or newer, which the re-check catches).
         let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
         if !c.is(SlotState::Ready) {
-            return Examined::Passed;
+            return (Examined::Passed, None);
         }
         // Relaxed, validated below like a seqlock read.
         let meta = Meta(slot.value[0].load(Ordering::Relaxed));
@@ -100,28 +110,28 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         // table's seqlock read): if we read a word of a later write, the re-read sees its lock.
         fence(Ordering::Acquire);
         if slot.ctrl.load(Ordering::Relaxed) != c.0 {
-            return Examined::Passed;
+            return (Examined::Passed, None);
         }
         let expired = meta.expired_at(now_ms);
         if !expired {
             if !evict {
-                return Examined::Passed;
+                return (Examined::Passed, None);
             }
             if meta.referenced() {
                 // Relaxed: a hint for the next lap; racing with a lookup that sets it again,
                 // or a write-back that rewrites the word, only changes who is evicted.
                 slot.value[0].fetch_and(!REFERENCED, Ordering::Relaxed);
-                return Examined::SecondChance;
+                return (Examined::SecondChance, None);
             }
         }
-        if !raw.evict_at(index, c, &key) {
-            return Examined::Passed; // locked, changed or removed since we read it
+        if !raw.evict_at(index, c, &key, &self.table) {
+            return (Examined::Passed, None); // locked, changed or removed since we read it
         }
         self.table.removed(index);
         let owner = self.table.segment().owner().ok();
         let (evicted, expired_n) = if expired { (0, 1) } else { (1, 0) };
         self.table.segment().count_reclaimed(owner, evicted, expired_n);
-        if expired { Examined::Expired } else { Examined::Evicted }
+        (if expired { Examined::Expired } else { Examined::Evicted }, Some(key))
     }
 
     /// Runs the hand over at most `budget` slots, until it has reclaimed an entry (an expired

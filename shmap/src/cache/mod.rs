@@ -522,6 +522,55 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         (0..self.capacity()).filter(|&i| self.examine(i, now, false) == Examined::Expired).count()
     }
 
+    /// A lock-free iteration over the live entries, as copies of `(key, value)` in slot order,
+    /// with [`ShmHashTable::iter`]'s guarantee (every key present and live throughout is
+    /// yielded exactly once); entries expired when the iteration reaches them are skipped.
+    /// Reading does not mark entries used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(16).open(&Backing::Heap)?;
+    /// c.insert(&1, &10)?;
+    /// c.insert_with_ttl(&2, &20, Duration::ZERO)?; // expired
+    /// let live: Vec<(u64, u64)> = c.iter().collect::<Result<_, _>>()?;
+    /// assert_eq!(live, [(1, 10)]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = Result<(K, V), TableError>> + '_ {
+        let now = self.clock.now_ms();
+        self.table.iter().filter_map(move |entry| match entry {
+            Ok((_, e)) if e.meta().expired_at(now) => None,
+            Ok((key, e)) => Some(Ok((key, e.value))),
+            Err(e) => Some(Err(e)),
+        })
+    }
+
+    /// Evicts one entry now, the one the policy would evict next (an expired entry the hand
+    /// meets first goes instead), and returns its key; `None` if the hand found none in two
+    /// laps of the slots (every entry locked). Works with or without an entry limit: the
+    /// Perl peer's `pop`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).open(&Backing::Heap)?;
+    /// c.insert(&1, &10)?;
+    /// assert_eq!(c.evict(), Some(1)); // the hand's first lap only cleared its referenced bit
+    /// assert_eq!((c.get(&1)?, c.evict()), (None, None));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn evict(&self) -> Option<K> {
+        let now = self.clock.now_ms();
+        (0..self.full_sweep())
+            .find_map(|_| self.examine_slot(self.next_hand_position(), now, true).1)
+    }
+
     /// Visits `key` under its lock (inserting it if `create`) and runs `f(entry, fresh)` on a
     /// copy of its entry, `fresh` when the key is new or its entry had expired (then a zeroed
     /// entry, which `f` must fill). An expired entry met without `create` is reclaimed and
@@ -533,9 +582,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         create: bool,
         f: impl FnOnce(&mut Stamped<V>, bool) -> R,
     ) -> Result<Option<R>, TableError> {
-        /// How often a full table makes room before the insert gives up.
-        const ROOM_ATTEMPTS: usize = 4;
         let now = self.clock.now_ms();
+        // A full table makes room, and the insert tries again, until the handle's timeout:
+        // other processes may take the room first (each round frees one more entry).
+        let mut deadline = None;
         let mode = if create { AccessMode::CreateIfMiss } else { AccessMode::AccessExist };
         let mut f = Some(f);
         let mut out = None;
@@ -566,7 +616,11 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                     return Ok(None);
                 }
                 Err(VisitError::Table(TableError::TableFull { .. }))
-                    if attempt < ROOM_ATTEMPTS && self.run_hand(self.full_sweep()) =>
+                    if std::time::Instant::now()
+                        < *deadline.get_or_insert_with(|| {
+                            std::time::Instant::now() + self.table.timeout()
+                        })
+                        && (0..=attempt).all(|_| self.run_hand(self.full_sweep())) =>
                 {
                     attempt += 1;
                 }
@@ -625,6 +679,23 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// ```
     pub fn len(&self) -> usize {
         self.table.len()
+    }
+
+    /// Counts the entries slot by slot and corrects the counters behind [`len`](Self::len)
+    /// (after a crash, say), as [`ShmHashTable::recount`] does. Returns the count.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(16).open(&Backing::Heap)?;
+    /// c.insert(&1, &1)?;
+    /// assert_eq!(c.recount()?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recount(&self) -> Result<usize, TableError> {
+        self.table.recount()
     }
 
     /// Whether [`len`](Self::len) is 0.

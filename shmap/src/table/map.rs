@@ -225,10 +225,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         let mut waiting = Waiting::new(&self.wait, self);
         let owner = self.segment.owner().ok();
         match self.raw().remove(key, hash, owner, &mut waiting, |v| !remove(v)) {
-            Ok(Removal::Removed(value)) => {
-                self.segment.add_entries(owner, -1);
-                Ok(Some(value))
-            }
+            Ok(Removal::Removed(value)) => Ok(Some(value)), // counted by the removal
             Ok(Removal::Absent | Removal::Kept(_)) => Ok(None),
             Err(e) => Err(self.table_error(e)),
         }

@@ -728,10 +728,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
         })
     }
 
-    /// Counts the removal of the entry in slot `index` and shortens the chain there.
+    /// Shortens the chain at slot `index`, whose entry was just removed (and counted as such).
     pub(crate) fn removed(&self, index: usize) {
         let owner = self.segment.owner().ok();
-        self.segment.add_entries(owner, -1);
         // Shortening locks the slot (EMPTYING), which needs an owner id; without one the slot
         // stays FREED, for an insert to reuse.
         if let Some(owner) = owner {
@@ -1049,8 +1048,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Host for ShmHashTable<K, V, H> {
     }
 
     #[inline(always)]
-    fn count_entries(&self, owner: OwnerId, delta: i64) {
-        self.segment.add_entries(Some(owner), delta);
+    fn count_entries(&self, owner: Option<OwnerId>, delta: i64) {
+        self.segment.add_entries(owner, delta);
     }
 }
 

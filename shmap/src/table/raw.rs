@@ -170,7 +170,7 @@ impl<H: Host + ?Sized> Drop for Counted<'_, H> {
     #[inline]
     fn drop(&mut self) {
         if !self.kept {
-            self.host.count_entries(self.owner, -1);
+            self.host.count_entries(Some(self.owner), -1);
         }
     }
 }
@@ -183,8 +183,9 @@ pub(crate) trait Host {
     fn me(&self) -> Option<OwnerId>;
     /// Counts a recovery.
     fn recovered(&self, action: RecoveryAction);
-    /// Adds `delta` to the table's entry count (see `segment::count`), on `owner`'s shard.
-    fn count_entries(&self, owner: OwnerId, delta: i64);
+    /// Adds `delta` to the table's entry count (see `segment::count`), on `owner`'s shard (or
+    /// shard 0's owner for a handle without an owner id).
+    fn count_entries(&self, owner: Option<OwnerId>, delta: i64);
 }
 
 /// What a waiting operation carries: how it waits, the state of its wait (made only when a

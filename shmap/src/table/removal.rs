@@ -122,7 +122,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     ) -> Option<Ctrl> {
         let claimed = seen.claimed(Self::tag(hash), owner);
         slot.ctrl.compare_exchange(seen.0, claimed.0, order, Ordering::Relaxed).ok()?;
-        host.count_entries(owner, 1);
+        host.count_entries(Some(owner), 1);
         if order == Ordering::SeqCst {
             dekker_fence();
         }
@@ -272,7 +272,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         note_freed(self.freed());
         // Release: hands the slot on (pairs with the next claimer's Acquire CAS).
         slot.ctrl.store(new.released(SlotState::Freed).0, Ordering::Release);
-        host.count_entries(owner, -1);
+        host.count_entries(Some(owner), -1);
         self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
     }
 
@@ -667,7 +667,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// chain through the slot, and the caller has an owner id, that one compare-and-swap locks
     /// it EMPTYING (the removal is done: the slot holds no key) and the shortening follows at
     /// once, the FREED step skipped; else the slot is FREED and stays so.
-    fn free_removed(&self, index: usize, c: Ctrl, owner: Option<OwnerId>) -> bool {
+    fn free_removed<H: Host + ?Sized>(
+        &self,
+        index: usize,
+        c: Ctrl,
+        owner: Option<OwnerId>,
+        host: &H,
+    ) -> bool {
         note_freed(self.freed());
         let word = self.ctrl_word(index);
         match owner.filter(|_| self.no_chain_through(index, SHORTEN_REACH, false)) {
@@ -681,22 +687,31 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 {
                     return false;
                 }
+                // Counted at once: a process killed in the shortening below leaves the count
+                // right.
+                host.count_entries(Some(owner), -1);
                 dekker_fence();
                 if self.finish_shortening(index, locked, SHORTEN_REACH) {
                     self.shorten_within((index + self.mask) & self.mask, owner, SHORTEN_REACH);
                 }
                 true
             }
-            // AcqRel: releases our copy of the value before the next claimer's writes (its
-            // Acquire CAS pairs with it).
-            None => word
-                .compare_exchange(
-                    c.0,
-                    c.released(SlotState::Freed).0,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_ok(),
+            None => {
+                // AcqRel: releases our copy of the value before the next claimer's writes (its
+                // Acquire CAS pairs with it).
+                let freed = word
+                    .compare_exchange(
+                        c.0,
+                        c.released(SlotState::Freed).0,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    )
+                    .is_ok();
+                if freed {
+                    host.count_entries(owner, -1);
+                }
+                freed
+            }
         }
     }
 
@@ -727,7 +742,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                     if keep(&value) {
                         return Ok(Removal::Kept(value));
                     }
-                    if self.free_removed(index, c, owner) {
+                    if self.free_removed(index, c, owner, waiting.host) {
                         let home = self.home(hash);
                         self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
                         return Ok(Removal::Removed(value));
@@ -758,7 +773,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 if keep(&key, &value) {
                     return Ok(None);
                 }
-                if self.evict_at(index, c, &key) {
+                if self.evict_at(index, c, &key, waiting.host) {
                     return Ok(Some((key, value)));
                 }
             } else if c.is(SlotState::Accessing) || c.is(SlotState::Writing) {
@@ -772,9 +787,15 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// Removes the committed entry of slot `index`, read as `c` (READY) with key `key`, without
     /// waiting: one compare-and-swap from `c`, so it removes exactly the entry its caller read,
     /// and fails (returns `false`) if the slot was locked, changed or removed since. On success
-    /// it lowers the probe bound the key held; the caller counts the removal and shortens
-    /// the chain (`ShmHashTable::removed`). A cache's hand evicts through this.
-    pub(crate) fn evict_at(&self, index: usize, c: Ctrl, key: &K) -> bool {
+    /// it counts the removal and lowers the probe bound the key held; the caller shortens the
+    /// chain (`ShmHashTable::removed`). A cache's hand evicts through this.
+    pub(crate) fn evict_at<H: Host + ?Sized>(
+        &self,
+        index: usize,
+        c: Ctrl,
+        key: &K,
+        host: &H,
+    ) -> bool {
         debug_assert!(c.is(SlotState::Ready));
         note_freed(self.freed());
         // AcqRel: as in `remove` (Acquire pairs with the Release store of READY that `c` came
@@ -790,6 +811,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             )
             .is_ok();
         if removed {
+            // Counted at once, before the scan that lowering the bound may take: a process
+            // killed in it leaves the count right.
+            host.count_entries(host.me(), -1);
             let home = (self.hash)(key) as usize & self.mask;
             self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
         }
