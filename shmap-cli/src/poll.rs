@@ -21,7 +21,7 @@ pub(crate) enum Poller<'s> {
 impl<'s> Poller<'s> {
     pub(crate) fn new(segment: &'s Segment) -> Result<Poller<'s>, String> {
         match segment.info().kind {
-            StructureKind::HashTable => Monitor::for_segment(segment)
+            StructureKind::HashTable | StructureKind::Cache => Monitor::for_segment(segment)
                 .map(|m| Poller::Table(m, Box::new((segment.info().key, segment.info().value))))
                 .ok_or_else(|| "the hash table's geometry is inconsistent".to_owned()),
             kind => match RingSnapshot::of(segment) {

@@ -66,6 +66,13 @@ pub(crate) fn inspect(r: &Inspect) -> String {
     if let Some(t) = &r.table {
         table(&mut out, t);
     }
+    if let Some(c) = &r.cache {
+        let ttl = c.default_ttl_ms.map_or("none".to_owned(), |ms| format!("{ms} ms"));
+        let limit =
+            c.max_entries.map_or("none".to_owned(), |n| format!("{n} entries ({})", c.policy));
+        let _ = writeln!(out, "cache        default TTL {ttl}, limit {limit}");
+        let _ = writeln!(out, "reclaimed    {} evicted, {} expired", c.evictions, c.expirations);
+    }
     if let Some(ring) = &r.ring {
         ring_text(&mut out, ring);
     }

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime};
 use schemars::JsonSchema;
 use serde::Serialize;
 use shmap::ring::{Holder, RingSnapshot};
-use shmap::{Liveness, Monitor, Segment, SlotState, StructureKind, StuckSlot, TypeLayout};
+use shmap::{
+    CacheSettings, Liveness, Monitor, Segment, SlotState, StructureKind, StuckSlot, TypeLayout,
+};
 
 use crate::decode::{self, Value};
 
@@ -49,6 +51,9 @@ pub(crate) struct Inspect {
     /// A hash table's slots and probe lengths (absent for other structures).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) table: Option<TableState>,
+    /// A cache's settings and what it evicted and expired (absent for other structures).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) cache: Option<CacheState>,
     /// A ring's or a vector's positions, holders and counters (absent for tables).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) ring: Option<RingState>,
@@ -95,6 +100,38 @@ pub(crate) struct TableState {
     /// Probe lengths of the keys present (absent with a custom hasher).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) probes: Option<Probes>,
+}
+
+/// A cache's settings and counters.
+#[derive(Serialize, JsonSchema)]
+pub(crate) struct CacheState {
+    /// The default time to live of an entry, in milliseconds (absent: entries inserted without
+    /// a TTL of their own never expire).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) default_ttl_ms: Option<u64>,
+    /// The number of entries past which inserts evict (absent: no limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) max_entries: Option<u64>,
+    /// The eviction policy (`CLOCK`).
+    pub(crate) policy: String,
+    /// Entries evicted to make room, since the cache was created.
+    pub(crate) evictions: u64,
+    /// Expired entries reclaimed.
+    pub(crate) expirations: u64,
+}
+
+impl CacheState {
+    fn of(segment: &Segment) -> Option<CacheState> {
+        let settings = CacheSettings::of(segment)?;
+        let (evictions, expirations) = segment.reclaimed();
+        Some(CacheState {
+            default_ttl_ms: settings.default_ttl.map(|d| d.as_millis() as u64),
+            max_entries: settings.max_entries,
+            policy: settings.policy.to_string(),
+            evictions,
+            expirations,
+        })
+    }
 }
 
 /// Slots in each state.
@@ -279,6 +316,7 @@ impl Inspect {
             recoveries: recoveries.total,
             torn_recoveries: recoveries.torn,
             table: table_state(segment),
+            cache: CacheState::of(segment),
             ring: RingSnapshot::of(segment).map(|s| ring_state(&s)),
             processes: segment
                 .attached_processes()
@@ -294,7 +332,7 @@ impl Inspect {
 }
 
 fn table_state(segment: &Segment) -> Option<TableState> {
-    if segment.info().kind != StructureKind::HashTable {
+    if !matches!(segment.info().kind, StructureKind::HashTable | StructureKind::Cache) {
         return None;
     }
     let o = Monitor::for_segment(segment)?.occupancy();

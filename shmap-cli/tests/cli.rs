@@ -351,7 +351,7 @@ fn rm_refuses_while_live_processes_are_attached() {
 /// JSON outputs is a property the schema declares.
 fn schemas_are_checked_in() {
     for (command, outputs) in [
-        ("inspect", &["inspect.json", "ring-inspect.json"][..]),
+        ("inspect", &["inspect.json", "ring-inspect.json", "cache-inspect.json"][..]),
         ("stuck", &["stuck.json", "ring-stuck.json"][..]),
         ("ls", &["ls.json"][..]),
     ] {
@@ -415,6 +415,7 @@ fn main() {
         std::panic::resume_unwind(panic);
     }
     ring_with_a_dead_consumer();
+    cache_inspect();
     ls_lists_segments_only();
     rm_refuses_while_live_processes_are_attached();
     schemas_are_checked_in();
@@ -503,6 +504,42 @@ fn run(name: &str) {
     assert_eq!(code, 0);
     assert!(out.contains("--threshold <THRESHOLD>"), "{out}");
     a_fifo_is_refused_without_blocking();
+}
+
+/// `shmap inspect` on a cache: its settings and what it evicted and expired, besides the
+/// table's slots; `shmap stuck` reads its slots like a table's.
+fn cache_inspect() {
+    let name = format!("/shmap-cli-cache-test-{}", std::process::id());
+    let cache = shmap::ShmCache::<u64, u64>::options()
+        .capacity(16)
+        .default_ttl(std::time::Duration::from_secs(60))
+        .max_entries(8)
+        .open(&Backing::shm(&name))
+        .unwrap();
+    let _unlink = Unlink(name.clone());
+    for k in 0..12 {
+        cache.insert(&k, &(k * 10)).unwrap(); // the last 4 inserts evict
+    }
+    cache.insert_with_ttl(&100, &1, std::time::Duration::ZERO).unwrap();
+    assert_eq!(cache.flush_expired(), 1);
+    let mask = |text: &str| mask(text, &name, cache.segment(), -1);
+    let (code, out, err) = shmap(&["inspect", &name]);
+    assert_eq!(code, 0, "{err}");
+    check("cache-inspect.txt", &mask(&out));
+    let (code, out, _) = shmap(&["inspect", &name, "--json"]);
+    assert_eq!(code, 0);
+    check("cache-inspect.json", &mask(&out));
+    let (code, out, _) = shmap(&["stuck", &name, "--threshold", "0s"]);
+    assert_eq!((code, out.as_str()), (0, "nothing stuck (threshold 0ns)\n"));
+}
+
+/// Removes a segment's name when dropped (also when a check fails).
+struct Unlink(String);
+
+impl Drop for Unlink {
+    fn drop(&mut self) {
+        let _ = Table::unlink(&self.0);
+    }
 }
 
 /// `shmap inspect FIFO` fails at once: opening a FIFO for reading must not wait for a writer.

@@ -807,5 +807,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     }
 }
 
+#[cfg(all(test, shmap_loom))]
+mod loom_tests;
 #[cfg(all(test, not(shmap_loom)))]
 mod tests;

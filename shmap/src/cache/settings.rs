@@ -121,6 +121,29 @@ impl CacheSettings {
     }
 }
 
+impl CacheSettings {
+    /// The settings a cache segment records, read without the cache's types (for monitors and
+    /// the `shmap` command); `None` if the segment is not a cache or its settings are invalid.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, CacheSettings, ShmCache, ShmHashTable};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(16).max_entries(12).open(&Backing::Heap)?;
+    /// assert_eq!(CacheSettings::of(c.segment()).unwrap().max_entries, Some(12));
+    /// let t = ShmHashTable::<u64, u64>::heap(16)?;
+    /// assert_eq!(CacheSettings::of(t.segment()), None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn of(segment: &crate::Segment) -> Option<CacheSettings> {
+        if segment.info().kind != crate::StructureKind::Cache {
+            return None;
+        }
+        Self::from_params(segment.params()).filter(|s| s.check(segment.capacity()).is_ok())
+    }
+}
+
 impl fmt::Display for CacheSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.default_ttl {

@@ -76,8 +76,22 @@ impl Segment {
         }
     }
 
-    /// A cache's evictions and reclaimed expired entries so far: the sums of the shards.
-    pub(crate) fn reclaimed(&self) -> (u64, u64) {
+    /// A cache's evictions and reclaimed expired entries so far (0 for other structures): the
+    /// sums of the counters every process adds to.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).max_entries(2).open(&Backing::Heap)?;
+    /// for k in 0..5 {
+    ///     c.insert(&k, &k)?;
+    /// }
+    /// assert_eq!(c.segment().reclaimed(), (3, 0));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn reclaimed(&self) -> (u64, u64) {
         self.header().entry_counts.iter().fold((0, 0), |(e, x), line| {
             // Relaxed: statistics.
             (
