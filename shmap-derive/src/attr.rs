@@ -29,6 +29,8 @@ pub(crate) const KIND: Symbol = Symbol("kind");
 pub(crate) const UNDO_RECORDS: Symbol = Symbol("undo_records");
 pub(crate) const HASHER: Symbol = Symbol("hasher");
 pub(crate) const ADOPT_CAPACITY: Symbol = Symbol("adopt_capacity");
+pub(crate) const TTL_MS: Symbol = Symbol("ttl_ms");
+pub(crate) const MAX_ENTRIES: Symbol = Symbol("max_entries");
 
 /// One argument: not given, given and valid, or given but invalid (already reported, so that
 /// its absence is not reported too).
@@ -73,6 +75,12 @@ pub(crate) struct Args {
     /// `hasher = path::To::Hasher`: a type path.
     pub(crate) hasher: Arg<syn::Path>,
     pub(crate) adopt_capacity: Arg<bool>,
+    /// A cache's default time to live, in milliseconds.
+    pub(crate) ttl_ms: Arg<u64>,
+    /// A cache's entry limit, and where it was written (checked against the capacity once
+    /// both are parsed).
+    pub(crate) max_entries: Arg<u64>,
+    pub(crate) max_entries_span: Option<proc_macro2::Span>,
 }
 
 /// Parses `key = value, …` for `mac`, reporting unknown and duplicate keys at the key, and
@@ -128,6 +136,11 @@ fn set(ctxt: &Ctxt, mac: Macro, args: &mut Args, key: Symbol, value: &syn::Expr)
         ADOPT_CAPACITY => {
             args.adopt_capacity =
                 Arg::from_checked(singleton::boolean(ctxt, value, ADOPT_CAPACITY));
+        }
+        TTL_MS => args.ttl_ms = Arg::from_checked(singleton::ttl_ms(ctxt, value)),
+        MAX_ENTRIES => {
+            args.max_entries_span = Some(syn::spanned::Spanned::span(value));
+            args.max_entries = Arg::from_checked(singleton::max_entries(ctxt, value));
         }
         Symbol(other) => unreachable!("`{other}` is not an argument of any macro"),
     }

@@ -55,7 +55,9 @@ pub fn derive_shm_value(input: TokenStream) -> TokenStream {
 ///
 /// Keys: `capacity = N` (required), `path = "/name"` (POSIX shm) or `file = "/a/b.shm"`, and
 /// optionally `rollback = bool`, `timeout_ms = N`, `mode = 0o600`, `undo_records = bool`,
-/// `hasher = path::To::Hasher` and `adopt_capacity = bool`.
+/// `hasher = path::To::Hasher` and `adopt_capacity = bool`. With `ttl_ms = N` (a default time
+/// to live) or `max_entries = N` (at most the capacity), the handle is a `ShmCache` with those
+/// settings.
 #[proc_macro_attribute]
 pub fn shm_table(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::DeriveInput);

@@ -17,7 +17,7 @@ use crate::ctxt::Ctxt;
 /// The largest capacity the runtime accepts (2^40 slots or elements): a copy of
 /// `shmap::segment::MAX_CAPACITY` (this crate cannot depend on the runtime), pinned to it by
 /// the tests below.
-const MAX_CAPACITY: u64 = 1 << 40;
+pub(crate) const MAX_CAPACITY: u64 = 1 << 40;
 /// `NAME_MAX` on Linux: a copy of `shmap::segment::NAME_MAX`, pinned likewise.
 const NAME_MAX: usize = 255;
 
@@ -105,6 +105,41 @@ pub(crate) fn mode(ctxt: &Ctxt, value: &syn::Expr) -> Option<u32> {
 /// A `timeout_ms = N` value.
 pub(crate) fn timeout_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
     integer(ctxt, value, TIMEOUT_MS, 1, u64::MAX)
+}
+
+/// The largest TTL a cache records (shmap's `cache::settings::MAX_TTL_MS`, pinned to it by its
+/// tests): 2^40 ms.
+pub(crate) const MAX_TTL_MS: u64 = 1 << 40;
+
+/// A `ttl_ms = N` value: an integer literal from 1 to 2^40.
+pub(crate) fn ttl_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
+    match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
+        Some(Ok(n)) if (1..=MAX_TTL_MS).contains(&n) => Some(n),
+        _ => {
+            ctxt.error_spanned_by(
+                value,
+                "`ttl_ms` is the default time to live in milliseconds: an integer literal from 1 \
+                 to 2^40 (about 35 years), such as `ttl_ms = 60_000`",
+            );
+            None
+        }
+    }
+}
+
+/// A `max_entries = N` value: an integer literal from 1 (checked against the capacity once
+/// both are known).
+pub(crate) fn max_entries(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
+    match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
+        Some(Ok(n)) if n >= 1 => Some(n),
+        _ => {
+            ctxt.error_spanned_by(
+                value,
+                "`max_entries` is the number of entries past which the cache evicts: an integer \
+                 literal from 1 to the capacity, such as `max_entries = 3000`",
+            );
+            None
+        }
+    }
 }
 
 fn int_literal(value: &syn::Expr) -> Option<&syn::LitInt> {

@@ -1,6 +1,8 @@
 //! `#[shm_table(capacity = 4096, path = "/players")]` on `pub struct Players(PlayerId, Player);`
 //! becomes a typed singleton: `Players::get()` returns a `&'static ShmHashTable<PlayerId,
-//! Player>`, opened (or created) once per process. The arguments are checked by `singleton`.
+//! Player>`, opened (or created) once per process. With `ttl_ms = …` or `max_entries = …` it is a
+//! `&'static ShmCache<PlayerId, Player>` with those settings. The arguments are checked by
+//! `singleton`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -8,8 +10,8 @@ use syn::spanned::Spanned;
 
 use crate::Stored;
 use crate::attr::{
-    self, ADOPT_CAPACITY, Args, CAPACITY, FILE, HASHER, MODE, PATH, ROLLBACK, TIMEOUT_MS,
-    UNDO_RECORDS,
+    self, ADOPT_CAPACITY, Args, CAPACITY, FILE, HASHER, MAX_ENTRIES, MODE, PATH, ROLLBACK,
+    TIMEOUT_MS, TTL_MS, UNDO_RECORDS,
 };
 use crate::ctxt::Ctxt;
 use crate::singleton::{self, Location, Macro};
@@ -19,7 +21,19 @@ const SHM_TABLE: Macro = Macro {
     structure: "table",
     unit: "slot",
     a_unit: "a slot",
-    keys: &[CAPACITY, PATH, FILE, ROLLBACK, TIMEOUT_MS, MODE, UNDO_RECORDS, HASHER, ADOPT_CAPACITY],
+    keys: &[
+        CAPACITY,
+        PATH,
+        FILE,
+        ROLLBACK,
+        TIMEOUT_MS,
+        MODE,
+        UNDO_RECORDS,
+        HASHER,
+        ADOPT_CAPACITY,
+        TTL_MS,
+        MAX_ENTRIES,
+    ],
 };
 
 /// Parses, checks and expands the attribute.
@@ -33,6 +47,20 @@ pub(crate) fn expand(args: TokenStream, item: &syn::DeriveInput) -> syn::Result<
     }
     let location = singleton::location(&ctxt, SHM_TABLE, &parsed);
     singleton::require_capacity(&ctxt, SHM_TABLE, &parsed.capacity);
+    if let (Some(&max), Some(&capacity), Some(span)) =
+        (parsed.max_entries.valid(), parsed.capacity.valid(), parsed.max_entries_span)
+    {
+        let slots = capacity.next_power_of_two();
+        if max > slots {
+            ctxt.push(syn::Error::new(
+                span,
+                format!(
+                    "`max_entries` {max} is above the capacity ({slots} slots): a cache holds at \
+                     most one entry per slot"
+                ),
+            ));
+        }
+    }
     ctxt.check()?;
     let (Some((key, value)), Some(location), Some(&capacity)) =
         (types, location, parsed.capacity.valid())
@@ -77,15 +105,28 @@ fn generate(
         quote!(.capacity(Self::CAPACITY))
     };
     let hasher = args.hasher.valid().map_or_else(|| quote!(::shmap::DefaultHasher), |h| quote!(#h));
-    let table = quote!(::shmap::ShmHashTable<#key, #value, #hasher>);
-    let accessors = singleton::accessors(
-        SHM_TABLE,
-        ident,
-        location,
-        &table,
-        &quote!(::shmap::TableOptions<#key, #value, #hasher>),
-        &quote!(<#table>::options() #capacity_call #rollback #timeout #mode #undo),
-    );
+    let ttl = args
+        .ttl_ms
+        .valid()
+        .map(|ms| quote!(.default_ttl(::core::time::Duration::from_millis(#ms))));
+    let max_entries = args.max_entries.valid().map(|n| quote!(.max_entries(#n)));
+    let (handle, options_ty, options) = if ttl.is_some() || max_entries.is_some() {
+        let cache = quote!(::shmap::ShmCache<#key, #value, #hasher>);
+        (
+            cache.clone(),
+            quote!(::shmap::CacheOptions<#key, #value, #hasher>),
+            quote!(<#cache>::options() #capacity_call #rollback #timeout #mode #undo #ttl #max_entries),
+        )
+    } else {
+        let table = quote!(::shmap::ShmHashTable<#key, #value, #hasher>);
+        (
+            table.clone(),
+            quote!(::shmap::TableOptions<#key, #value, #hasher>),
+            quote!(<#table>::options() #capacity_call #rollback #timeout #mode #undo),
+        )
+    };
+    let accessors =
+        singleton::accessors(SHM_TABLE, ident, location, &handle, &options_ty, &options);
     // Written here rather than interpolated, so an unsatisfied bound is reported at the type.
     let key_bound = quote_spanned!(key.span()=> #key: ::shmap::ShmKey);
     let value_bound = quote_spanned!(value.span()=> #value: ::shmap::ShmValue);

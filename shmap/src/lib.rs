@@ -187,6 +187,25 @@ pub use shmap_derive::shm_ring;
 /// existing table with more slots too: [`TableOptions::min_capacity`]). Each is checked at
 /// compile time.
 ///
+/// With `ttl_ms = N` (a default time to live, 1 ms to 2^40 ms) or `max_entries = N` (from 1
+/// to the capacity), the handle is a [`ShmCache`] with those settings instead of a table
+/// (`get()` returns `&'static ShmCache<Key, Value>`, `options()` a [`CacheOptions`]):
+///
+/// ```
+/// use shmap::shm_table;
+///
+/// #[shm_table(capacity = 1024, path = "/shmap-doc-sessions", ttl_ms = 60_000, max_entries = 800)]
+/// pub struct Sessions(u64, [u8; 32]);
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let _ = Sessions::destroy();
+/// Sessions::get().insert(&7, &[1; 32])?; // expires in a minute, evicted if 800 are newer
+/// assert_eq!(Sessions::get().settings().max_entries, Some(800));
+/// Sessions::destroy()?;
+/// # Ok(())
+/// # }
+/// ```
+///
 /// # Examples
 ///
 /// ```

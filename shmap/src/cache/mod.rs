@@ -382,6 +382,40 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         Ok(out.expect("an insert runs its visitor"))
     }
 
+    /// Locks `key`'s slot and runs `visitor(&mut value, is_new)` on a copy of its live value,
+    /// written back when it returns (the table's [`visit`](ShmHashTable::visit), one-argument
+    /// and infallible). With [`AccessMode::CreateIfMiss`] an absent or expired key is inserted
+    /// with a zeroed value and the default TTL, for the visitor to initialise (`is_new`);
+    /// with [`AccessMode::AccessExist`] it is left absent (`None`, and the visitor does not
+    /// run). A visit keeps the entry's expiry and marks it used.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{AccessMode, Backing, ShmCache};
+    ///
+    /// let hits = ShmCache::<u64, u32>::options().capacity(64).open(&Backing::Heap)?;
+    /// let count = |client| hits.visit(&client, AccessMode::CreateIfMiss, |n, _| { *n += 1; *n });
+    /// assert_eq!((count(7)?, count(7)?), (Some(1), Some(2)));
+    /// assert_eq!(hits.visit(&8, AccessMode::AccessExist, |n, _| *n)?, None);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn visit<R>(
+        &self,
+        key: &K,
+        mode: AccessMode,
+        visitor: impl FnOnce(&mut V, bool) -> R,
+    ) -> Result<Option<R>, TableError> {
+        let create = mode == AccessMode::CreateIfMiss;
+        let expires_ms = if create { self.expiry_after(self.settings.default_ttl) } else { 0 };
+        self.write(key, create, |entry, fresh| {
+            if fresh {
+                entry.set_meta(Meta::new(expires_ms));
+            }
+            visitor(&mut entry.value, fresh)
+        })
+    }
+
     /// Runs `f` on `key`'s live value under its lock, keeping its expiry, and returns what `f`
     /// returned; `None` (and runs nothing) if the key is absent or expired.
     ///

@@ -124,6 +124,19 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> CacheOptions<K, V, H> {
         self
     }
 
+    /// Whether each slot keeps an undo record (see [`TableOptions::undo_records`]).
+    pub fn undo_records(mut self, undo: bool) -> Self {
+        self.table = self.table.undo_records(undo);
+        self
+    }
+
+    /// Whether a panicking visitor leaves the value as it was (see
+    /// [`TableOptions::rollback`]; default `true`).
+    pub fn rollback(mut self, rollback: bool) -> Self {
+        self.table = self.table.rollback(rollback);
+        self
+    }
+
     /// Whether an open may create the cache (see [`CreateMode`]).
     pub fn create(mut self, create: CreateMode) -> Self {
         self.table = self.table.create(create);

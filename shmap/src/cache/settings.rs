@@ -183,5 +183,8 @@ mod tests {
         assert!(max(65).check(64).unwrap_err().contains("from 1 to the capacity (64), not 65"));
         assert!(max(0).check(64).is_err());
         assert!(max(64).check(64).is_ok());
+        // The largest TTL, as `#[shm_table(ttl_ms = …)]` also accepts it (its ui tests).
+        assert!(ttl(Duration::from_millis(1 << 40)).check(64).is_ok());
+        assert!(ttl(Duration::from_millis((1 << 40) + 1)).check(64).is_err());
     }
 }

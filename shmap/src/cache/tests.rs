@@ -9,9 +9,9 @@ use crate::{Backing, Expiry, ShmCache, SlotState, TableError};
 
 const T0: u64 = 1_800_000_000_000;
 
-/// `n`, or a tenth of it under Miri (whose interpreter is slow).
+/// `n`, or a fiftieth of it under Miri (whose interpreter is slow).
 const fn scaled(n: u64) -> u64 {
-    if cfg!(miri) { n / 10 } else { n }
+    if cfg!(miri) { n / 50 } else { n }
 }
 
 /// A heap cache of `capacity` slots, with its clock at `T0`.
@@ -130,7 +130,7 @@ fn an_entry_limit_evicts_and_never_fills_the_table() {
 #[test]
 fn a_limit_of_the_whole_capacity_evicts_when_the_table_is_full() {
     let (c, _) = cache(16, None, Some(16));
-    let n = scaled(500);
+    let n = scaled(500).max(40);
     for k in 0..n {
         c.insert(&k, &k).unwrap();
     }
@@ -228,4 +228,21 @@ fn stats_count_what_happened() {
     assert_eq!((s.entries, s.evictions, s.expirations as usize), (0, 4, flushed));
     assert_eq!((s.capacity, s.max_entries, s.recoveries), (32, Some(8), 0));
     assert!(s.reusable + s.entries <= 32);
+}
+
+#[test]
+fn visits_start_expired_entries_afresh_with_the_default_ttl() {
+    use crate::AccessMode;
+    let (c, clock) = cache(16, Some(100), None);
+    let bump = |k: u64| c.visit(&k, AccessMode::CreateIfMiss, |n, is_new| (*n += 1, is_new).1);
+    assert_eq!((bump(1).unwrap(), bump(1).unwrap()), (Some(true), Some(false)));
+    assert_eq!(c.get(&1).unwrap(), Some(2));
+    advance(&clock, 50);
+    assert_eq!(c.ttl_remaining(&1).unwrap(), Some(Expiry::In(Duration::from_millis(50))));
+    advance(&clock, 50);
+    assert_eq!(bump(1).unwrap(), Some(true), "the window expired: a new count");
+    assert_eq!(c.get(&1).unwrap(), Some(1));
+    assert_eq!(c.ttl_remaining(&1).unwrap(), Some(Expiry::In(Duration::from_millis(100))));
+    assert_eq!(c.visit(&2, AccessMode::AccessExist, |n, _| *n).unwrap(), None);
+    assert_eq!(c.stats().expirations, 1);
 }
