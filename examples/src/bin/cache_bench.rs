@@ -153,7 +153,24 @@ fn insert_evicting(o: &Options) {
     let (mut one, mut two) = (Vec::new(), Vec::new());
     for rep in 0..=o.reps {
         let cache = fresh();
-        let secs = insert_keys(&cache, 0, total);
+        let secs = if std::env::var_os("CACHE_BENCH_TRACE").is_some() {
+            let mut secs = 0.0;
+            for lap in 0..10 {
+                let s = insert_keys(&cache, lap * capacity as u64, capacity as u64);
+                let st = cache.stats();
+                eprintln!(
+                    "lap {lap}: {:.2} M/s, probe mean {:.1} max {}, reusable {}",
+                    capacity as f64 / s / 1e6,
+                    st.probes.hit_mean,
+                    st.probes.hit_max,
+                    st.reusable
+                );
+                secs += s;
+            }
+            secs
+        } else {
+            insert_keys(&cache, 0, total)
+        };
         let evictions = cache.stats().evictions;
         assert!(evictions >= total - capacity as u64, "{}", cache.stats());
         if rep > 0 {

@@ -3,7 +3,14 @@
 //!
 //! The hand is a position counter in the segment header. A handle takes positions from it in
 //! batches of [`HAND_BATCH`] (one `fetch_add` per batch, so evicting processes do not bounce
-//! its cache line per slot) and examines each slot of its batch:
+//! its cache line per slot). Position `p` names slot `p × stride mod capacity`, for an odd
+//! stride near the capacity divided by the golden ratio (a Weyl sequence: every slot once per
+//! lap, consecutive positions far apart and evenly spread). A hand that swept the slots in
+//! order would free them in one contiguous run behind it, while inserts fill the table
+//! everywhere: the slots ahead of it would fill up completely, and an insert landing there
+//! would probe through all of them to the free run, thousands of slots (measured: a mean
+//! lookup of 9,000 slots after one lap at 75 % load). Spread out, the evictions leave free
+//! slots where linear probing needs them: everywhere. It examines each slot of its batch:
 //!
 //! - a slot without a committed entry, or locked (an insert, a visit, a write-back), is passed
 //!   over: eviction never takes a locked slot and never waits on one;
@@ -30,6 +37,12 @@ use crate::table::ctrl::{Ctrl, SlotState};
 
 /// Slot positions a handle takes from the shared hand at once.
 pub(crate) const HAND_BATCH: u64 = 16;
+
+/// The hand's stride over `capacity` slots (a power of two): odd, so that it visits every
+/// slot once per lap, and near `capacity / φ`, so that consecutive positions spread evenly.
+pub(crate) fn hand_stride(capacity: usize) -> usize {
+    ((capacity as f64 * 0.618_033_988_749_895) as usize) | 1
+}
 
 /// What the hand did at one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,7 +90,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                 .compare_exchange(word, after, LocalOrdering::Relaxed, LocalOrdering::Relaxed)
                 .is_ok()
             {
-                return (position as usize) & (self.capacity() - 1);
+                return (position as usize).wrapping_mul(self.hand_stride) & (self.capacity() - 1);
             }
         }
     }

@@ -124,6 +124,8 @@ pub struct ShmCache<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     /// Whether lookups set referenced bits (only an eviction policy reads them).
     tracks_use: bool,
     hand: HandBatch,
+    /// The hand's step between slots (see [`evict`]).
+    hand_stride: usize,
     clock: Clock,
 }
 
@@ -182,6 +184,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         #[allow(clippy::let_unit_value)] // evaluates the check for this `V`
         let () = Stamped::<V>::CHECKED;
         ShmCache {
+            hand_stride: evict::hand_stride(table.capacity()),
             table,
             tracks_use: settings.max_entries.is_some(),
             settings,
