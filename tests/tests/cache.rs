@@ -68,6 +68,31 @@ fn two_processes_put_ten_times_the_capacity_through_a_cache() {
     }
 }
 
+/// Found by review: with the whole capacity as the limit, inserts that found the table full
+/// gave up after a few rounds of making room that other processes took first. Processes
+/// inserting distinct keys into caches of 1, 2 and 4 slots never see `TableFull`, and every
+/// key is in the cache or was evicted, exactly.
+#[test]
+fn tiny_caches_at_their_limit_never_report_full() {
+    for capacity in [1u64, 2, 4] {
+        let name = ShmName::new("cache-tiny");
+        let cache = create(&name, capacity as usize, Some(capacity));
+        let per = 3_000;
+        let mut workers: Vec<Worker> = (0..4).map(|p| fill(&name, p * per, per)).collect();
+        for w in &mut workers {
+            let line = w.line();
+            assert!(line.starts_with("ok "), "capacity {capacity}: {line}");
+        }
+        for w in workers {
+            w.finish();
+        }
+        let entries = audit(&cache).len() as u64;
+        let stats = cache.stats();
+        assert!(entries <= capacity, "{stats}");
+        assert_eq!(entries + stats.evictions, 4 * per, "{stats}");
+    }
+}
+
 /// This process evicts entries one by one and logs each key (in a table of its own) after
 /// `evict` returned; a reader process reads the log, then the cache: an evicted key is never
 /// read, and live keys always hold their own value.

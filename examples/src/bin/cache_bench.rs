@@ -2,7 +2,7 @@
 //! format (issue 13's measurements; the numbers are in BENCHMARKS.md).
 //!
 //! ```text
-//! cargo run --release -p shmap-examples --bin cache_bench [-- --keys N --reps 5]
+//! cargo run --release -p shmap-examples --bin cache_bench [-- --keys N --reps 5 --only get,insert,hit,clock]
 //! ```
 //!
 //! - `get`: lookups of every key, in shuffled order, in a plain `ShmHashTable<u64, u64>`, in
@@ -28,13 +28,25 @@ use shmap::{Backing, ShmCache, ShmHashTable};
 struct Options {
     keys: usize,
     reps: usize,
+    /// Which parts to run: `clock`, `get`, `insert`, `hit` (all by default).
+    only: Option<String>,
+}
+
+impl Options {
+    fn runs(&self, part: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| only.split(',').any(|p| p == part))
+    }
 }
 
 fn options() -> Options {
-    let mut o = Options { keys: 1_000_000, reps: 5 };
+    let mut o = Options { keys: 1_000_000, reps: 5, only: None };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut it = args.iter();
     while let Some(flag) = it.next() {
+        if flag == "--only" {
+            o.only = it.next().cloned();
+            continue;
+        }
         let mut value = || -> usize {
             it.next()
                 .and_then(|v| v.parse().ok())
@@ -109,6 +121,28 @@ fn get_case(n: usize, o: &Options) {
         rng ^= rng << 17;
         keys.swap(i, (rng % (i as u64 + 1)) as usize);
     }
+    // Batched: `get_many` over the same keys, 1,024 per call.
+    let time_batched = |get_many: &dyn Fn(&[u64], &mut [Option<u64>])| {
+        let mut out = vec![None; 1024];
+        let start = Instant::now();
+        let mut found = 0;
+        for chunk in keys.chunks(1024) {
+            get_many(chunk, &mut out[..chunk.len()]);
+            found += out[..chunk.len()].iter().filter(|v| v.is_some()).count();
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert_eq!(found, keys.len());
+        keys.len() as f64 / secs / 1e6
+    };
+    let (mut plain_many, mut ttl_many) = (Vec::new(), Vec::new());
+    for rep in 0..=o.reps {
+        let p = time_batched(&|k, out| table.get_many(k, out).unwrap());
+        let t = time_batched(&|k, out| ttl.get_many(k, out).unwrap());
+        if rep > 0 {
+            plain_many.push(p);
+            ttl_many.push(t);
+        }
+    }
     let (mut plain, mut ttl_runs, mut lim_runs) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..=o.reps {
         let p = time_gets(&keys, |k| table.get(k).unwrap());
@@ -128,6 +162,36 @@ fn get_case(n: usize, o: &Options) {
     line(&case, "get-table", "1t", p, "");
     line(&case, "get-ttl-cache", "1t", t, &format!(",\"vs_table\":{:.3}", t / p));
     line(&case, "get-limited-cache", "1t", l, &format!(",\"vs_table\":{:.3}", l / p));
+    let (pm, tm) = (median(plain_many), median(ttl_many));
+    line(&case, "get_many-table", "1t", pm, "");
+    line(&case, "get_many-ttl-cache", "1t", tm, &format!(",\"vs_table\":{:.3}", tm / pm));
+}
+
+/// `--reps` rounds of lookups of every key of `--keys` in one kind of table (see `main`).
+fn loop_gets(kind: &str, o: &Options) {
+    let keys: Vec<u64> = (0..o.keys as u64).map(mix).collect();
+    let capacity = 2 * o.keys;
+    let table =
+        ShmHashTable::<u64, u64>::options().capacity(capacity).open(&Backing::Heap).unwrap();
+    let mut opts = ShmCache::<u64, u64>::options().capacity(capacity);
+    opts = if kind == "ttl" {
+        opts.default_ttl(Duration::from_secs(3600))
+    } else {
+        opts.max_entries(capacity as u64)
+    };
+    let cache = opts.open(&Backing::Heap).unwrap();
+    for k in &keys {
+        table.insert(k, k).unwrap();
+        cache.insert(k, k).unwrap();
+    }
+    let mut found = 0;
+    for _ in 0..o.reps {
+        for k in &keys {
+            let hit = if kind == "table" { table.get(k) } else { cache.get(k) };
+            found += u64::from(std::hint::black_box(hit.unwrap()).is_some());
+        }
+    }
+    println!("{kind}: {found} found");
 }
 
 /// Inserts `count` distinct keys from `first` into `cache`; returns the seconds it took.
@@ -376,10 +440,24 @@ fn clock_cost() {
 
 fn main() {
     let o = options();
-    clock_cost();
-    get_case(o.keys, &o);
-    get_case(25_000, &o);
-    insert_evicting(&o);
-    hit_rate(16_384);
-    hit_rate(o.keys.next_power_of_two() / 8);
+    if o.runs("clock") {
+        clock_cost();
+    }
+    if o.runs("get") {
+        get_case(o.keys, &o);
+        get_case(25_000, &o);
+    }
+    // For instruction counts under callgrind: only the lookups of one kind, `--reps` rounds.
+    for kind in ["table", "ttl", "limited"] {
+        if o.only.as_deref() == Some(&format!("loop-{kind}")) {
+            loop_gets(kind, &o);
+        }
+    }
+    if o.runs("insert") {
+        insert_evicting(&o);
+    }
+    if o.runs("hit") {
+        hit_rate(16_384);
+        hit_rate(o.keys.next_power_of_two() / 8);
+    }
 }

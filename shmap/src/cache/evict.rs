@@ -44,10 +44,24 @@ pub(crate) fn hand_stride(capacity: usize) -> usize {
     ((capacity as f64 * 0.618_033_988_749_895) as usize) | 1
 }
 
+/// What [`make_room`](ShmCache::make_room) found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// It reclaimed an entry.
+    Made,
+    /// It reclaimed none, but saw slots that may free up (vacant, locked, changing).
+    Maybe,
+    /// Every slot it examined held a live entry that it may not evict.
+    None,
+}
+
 /// What the hand did at one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Examined {
-    /// Nothing to do (no committed entry, locked, changed under us, or kept).
+    /// No committed entry there: free, being inserted, locked by a visit, or changing.
+    Vacant,
+    /// A live entry it left (not expired, and no eviction asked for), or one that changed
+    /// before its compare-and-swap.
     Passed,
     /// A referenced entry: its bit was cleared.
     SecondChance,
@@ -90,7 +104,12 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                 .compare_exchange(word, after, LocalOrdering::Relaxed, LocalOrdering::Relaxed)
                 .is_ok()
             {
-                return (position as usize).wrapping_mul(self.hand_stride) & (self.capacity() - 1);
+                let mask = self.capacity() - 1;
+                // The slot after this one: the hand usually goes on to it (a referenced entry
+                // needs a second look), and its miss then overlaps this one's.
+                let next = (position as usize + 1).wrapping_mul(self.hand_stride) & mask;
+                crate::sync::primitive::prefetch(self.table.raw().slot(next).ctrl);
+                return (position as usize).wrapping_mul(self.hand_stride) & mask;
             }
         }
     }
@@ -114,7 +133,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         // read below are this entry's (or newer, which the re-check catches).
         let c = Ctrl(slot.ctrl.load(Ordering::Acquire));
         if !c.is(SlotState::Ready) {
-            return (Examined::Passed, None);
+            return (Examined::Vacant, None);
         }
         // Relaxed, validated below like a seqlock read.
         let meta = Meta(slot.value[0].load(Ordering::Relaxed));
@@ -123,7 +142,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         // table's seqlock read): if we read a word of a later write, the re-read sees its lock.
         fence(Ordering::Acquire);
         if slot.ctrl.load(Ordering::Relaxed) != c.0 {
-            return (Examined::Passed, None);
+            return (Examined::Vacant, None);
         }
         let expired = meta.expired_at(now_ms);
         if !expired {
@@ -138,7 +157,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
             }
         }
         if !raw.evict_at(index, c, &key, &self.table) {
-            return (Examined::Passed, None); // locked, changed or removed since we read it
+            return (Examined::Vacant, None); // locked, changed or removed since we read it
         }
         self.table.removed(index);
         let owner = self.table.segment().owner().ok();
@@ -158,6 +177,26 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                 Examined::Evicted | Examined::Expired
             )
         })
+    }
+
+    /// Makes room for an insert that found the table full: runs the hand for a full sweep
+    /// (see [`run_hand`](Self::run_hand)). [`Room::None`] only when every slot it examined
+    /// held a live entry it may not evict (a cache without an entry limit, full of live
+    /// entries): only then is the table full for good.
+    pub(crate) fn make_room(&self) -> Room {
+        let now = self.clock.now_ms();
+        let evict = self.settings.max_entries.is_some();
+        let mut room = Room::None;
+        for _ in 0..self.full_sweep() {
+            match self.examine(self.next_hand_position(), now, evict) {
+                Examined::Evicted | Examined::Expired => return Room::Made,
+                // A slot without an entry, locked, or an entry that changed or stays (with an
+                // entry limit, it is evicted on the next lap): room may come.
+                Examined::Vacant | Examined::SecondChance => room = Room::Maybe,
+                Examined::Passed => room = if evict { Room::Maybe } else { room },
+            }
+        }
+        room
     }
 
     /// The hand's budget to find one entry to evict: two full laps (the first may only clear

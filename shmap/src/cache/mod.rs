@@ -71,6 +71,18 @@ impl fmt::Display for Expiry {
     }
 }
 
+/// The expiry instant of an entry written at `now_ms` with `ttl` (0: never). A TTL is capped
+/// at the largest one a cache records (about 35 years); a zero TTL expires at `now_ms`.
+fn expiry_after(now_ms: u64, ttl: Option<Duration>) -> u64 {
+    match ttl {
+        None => 0,
+        Some(ttl) => {
+            let ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).min(settings::MAX_TTL_MS);
+            now_ms.saturating_add(ms).max(1)
+        }
+    }
+}
+
 /// A cache from `K` to `V` in shared memory, for many processes and threads: a
 /// [`ShmHashTable`] whose entries expire after a time to live and are evicted, least
 /// recently used first (approximately: CLOCK), when it holds `max_entries`.
@@ -93,7 +105,19 @@ impl fmt::Display for Expiry {
 /// expiry by the step.
 ///
 /// The value type must be aligned to at most 8 bytes (every type but `u128` and `i128`, which
-/// can be stored as `[u64; 2]`); a cache slot holds 8 bytes more than a table's.
+/// can be stored as `[u64; 2]`); a cache slot holds 8 bytes more than a table's. The check is
+/// made when the cache's code is generated: `cargo build` reports it, `cargo check` does not.
+///
+/// As in a table, a process killed while it writes a value back (an `insert` over an existing
+/// key, an `update`, a `touch`) leaves the slot to be recovered; without undo records the
+/// recovery releases what was written so far, counted as torn in [`stats`](Self::stats), and
+/// since the expiry is the entry's first word, a torn entry may pair the new expiry with the
+/// old value or the reverse. Caches whose entries must survive such a kill whole should be
+/// created with [`CacheOptions::undo_records`]`(true)` (a value's worth of bytes per slot).
+///
+/// With an entry limit, a process killed between an insert's claim and its commit, or between
+/// a removal and its count, leaves the count one high until the slot is recovered or
+/// [`recount`](Self::recount) runs; the cache then holds one entry fewer than its limit.
 ///
 /// # Examples
 ///
@@ -219,6 +243,52 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         Ok(self.read_live(key)?.map(|(_, entry)| entry.value))
     }
 
+    /// Looks up many keys at once: `out[i]` receives what [`get`](Self::get) of `keys[i]`
+    /// would return. Faster than a loop of `get`s: slots are prefetched ahead, as
+    /// [`ShmHashTable::get_many`] does, and the clock is read once per 64 keys rather than
+    /// once per key (a read of the clock costs as much as a lookup's cache miss when misses
+    /// are in flight: see BENCHMARKS.md). An entry counts as expired from the clock reading
+    /// of its group of 64 on, microseconds at most before its own lookup.
+    ///
+    /// # Panics
+    /// If `keys` and `out` have different lengths.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(64).open(&Backing::Heap)?;
+    /// c.insert(&1, &10)?;
+    /// c.insert_with_ttl(&2, &20, Duration::ZERO)?; // expired
+    /// let mut out = [None; 3];
+    /// c.get_many(&[1, 2, 3], &mut out)?;
+    /// assert_eq!(out, [Some(10), None, None]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn get_many(&self, keys: &[K], out: &mut [Option<V>]) -> Result<(), TableError> {
+        /// Keys looked up per clock reading.
+        const PER_READING: usize = 64;
+        assert_eq!(keys.len(), out.len(), "get_many: one output per key");
+        let mut now = 0;
+        self.table.get_many_indexed(keys, |i, found| {
+            if i % PER_READING == 0 {
+                now = self.clock.now_ms();
+            }
+            out[i] = found.and_then(|(index, entry)| {
+                let meta = entry.meta();
+                if meta.expired_at(now) {
+                    return None;
+                }
+                if self.tracks_use && !meta.referenced() {
+                    self.mark_used(index);
+                }
+                Some(entry.value)
+            });
+        })
+    }
+
     /// Reads `key`'s entry if it is live (present and not expired), marking it used.
     #[inline(always)]
     fn read_live(&self, key: &K) -> Result<Option<(usize, Stamped<V>)>, TableError> {
@@ -276,22 +346,14 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// ```
     pub fn ttl_remaining(&self, key: &K) -> Result<Option<Expiry>, TableError> {
         let Some((_, entry)) = self.read_live(key)? else { return Ok(None) };
-        Ok(Some(match entry.meta().expires_ms() {
-            None => Expiry::Never,
-            Some(at) => Expiry::In(Duration::from_millis(at.saturating_sub(self.clock.now_ms()))),
-        }))
-    }
-
-    /// The expiry instant of an entry inserted now with `ttl` (0: never).
-    fn expiry_after(&self, ttl: Option<Duration>) -> u64 {
-        match ttl {
-            None => 0,
-            Some(ttl) => {
-                let ms =
-                    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).min(settings::MAX_TTL_MS);
-                self.clock.now_ms().saturating_add(ms).max(1)
+        Ok(match entry.meta().expires_ms() {
+            None => Some(Expiry::Never),
+            // Read again: it may have expired since the lookup's reading.
+            Some(at) => {
+                let now = self.clock.now_ms();
+                (at > now).then(|| Expiry::In(Duration::from_millis(at - now)))
             }
-        }
+        })
     }
 
     /// Sets `key`'s value, with the cache's default TTL (none if it has none), and returns the
@@ -315,7 +377,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn insert(&self, key: &K, value: &V) -> Result<Option<V>, TableError> {
-        self.insert_expiring(key, value, self.expiry_after(self.settings.default_ttl))
+        self.insert_expiring(key, value, self.settings.default_ttl)
     }
 
     /// Sets `key`'s value with a TTL of its own (whole milliseconds; zero expires it at
@@ -340,18 +402,18 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         value: &V,
         ttl: Duration,
     ) -> Result<Option<V>, TableError> {
-        self.insert_expiring(key, value, self.expiry_after(Some(ttl)))
+        self.insert_expiring(key, value, Some(ttl))
     }
 
     fn insert_expiring(
         &self,
         key: &K,
         value: &V,
-        expires_ms: u64,
+        ttl: Option<Duration>,
     ) -> Result<Option<V>, TableError> {
-        let old = self.write(key, true, |entry, fresh| {
+        let old = self.write(key, true, |entry, fresh, now| {
             let old = (!fresh).then(|| bytes::copy(&entry.value));
-            *entry = Stamped::new(Meta::new(expires_ms), bytes::copy(value));
+            *entry = Stamped::new(Meta::new(expiry_after(now, ttl)), bytes::copy(value));
             old
         })?;
         Ok(old.flatten())
@@ -375,10 +437,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         if let Some(value) = self.get(key)? {
             return Ok(value);
         }
-        let expires_ms = self.expiry_after(self.settings.default_ttl);
-        let out = self.write(key, true, |entry, fresh| {
+        let ttl = self.settings.default_ttl;
+        let out = self.write(key, true, |entry, fresh, now| {
             if fresh {
-                *entry = Stamped::new(Meta::new(expires_ms), make());
+                *entry = Stamped::new(Meta::new(expiry_after(now, ttl)), make());
             }
             bytes::copy(&entry.value)
         })?;
@@ -409,11 +471,10 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         mode: AccessMode,
         visitor: impl FnOnce(&mut V, bool) -> R,
     ) -> Result<Option<R>, TableError> {
-        let create = mode == AccessMode::CreateIfMiss;
-        let expires_ms = if create { self.expiry_after(self.settings.default_ttl) } else { 0 };
-        self.write(key, create, |entry, fresh| {
+        let (create, ttl) = (mode == AccessMode::CreateIfMiss, self.settings.default_ttl);
+        self.write(key, create, |entry, fresh, now| {
             if fresh {
-                entry.set_meta(Meta::new(expires_ms));
+                entry.set_meta(Meta::new(expiry_after(now, ttl)));
             }
             visitor(&mut entry.value, fresh)
         })
@@ -434,7 +495,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn update<R>(&self, key: &K, f: impl FnOnce(&mut V) -> R) -> Result<Option<R>, TableError> {
-        self.write(key, false, |entry, _| f(&mut entry.value))
+        self.write(key, false, |entry, _, _| f(&mut entry.value))
     }
 
     /// Restarts `key`'s expiry at the cache's default TTL (an entry of a cache without one is
@@ -457,10 +518,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// ```
     pub fn touch(&self, key: &K) -> Result<bool, TableError> {
         let ttl = self.settings.default_ttl;
-        let expires_ms = self.expiry_after(ttl);
-        let done = self.write(key, false, |entry, _| {
+        let done = self.write(key, false, |entry, _, now| {
             if ttl.is_some() {
-                entry.set_meta(entry.meta().with_expiry(expires_ms));
+                entry.set_meta(entry.meta().with_expiry(expiry_after(now, ttl)));
             }
         })?;
         Ok(done.is_some())
@@ -482,9 +542,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn set_ttl(&self, key: &K, ttl: Duration) -> Result<bool, TableError> {
-        let expires_ms = self.expiry_after(Some(ttl));
-        let done = self.write(key, false, |entry, _| {
-            entry.set_meta(entry.meta().with_expiry(expires_ms));
+        let done = self.write(key, false, |entry, _, now| {
+            entry.set_meta(entry.meta().with_expiry(expiry_after(now, Some(ttl))));
         })?;
         Ok(done.is_some())
     }
@@ -508,7 +567,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn persist(&self, key: &K) -> Result<bool, TableError> {
-        let done = self.write(key, false, |entry, _| {
+        let done = self.write(key, false, |entry, _, _| {
             entry.set_meta(entry.meta().with_expiry(0));
         })?;
         Ok(done.is_some())
@@ -578,9 +637,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn iter(&self) -> impl Iterator<Item = Result<(K, V), TableError>> + '_ {
-        let now = self.clock.now_ms();
         self.table.iter().filter_map(move |entry| match entry {
-            Ok((_, e)) if e.meta().expired_at(now) => None,
+            // The clock read as each entry is reached: an iteration may be slow.
+            Ok((_, e)) if e.meta().expires_ms().is_some_and(|at| at <= self.clock.now_ms()) => None,
             Ok((key, e)) => Some(Ok((key, e.value))),
             Err(e) => Some(Err(e)),
         })
@@ -608,28 +667,27 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
             .find_map(|_| self.examine_slot(self.next_hand_position(), now, true).1)
     }
 
-    /// Visits `key` under its lock (inserting it if `create`) and runs `f(entry, fresh)` on a
-    /// copy of its entry, `fresh` when the key is new or its entry had expired (then a zeroed
-    /// entry, which `f` must fill). An expired entry met without `create` is reclaimed and
-    /// reported absent (`None`). After an insert of a new key, enforces the entry limit; a
-    /// full table makes room and tries again.
+    /// Visits `key` under its lock (inserting it if `create`) and runs `f(entry, fresh, now)`
+    /// on a copy of its entry: `fresh` when the key is new or its entry had expired (then a
+    /// zeroed entry, which `f` must fill), `now` the clock read under the lock (so that an
+    /// entry that expired while the visit waited for the lock is seen expired, and a new
+    /// expiry counts from the moment it is written). An expired entry met without `create` is
+    /// reclaimed and reported absent (`None`). After an insert of a new key, enforces the entry
+    /// limit; an insert that finds the table full makes room and tries again.
     fn write<R>(
         &self,
         key: &K,
         create: bool,
-        f: impl FnOnce(&mut Stamped<V>, bool) -> R,
+        f: impl FnOnce(&mut Stamped<V>, bool, u64) -> R,
     ) -> Result<Option<R>, TableError> {
-        let now = self.clock.now_ms();
-        // A full table makes room, and the insert tries again, until the handle's timeout:
-        // other processes may take the room first (each round frees one more entry).
-        let mut deadline = None;
         let mode = if create { AccessMode::CreateIfMiss } else { AccessMode::AccessExist };
         let mut f = Some(f);
         let mut out = None;
         let mut stale = false;
-        let mut attempt = 0;
+        let mut deadline = None;
         let visited = loop {
             let visit = self.table.visit(key, mode, |_, entry, is_new| {
+                let now = self.clock.now_ms();
                 stale = !is_new && entry.meta().expired_at(now);
                 if stale && !create {
                     return false; // absent: leave the entry for the removal below
@@ -638,7 +696,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                     *entry = bytes::zeroed();
                 }
                 let f = f.take().expect("a visit runs its visitor once");
-                out = Some(f(entry, is_new || stale));
+                out = Some(f(entry, is_new || stale, now));
                 // A write is a use: keep the bit set, whatever the visitor stored.
                 entry.set_meta(Meta(entry.meta().0 | REFERENCED));
                 true
@@ -652,14 +710,18 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                     }
                     return Ok(None);
                 }
-                Err(VisitError::Table(TableError::TableFull { .. }))
-                    if std::time::Instant::now()
-                        < *deadline.get_or_insert_with(|| {
-                            std::time::Instant::now() + self.table.timeout()
-                        })
-                        && (0..=attempt).all(|_| self.run_hand(self.full_sweep())) =>
-                {
-                    attempt += 1;
+                Err(VisitError::Table(TableError::TableFull { capacity })) => {
+                    // Other processes may take the room we make before our retry, or make
+                    // some themselves: retry until the handle's timeout, and give up early
+                    // only when a whole sweep saw nothing but live entries it may not evict.
+                    let deadline = *deadline
+                        .get_or_insert_with(|| std::time::Instant::now() + self.table.timeout());
+                    if self.make_room() == evict::Room::None
+                        || std::time::Instant::now() >= deadline
+                    {
+                        return Err(TableError::TableFull { capacity });
+                    }
+                    std::thread::yield_now();
                 }
                 Err(VisitError::Table(e)) => return Err(e),
             }

@@ -193,7 +193,7 @@ fn the_hand_gives_referenced_entries_a_second_chance() {
     assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
     assert_eq!(c.examine(slot, T0, true), Examined::Evicted);
     assert_eq!((c.get(&1).unwrap(), c.len()), (None, 0));
-    assert_eq!(c.examine(slot, T0, true), Examined::Passed, "nothing left there");
+    assert_eq!(c.examine(slot, T0, true), Examined::Vacant, "nothing left there");
 }
 
 #[test]
@@ -259,4 +259,67 @@ fn eviction_keeps_probe_chains_short() {
     }
     let probes = c.stats().probes;
     assert!(probes.hit_mean < 12.0 && probes.hit_max < 400, "{probes:?}");
+}
+
+/// Found by review: `iter` read the clock once, at its start, and yielded entries that expired
+/// while it ran.
+#[test]
+fn an_iteration_skips_entries_that_expire_while_it_runs() {
+    let (c, clock) = cache(64, Some(100), None);
+    for k in 0..32 {
+        c.insert(&k, &k).unwrap();
+    }
+    let mut it = c.iter();
+    assert!(it.next().is_some());
+    advance(&clock, 100);
+    assert_eq!(it.count(), 0, "every entry has expired by now");
+}
+
+/// Found by review: writes read the clock before they waited for the slot's lock, so an entry
+/// that expired during the wait was treated as live: `touch` revived it, `visit` went on
+/// counting an expired window, `insert` returned an expired value as the one it replaced.
+#[test]
+#[cfg_attr(miri, ignore = "sleeps to let the other thread wait")]
+fn writes_that_wait_for_the_lock_see_what_expired_meanwhile() {
+    use crate::AccessMode;
+    let (c, clock) = cache(64, Some(60_000), None);
+    for k in [1, 2, 3] {
+        c.insert_with_ttl(&k, &100, Duration::from_millis(50)).unwrap();
+    }
+    let (touched, visited, replaced) = std::thread::scope(|s| {
+        let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+        let (c, clock) = (&c, &clock);
+        let holder = s.spawn(move || {
+            c.update(&1, |_| {
+                c.update(&2, |_| {
+                    c.update(&3, |_| {
+                        locked_tx.send(()).unwrap();
+                        // The others now wait for our locks while their entries expire.
+                        std::thread::sleep(Duration::from_millis(50));
+                        advance(clock, 50);
+                        std::thread::sleep(Duration::from_millis(50));
+                    })
+                })
+            })
+        });
+        locked_rx.recv().unwrap();
+        let touch = s.spawn(|| c.touch(&1).unwrap());
+        let visit = s.spawn(|| {
+            c.visit(&2, AccessMode::CreateIfMiss, |n, fresh| {
+                *n += 1;
+                (*n, fresh)
+            })
+            .unwrap()
+        });
+        let insert = s.spawn(|| c.insert(&3, &7).unwrap());
+        holder.join().unwrap().unwrap();
+        (touch.join().unwrap(), visit.join().unwrap(), insert.join().unwrap())
+    });
+    assert!(!touched, "an entry that expired during the wait was revived");
+    assert_eq!(visited, Some((1, true)), "an expired window starts afresh");
+    assert_eq!(replaced, None, "nothing live was replaced");
+    assert_eq!(
+        (c.get(&1).unwrap(), c.get(&2).unwrap(), c.get(&3).unwrap()),
+        (None, Some(1), Some(7))
+    );
 }

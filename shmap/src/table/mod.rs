@@ -454,28 +454,40 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn get_many(&self, keys: &[K], out: &mut [Option<V>]) -> Result<(), TableError> {
+        assert_eq!(keys.len(), out.len(), "get_many: one output per key");
+        self.get_many_indexed(keys, |i, found| out[i] = found.map(|(_, value)| value))
+    }
+
+    /// The pipeline of [`get_many`](Self::get_many): calls `found(i, entry)` with what a `get`
+    /// of `keys[i]` finds (the slot and the value), in order.
+    #[inline]
+    pub(crate) fn get_many_indexed(
+        &self,
+        keys: &[K],
+        mut found: impl FnMut(usize, Option<(usize, V)>),
+    ) -> Result<(), TableError> {
         /// How many lookups ahead a slot is prefetched: enough misses in flight to cover the
         /// memory latency, few enough to stay within the CPU's fill buffers.
         const AHEAD: usize = 16;
-        assert_eq!(keys.len(), out.len(), "get_many: one output per key");
         let raw = self.raw();
         let mut hashes = [0u64; AHEAD];
         for (key, hash) in keys.iter().zip(&mut hashes) {
             *hash = Self::hash(key);
             raw.prefetch(*hash);
         }
-        for (i, (key, out)) in keys.iter().zip(out.iter_mut()).enumerate() {
+        for (i, key) in keys.iter().enumerate() {
             let hash = hashes[i % AHEAD];
             if let Some(ahead) = keys.get(i + AHEAD) {
                 let next = Self::hash(ahead);
                 hashes[i % AHEAD] = next;
                 raw.prefetch(next);
             }
-            *out = match raw.get_fast(key, hash) {
-                raw::FastGet::Found(_, value) => Some(value),
+            let entry = match raw.get_fast(key, hash) {
+                raw::FastGet::Found(index, value) => Some((index, value)),
                 raw::FastGet::Absent => None,
-                raw::FastGet::Slow => self.get_slow(key, hash)?,
+                raw::FastGet::Slow => self.get_slow_indexed(key, hash)?,
             };
+            found(i, entry);
         }
         Ok(())
     }
