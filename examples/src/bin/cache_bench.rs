@@ -81,6 +81,9 @@ fn line(case: &str, phase: &str, mode: &str, mops: f64, extra: &str) {
     );
 }
 
+/// A batched lookup: `get_many` of a table or a cache.
+type GetMany<'a> = dyn Fn(&[u64], &mut [Option<u64>]) + 'a;
+
 /// Millions of lookups per second over `keys` with `get`.
 fn time_gets(keys: &[u64], get: impl Fn(&u64) -> Option<u64>) -> f64 {
     let start = Instant::now();
@@ -122,7 +125,7 @@ fn get_case(n: usize, o: &Options) {
         keys.swap(i, (rng % (i as u64 + 1)) as usize);
     }
     // Batched: `get_many` over the same keys, 1,024 per call.
-    let time_batched = |get_many: &dyn Fn(&[u64], &mut [Option<u64>])| {
+    let time_batched = |get_many: &GetMany| {
         let mut out = vec![None; 1024];
         let start = Instant::now();
         let mut found = 0;
