@@ -104,12 +104,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                 .compare_exchange(word, after, LocalOrdering::Relaxed, LocalOrdering::Relaxed)
                 .is_ok()
             {
-                let mask = self.capacity() - 1;
-                // The slot after this one: the hand usually goes on to it (a referenced entry
-                // needs a second look), and its miss then overlaps this one's.
-                let next = (position as usize + 1).wrapping_mul(self.hand_stride) & mask;
-                crate::sync::primitive::prefetch(self.table.raw().slot(next).ctrl);
-                return (position as usize).wrapping_mul(self.hand_stride) & mask;
+                return (position as usize).wrapping_mul(self.hand_stride) & (self.capacity() - 1);
             }
         }
     }
