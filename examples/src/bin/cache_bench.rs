@@ -5,7 +5,7 @@
 //! cargo run --release -p shmap-examples --bin cache_bench [-- --keys N --reps 5 --only get,insert,hit,clock]
 //! ```
 //!
-//! - `get`: lookups of every key, in shuffled order, in a plain `ShmHashTable<u64, u64>`, in
+//! - `get`: lookups of every key (over again, for a million lookups at least), in shuffled order, in a plain `ShmHashTable<u64, u64>`, in
 //!   a `ShmCache<u64, u64>` whose entries all expire (a default TTL: each lookup reads the
 //!   clock), and in one with an entry limit (each lookup may set a referenced bit). The three
 //!   run in turn, `--reps` times each after a warm-up, at `--keys` keys in twice as many slots
@@ -84,16 +84,33 @@ fn line(case: &str, phase: &str, mode: &str, mops: f64, extra: &str) {
 /// A batched lookup: `get_many` of a table or a cache.
 type GetMany<'a> = dyn Fn(&[u64], &mut [Option<u64>]) + 'a;
 
+/// Passes over `n` keys that make a timed phase last about a million lookups (a pass over a
+/// small table takes a fraction of a millisecond, too short to time).
+fn passes(n: usize) -> usize {
+    (1_000_000 / n).max(1)
+}
+
+/// The name of a case of `n` keys: `u64-1M`, `u64-25K`.
+fn case_name(n: usize) -> String {
+    if n >= 1 << 20 || n % 1_000_000 == 0 {
+        format!("u64-{}M", n.div_ceil(1_000_000))
+    } else {
+        format!("u64-{}K", n / 1000)
+    }
+}
+
 /// Millions of lookups per second over `keys` with `get`.
 fn time_gets(keys: &[u64], get: impl Fn(&u64) -> Option<u64>) -> f64 {
     let start = Instant::now();
     let mut found = 0u64;
-    for k in keys {
-        found += u64::from(get(k).is_some());
+    for _ in 0..passes(keys.len()) {
+        for k in keys {
+            found += u64::from(get(k).is_some());
+        }
     }
     let secs = start.elapsed().as_secs_f64();
-    assert_eq!(found, keys.len() as u64, "every key is present");
-    keys.len() as f64 / secs / 1e6
+    assert_eq!(found, (keys.len() * passes(keys.len())) as u64, "every key is present");
+    found as f64 / secs / 1e6
 }
 
 fn get_case(n: usize, o: &Options) {
@@ -129,13 +146,15 @@ fn get_case(n: usize, o: &Options) {
         let mut out = vec![None; 1024];
         let start = Instant::now();
         let mut found = 0;
-        for chunk in keys.chunks(1024) {
-            get_many(chunk, &mut out[..chunk.len()]);
-            found += out[..chunk.len()].iter().filter(|v| v.is_some()).count();
+        for _ in 0..passes(keys.len()) {
+            for chunk in keys.chunks(1024) {
+                get_many(chunk, &mut out[..chunk.len()]);
+                found += out[..chunk.len()].iter().filter(|v| v.is_some()).count();
+            }
         }
         let secs = start.elapsed().as_secs_f64();
-        assert_eq!(found, keys.len());
-        keys.len() as f64 / secs / 1e6
+        assert_eq!(found, keys.len() * passes(keys.len()));
+        found as f64 / secs / 1e6
     };
     let (mut plain_many, mut ttl_many) = (Vec::new(), Vec::new());
     for rep in 0..=o.reps {
@@ -157,10 +176,7 @@ fn get_case(n: usize, o: &Options) {
             lim_runs.push(l);
         }
     }
-    let case = format!(
-        "u64-{}",
-        if n >= 1_000_000 { format!("{}M", n / 1_000_000) } else { format!("{}K", n / 1000) }
-    );
+    let case = case_name(n);
     let (p, t, l) = (median(plain), median(ttl_runs), median(lim_runs));
     line(&case, "get-table", "1t", p, "");
     line(&case, "get-ttl-cache", "1t", t, &format!(",\"vs_table\":{:.3}", t / p));
@@ -283,7 +299,7 @@ fn insert_evicting(o: &Options) {
             }
         }
     }
-    let case = format!("u64-{}K", capacity / 1000);
+    let case = case_name(capacity);
     let (a, b) = (median(one), median(two));
     line(&case, "insert-evicting", "1t", a, "");
     line(&case, "insert-evicting", "2p", b, &format!(",\"vs_1t\":{:.3}", b / a));
