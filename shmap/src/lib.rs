@@ -14,6 +14,13 @@
 //! - [`AccessMode`], [`Visited`], [`VisitResult`], [`TravelOutcome`], [`SlotState`].
 //! - Errors: [`TableError`] (timeouts, a full table), [`VisitError`] (plus a failed visitor).
 //!
+//! ## The cache
+//! - [`ShmCache`]: the table with expiry and eviction. Entries live for a time to live (a
+//!   default one or their own) and are absent to every read from that instant on; with
+//!   `max_entries`, an insert evicts an entry not used recently (CLOCK, whose reads store
+//!   nothing for a hot key). Settings recorded in the header ([`CacheSettings`]),
+//!   [`CacheStats`], [`Expiry`], [`EvictionPolicy`].
+//!
 //! ## Rings and a vector
 //! - [`ring`]: [`SpscRing`](ring::SpscRing), [`SpmcRing`](ring::SpmcRing),
 //!   [`MpmcRing`](ring::MpmcRing) (Vyukov's sequence-numbered cells) and
