@@ -8,7 +8,7 @@
 //! - `get`: lookups of every key (over again, for a million lookups at least), in shuffled order, in a plain `ShmHashTable<u64, u64>`, in
 //!   a `ShmCache<u64, u64>` whose entries all expire (a default TTL: each lookup reads the
 //!   clock), and in one with an entry limit (each lookup may set a referenced bit). The three
-//!   run in turn, `--reps` times each after a warm-up, at `--keys` keys in twice as many slots
+//!   run in turn (with a table of 16-byte values, whose slots are as big as the caches'), `--reps` times each after a warm-up, at `--keys` keys in twice as many slots
 //!   (the workload's sizing) and at 25,000; medians, and each cache's ratio to the table.
 //! - `insert-evicting`: a cache of `--keys` slots limited to 3/4 of them takes 10 × its slots
 //!   in distinct keys, each insert past the limit evicting one: one thread (`1t`), and two
@@ -128,8 +128,15 @@ fn get_case(n: usize, o: &Options) {
         .max_entries(capacity as u64)
         .open(&Backing::Anonymous)
         .unwrap();
+    // A table whose slots are as big as the caches' (a 16-byte value: 32-byte slots), to tell
+    // the cost of the bigger slot from the cost of the cache's checks.
+    let wide = ShmHashTable::<u64, [u64; 2]>::options()
+        .capacity(capacity)
+        .open(&Backing::Anonymous)
+        .unwrap();
     for k in &keys {
         table.insert(k, k).unwrap();
+        wide.insert(k, &[*k, 0]).unwrap();
         ttl.insert(k, k).unwrap();
         limited.insert(k, k).unwrap();
     }
@@ -166,7 +173,9 @@ fn get_case(n: usize, o: &Options) {
         }
     }
     let (mut plain, mut ttl_runs, mut lim_runs) = (Vec::new(), Vec::new(), Vec::new());
+    let mut wide_runs = Vec::new();
     for rep in 0..=o.reps {
+        let w = time_gets(&keys, |k| wide.get(k).unwrap().map(|v| v[0]));
         let p = time_gets(&keys, |k| table.get(k).unwrap());
         let t = time_gets(&keys, |k| ttl.get(k).unwrap());
         let l = time_gets(&keys, |k| limited.get(k).unwrap());
@@ -174,11 +183,14 @@ fn get_case(n: usize, o: &Options) {
             plain.push(p);
             ttl_runs.push(t);
             lim_runs.push(l);
+            wide_runs.push(w);
         }
     }
     let case = case_name(n);
     let (p, t, l) = (median(plain), median(ttl_runs), median(lim_runs));
     line(&case, "get-table", "1t", p, "");
+    let w = median(wide_runs);
+    line(&case, "get-table-16B-values", "1t", w, &format!(",\"vs_table\":{:.3}", w / p));
     line(&case, "get-ttl-cache", "1t", t, &format!(",\"vs_table\":{:.3}", t / p));
     line(&case, "get-limited-cache", "1t", l, &format!(",\"vs_table\":{:.3}", l / p));
     let (pm, tm) = (median(plain_many), median(ttl_many));

@@ -147,6 +147,11 @@ pub struct ShmCache<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     settings: CacheSettings,
     /// Whether lookups set referenced bits (only an eviction policy reads them).
     tracks_use: bool,
+    /// The meta-word bits a lookup looks at first, and what they hold when the entry needs no
+    /// more thought (no expiry, and referenced if lookups mark use): one test on the common
+    /// path (see [`read_live`](Self::read_live)).
+    fast_mask: u64,
+    fast_value: u64,
     hand: HandBatch,
     /// The hand's step between slots (see [`evict`]).
     hand_stride: usize,
@@ -211,6 +216,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
             hand_stride: evict::hand_stride(table.capacity()),
             table,
             tracks_use: settings.max_entries.is_some(),
+            fast_mask: entry::EXPIRY_MASK
+                | if settings.max_entries.is_some() { REFERENCED } else { 0 },
+            fast_value: if settings.max_entries.is_some() { REFERENCED } else { 0 },
             settings,
             hand: HandBatch::default(),
             clock: Clock::default(),
@@ -290,17 +298,32 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     }
 
     /// Reads `key`'s entry if it is live (present and not expired), marking it used.
+    ///
+    /// The common entry (no expiry, and already referenced when lookups mark use) is told by
+    /// one test of its meta word; the rest goes out of line (`check_entry`), so that the inline
+    /// path of a loop of lookups stays short enough to overlap their cache misses.
     #[inline(always)]
     fn read_live(&self, key: &K) -> Result<Option<(usize, Stamped<V>)>, TableError> {
         let Some((index, entry)) = self.table.get_indexed(key)? else { return Ok(None) };
-        let meta = entry.meta();
-        if meta.expires_ms().is_some() && meta.expired_at(self.clock.now_ms()) {
+        if entry.meta().0 & self.fast_mask != self.fast_value
+            && !self.check_entry(index, entry.meta())
+        {
             return Ok(None);
+        }
+        Ok(Some((index, entry)))
+    }
+
+    /// Whether the entry read from slot `index` with `meta` is live (not expired), marking it
+    /// used if lookups do.
+    #[inline(never)]
+    fn check_entry(&self, index: usize, meta: Meta) -> bool {
+        if meta.expires_ms().is_some_and(|at| at <= self.clock.now_ms()) {
+            return false;
         }
         if self.tracks_use && !meta.referenced() {
             self.mark_used(index);
         }
-        Ok(Some((index, entry)))
+        true
     }
 
     /// Sets slot `index`'s referenced bit (it held our entry a moment ago; if another key has
