@@ -696,22 +696,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 }
                 true
             }
-            None => {
-                // AcqRel: releases our copy of the value before the next claimer's writes (its
-                // Acquire CAS pairs with it).
-                let freed = word
-                    .compare_exchange(
-                        c.0,
-                        c.released(SlotState::Freed).0,
-                        Ordering::AcqRel,
-                        Ordering::Relaxed,
-                    )
-                    .is_ok();
-                if freed {
-                    host.count_entries(owner, -1);
-                }
-                freed
-            }
+            None => self.free_counted(index, c, owner, host),
         }
     }
 
@@ -784,6 +769,35 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         }
     }
 
+    /// Frees slot `index`, READY as `c`, with one compare-and-swap, and counts the removal at
+    /// once (on `owner`'s shard) if it took: before any scan that follows (a shortening,
+    /// lowering a probe bound), so that a process killed in that scan leaves the count right.
+    /// The caller has called [`note_freed`].
+    fn free_counted<H: Host + ?Sized>(
+        &self,
+        index: usize,
+        c: Ctrl,
+        owner: Option<OwnerId>,
+        host: &H,
+    ) -> bool {
+        // AcqRel: Acquire pairs with the Release store of READY that `c` came from (the value
+        // the caller copied); Release hands the slot to its next claimer, whose Acquire
+        // compare-and-swap pairs with it.
+        let freed = self
+            .ctrl_word(index)
+            .compare_exchange(
+                c.0,
+                c.released(SlotState::Freed).0,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
+            .is_ok();
+        if freed {
+            host.count_entries(owner, -1);
+        }
+        freed
+    }
+
     /// Removes the committed entry of slot `index`, read as `c` (READY) with key `key`, without
     /// waiting: one compare-and-swap from `c`, so it removes exactly the entry its caller read,
     /// and fails (returns `false`) if the slot was locked, changed or removed since. On success
@@ -798,22 +812,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     ) -> bool {
         debug_assert!(c.is(SlotState::Ready));
         note_freed(self.freed());
-        // AcqRel: as in `remove` (Acquire pairs with the Release store of READY that `c` came
-        // from; Release hands the slot to its next claimer).
-        let removed = self
-            .slot(index)
-            .ctrl
-            .compare_exchange(
-                c.0,
-                c.released(SlotState::Freed).0,
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            )
-            .is_ok();
+        let removed = self.free_counted(index, c, host.me(), host);
         if removed {
-            // Counted at once, before the scan that lowering the bound may take: a process
-            // killed in it leaves the count right.
-            host.count_entries(host.me(), -1);
             let home = (self.hash)(key) as usize & self.mask;
             self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
         }
