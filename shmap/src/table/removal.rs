@@ -298,10 +298,6 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // The first slot free for us (EMPTY, FREED, or EMPTYING, whose shortening we veto), and
         // the first held by another insert (which may free it again), in case there is none.
         let (mut target, mut busy) = (None, None);
-        // A signature of the words seen in a lap without a free slot, to tell a full table from
-        // one that only looked full while its keys moved between slots (removed, reinserted):
-        // see `slot_signature`.
-        let mut signature = 0u64;
         // The emptied epochs of the slots before the target, for the verification.
         let mut epochs = 0u64;
         for distance in 0..self.capacity() {
@@ -314,10 +310,6 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             // on x86; hardware with multi-copy atomicity gives it anyway). As an acquire, pairs
             // with the Release store of NEW (the key compared below).
             let c = Ctrl(self.ctrl_word(index).load(Ordering::SeqCst));
-            if target.is_none() {
-                // Only a lap without a free slot needs it (and a key's signature rehashes it).
-                signature = signature.wrapping_add(self.slot_signature(index, c));
-            }
             if c.is(SlotState::Empty) {
                 target = target.or(Some((index, c)));
                 break;
@@ -355,11 +347,13 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 self.wait_on(waiting, index, c)?;
                 return Ok(Claim::Lost);
             }
-            // Full only if a second lap sees every word as the first did (then the table was
-            // full at one instant: see `slot_signature`): a lap alone is not a snapshot, and
-            // under churn a key removed behind it and inserted ahead of it is seen twice (a
-            // spurious full table, found by a review's churn in a full table).
-            (None, None) if self.lap_signature() == signature => return Ok(Claim::NoRoom),
+            // Full only if two more laps see no free slot and every word the same (then the
+            // table was full at one instant: see `slot_signature`): a lap alone, this walk
+            // included, is not a snapshot, and under churn a key removed behind it and
+            // inserted ahead of it is seen twice (a spurious full table, found by a review's
+            // churn in a full table). The laps come after the walk, so that the walk itself,
+            // which nearly always finds a free slot, computes no signature.
+            (None, None) if self.full_at_one_instant(key, tag) => return Ok(Claim::NoRoom),
             // The slots changed between the laps: wait a step, bounded by the operation's
             // timeout (a full table whose keys keep moving, or whose values keep changing, must
             // not keep an insert spinning), and look again; a table that looks full and keeps
@@ -407,14 +401,31 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         mix(c.0 ^ index as u64)
     }
 
-    /// The signature of a whole lap of slots (as `claim_in_chain` computes it), from slot 0:
-    /// the same as a lap from anywhere, since addition commutes.
-    fn lap_signature(&self) -> u64 {
-        (0..self.capacity()).fold(0u64, |sum, i| {
-            // Acquire: as in `claim_in_chain`'s lap.
+    /// The signature of a lap over every slot, `None` if it saw one that is, or may become,
+    /// free for a new key (EMPTY, FREED, EMPTYING, or held by an insert in flight), or one
+    /// that holds `key` (tag `tag`) after all.
+    fn lap_signature(&self, key: &K, tag: u16) -> Option<u64> {
+        (0..self.capacity()).try_fold(0u64, |sum, i| {
+            // Acquire: as in `claim_in_chain`'s walk (the key compared below is published).
             let c = Ctrl(self.ctrl_word(i).load(Ordering::Acquire));
-            sum.wrapping_add(self.slot_signature(i, c))
+            let taken = !(c.is(SlotState::Empty)
+                || c.is_vacant()
+                || c.is(SlotState::Inserting)
+                || c.is(SlotState::New)
+                || (c.tag() == tag && words::equals(self.slot(i).key, key)));
+            taken.then(|| sum.wrapping_add(self.slot_signature(i, c)))
         })
+    }
+
+    /// Whether the table was full of other keys at one instant: two laps, one after the other,
+    /// that see neither a free slot nor `key`, and the same word in every slot (a double
+    /// collect, see `slot_signature`): at the instant between them every slot held what both
+    /// saw.
+    fn full_at_one_instant(&self, key: &K, tag: u16) -> bool {
+        match (self.lap_signature(key, tag), self.lap_signature(key, tag)) {
+            (Some(first), Some(second)) => first == second,
+            _ => false,
+        }
     }
 
     /// Verifies our claim of slot `index` (EMPTY before it if `was_empty`, NEW as `new` now;
