@@ -353,17 +353,23 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             // inserted ahead of it is seen twice (a spurious full table, found by a review's
             // churn in a full table). The laps come after the walk, so that the walk itself,
             // which nearly always finds a free slot, computes no signature.
-            (None, None) if self.full_at_one_instant(key, tag) => return Ok(Claim::NoRoom),
-            // The slots changed between the laps: wait a step, bounded by the operation's
-            // timeout (a full table whose keys keep moving, or whose values keep changing, must
-            // not keep an insert spinning), and look again; a table that looks full and keeps
-            // changing until the timeout is full. So an insert into a full table that others
-            // keep updating returns `TableFull` only at its timeout (updates change the words;
-            // a signature of keys alone, which would conclude at once, is not a snapshot).
             (None, None) => {
+                let full = self.full_at_one_instant(key, tag);
+                if full == Some(true) {
+                    return Ok(Claim::NoRoom);
+                }
+                // The laps saw a free slot, an insert in flight or the key itself (`None`), or
+                // a full table whose words changed between them (`Some(false)`): wait a step,
+                // bounded by the operation's timeout, and look again. At the timeout, a table
+                // that looked full at both laps and kept changing (values updated by others)
+                // is full; anything else is a timeout, never `TableFull` (a review found
+                // inserts of a key that existed, with a short timeout, told the table was
+                // full). So an insert into a full table that others keep updating returns
+                // `TableFull` only at its timeout (a signature of keys alone, which would
+                // conclude at once, is not a snapshot).
                 return match self.wait_on(waiting, index, Ctrl(0)) {
                     Ok(()) => Ok(Claim::Lost),
-                    Err(RawError::Busy { .. }) => Ok(Claim::NoRoom),
+                    Err(RawError::Busy { .. }) if full == Some(false) => Ok(Claim::NoRoom),
                     Err(e) => Err(e),
                 };
             }
@@ -398,7 +404,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// table kept busy by updates waits instead, bounded by the operation's timeout (the
     /// caller's second arm).
     fn slot_signature(&self, index: usize, c: Ctrl) -> u64 {
-        mix(c.0 ^ index as u64)
+        // The index mixed on its own first, so that no bit of it lines up with a bit of the
+        // word (a review's remark: `c ^ index` let two (slot, word) pairs share an input).
+        mix(c.0 ^ mix(index as u64))
     }
 
     /// The signature of a lap over every slot, `None` if it saw one that is, or may become,
@@ -421,11 +429,14 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// that see neither a free slot nor `key`, and the same word in every slot (a double
     /// collect, see `slot_signature`): at the instant between them every slot held what both
     /// saw.
-    fn full_at_one_instant(&self, key: &K, tag: u16) -> bool {
-        match (self.lap_signature(key, tag), self.lap_signature(key, tag)) {
-            (Some(first), Some(second)) => first == second,
-            _ => false,
-        }
+    ///
+    /// `Some(true)`: full of other keys at one instant; `Some(false)`: both laps saw a full
+    /// table, with different words; `None`: a lap saw a free slot, an insert in flight or the
+    /// key (the second lap is then not run).
+    fn full_at_one_instant(&self, key: &K, tag: u16) -> Option<bool> {
+        let first = self.lap_signature(key, tag)?;
+        let second = self.lap_signature(key, tag)?;
+        Some(first == second)
     }
 
     /// Verifies our claim of slot `index` (EMPTY before it if `was_empty`, NEW as `new` now;
