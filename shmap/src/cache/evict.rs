@@ -44,7 +44,7 @@ pub(crate) fn hand_stride(capacity: usize) -> usize {
     ((capacity as f64 * 0.618_033_988_749_895) as usize) | 1
 }
 
-/// What [`make_room`](ShmCache::make_room) found.
+/// What a run of the hand ([`sweep`](ShmCache::sweep)) found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Room {
     /// It reclaimed an entry.
@@ -58,10 +58,10 @@ pub(crate) enum Room {
 /// What the hand did at one slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Examined {
-    /// No committed entry there: free, being inserted, locked by a visit, or changing.
+    /// No committed entry there: free, being inserted, locked by a visit, or changed before
+    /// the hand's compare-and-swap.
     Vacant,
-    /// A live entry it left (not expired, and no eviction asked for), or one that changed
-    /// before its compare-and-swap.
+    /// A live entry it left: not expired, and no eviction asked for.
     Passed,
     /// A referenced entry: its bit was cleared.
     SecondChance,
@@ -161,37 +161,35 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         (if expired { Examined::Expired } else { Examined::Evicted }, Some(key))
     }
 
-    /// Runs the hand over at most `budget` slots, until it has reclaimed an entry (an expired
-    /// one, or with an entry limit any unreferenced one). Returns whether it did.
-    pub(crate) fn run_hand(&self, budget: usize) -> bool {
+    /// Runs the hand over at most `budget` slots, until it has reclaimed an entry: an expired
+    /// one, or with `evict` any unreferenced one. Returns what it found ([`Room::Made`] with
+    /// the reclaimed key; else [`Room::Maybe`] if it saw a slot that may free up: vacant,
+    /// locked, changing, or referenced and evicted on a later lap; else [`Room::None`]: every
+    /// slot held a live entry it may not evict).
+    pub(crate) fn sweep(&self, budget: usize, evict: bool) -> (Room, Option<K>) {
         let now = self.clock.now_ms();
-        let evict = self.settings.max_entries.is_some();
-        (0..budget).any(|_| {
-            matches!(
-                self.examine(self.next_hand_position(), now, evict),
-                Examined::Evicted | Examined::Expired
-            )
-        })
-    }
-
-    /// Makes room for an insert that found the table full: runs the hand for a full sweep
-    /// (see [`run_hand`](Self::run_hand)). [`Room::None`] only when every slot it examined
-    /// held a live entry it may not evict (a cache without an entry limit, full of live
-    /// entries): only then is the table full for good.
-    pub(crate) fn make_room(&self) -> Room {
-        let now = self.clock.now_ms();
-        let evict = self.settings.max_entries.is_some();
         let mut room = Room::None;
-        for _ in 0..self.full_sweep() {
-            match self.examine(self.next_hand_position(), now, evict) {
-                Examined::Evicted | Examined::Expired => return Room::Made,
-                // A slot without an entry, locked, or an entry that changed or stays (with an
-                // entry limit, it is evicted on the next lap): room may come.
-                Examined::Vacant | Examined::SecondChance => room = Room::Maybe,
-                Examined::Passed => room = if evict { Room::Maybe } else { room },
+        for _ in 0..budget {
+            match self.examine_slot(self.next_hand_position(), now, evict) {
+                (Examined::Evicted | Examined::Expired, key) => return (Room::Made, key),
+                (Examined::Vacant | Examined::SecondChance, _) => room = Room::Maybe,
+                (Examined::Passed, _) => {} // live, and no eviction asked for
             }
         }
-        room
+        (room, None)
+    }
+
+    /// Runs the hand, as the cache's settings say (evicting only with an entry limit), over
+    /// at most `budget` slots. Whether it reclaimed an entry.
+    pub(crate) fn run_hand(&self, budget: usize) -> bool {
+        self.sweep(budget, self.settings.max_entries.is_some()).0 == Room::Made
+    }
+
+    /// Makes room for an insert that found the table full: the hand for a full sweep (see
+    /// [`sweep`](Self::sweep)); [`Room::None`] means the table is full for good (a cache without
+    /// an entry limit, full of live entries).
+    pub(crate) fn make_room(&self) -> Room {
+        self.sweep(self.full_sweep(), self.settings.max_entries.is_some()).0
     }
 
     /// The hand's budget to find one entry to evict: two full laps (the first may only clear

@@ -323,3 +323,28 @@ fn writes_that_wait_for_the_lock_see_what_expired_meanwhile() {
         (None, Some(1), Some(7))
     );
 }
+
+/// `get_many` applies `get`'s checks: an expired entry is absent, and a hit marks its entry
+/// used, which gives it a second chance at the hand.
+#[test]
+fn batched_lookups_skip_expired_entries_and_mark_use() {
+    let (c, clock) = cache(16, None, Some(16));
+    c.insert(&1, &10).unwrap();
+    c.insert_with_ttl(&2, &20, Duration::from_millis(5)).unwrap();
+    let slot = |k: u64| {
+        (0..16)
+            .find(|&i| {
+                c.table().slot_state(i) == SlotState::Ready && {
+                    c.table().iter_from(crate::Cursor::at(i)).next().unwrap().unwrap().0 == k
+                }
+            })
+            .unwrap()
+    };
+    let one = slot(1);
+    assert_eq!(c.examine(one, T0, true), Examined::SecondChance); // the bit is now clear
+    advance(&clock, 5);
+    let mut out = [None; 3];
+    c.get_many(&[1, 2, 3], &mut out).unwrap();
+    assert_eq!(out, [Some(10), None, None]);
+    assert_eq!(c.examine(one, T0, true), Examined::SecondChance, "the hit marked it used");
+}
