@@ -134,7 +134,9 @@ mod table;
 mod vector;
 
 pub use bits_integer::{BitsInteger, OutOfRange};
-pub use cache::{CacheOptions, CacheSettings, CacheStats, EvictionPolicy, Expiry, ShmCache};
+pub use cache::{
+    CacheOptions, CacheSettings, CacheStats, EvictionPolicy, Expiry, ReadClock, ShmCache,
+};
 pub use error::{OpenError, OpenErrorKind, Role};
 pub use fixed_string::{FixedString, FixedStringError};
 pub use hash::{DefaultHasher, ShmHasher};

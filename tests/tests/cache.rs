@@ -148,6 +148,38 @@ fn a_reader_never_gets_an_entry_after_its_expiry() {
     assert_eq!((cache.recount().unwrap(), cache.len()), (0, 0), "flushed {flushed}");
 }
 
+/// The same through `ReadClock::Ticked`: the reader process's ticker thread keeps its word
+/// close to the clock (a word that stood still would let entries live for good).
+#[test]
+fn a_ticked_reader_gets_an_entry_at_most_a_little_after_its_expiry() {
+    let name = ShmName::new("cache-expiry-ticked");
+    let _cache = create(&name, 256, None);
+    let mut writer = Worker::spawn(cache_worker!("expire-writer", name.as_str(), "64", "1500"));
+    let mut reader =
+        Worker::spawn(cache_worker!("expire-reader", name.as_str(), "64", "1500", "ticked"));
+    let line = reader.line();
+    assert_eq!(writer.line(), "done");
+    reader.finish();
+    writer.finish();
+    assert!(line.ends_with(" violations 0"), "{line}");
+    let words: Vec<u64> = line.split(' ').filter_map(|w| w.parse().ok()).collect();
+    let (checked, hits) = (words[0], words[1]);
+    assert!(hits > 100 && hits < checked, "too few hits or misses to tell: {line}");
+}
+
+/// A `fork` child of a process whose ticked reads run a ticker thread has no such thread: it
+/// starts its own at its first read, and sees entries expire (a copy of the parent's word would
+/// stand still at the moment of the fork).
+#[test]
+fn a_fork_child_starts_its_own_ticker_and_sees_entries_expire() {
+    let mut worker = Worker::spawn(cache_worker!("ticked-fork"));
+    let child = worker.line();
+    let parent = worker.line();
+    worker.finish();
+    assert_eq!(child, "child expired true ticker true");
+    assert_eq!(parent, "parent expired true child status 0");
+}
+
 /// Three processes insert new keys into a cache at its entry limit, so that nearly every insert
 /// evicts; one of them is SIGKILLed at a random moment, a hundred times, and replaced. Then a
 /// monitor recovers what the killed processes held: no slot stays locked, no key is in two

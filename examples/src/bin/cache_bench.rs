@@ -7,7 +7,8 @@
 //!
 //! - `get`: lookups of every key (over again, for a million lookups at least), in shuffled order, in a plain `ShmHashTable<u64, u64>`, in
 //!   a `ShmCache<u64, u64>` whose entries all expire (a default TTL: each lookup reads the
-//!   clock), and in one with an entry limit (each lookup may set a referenced bit). The three
+//!   clock), in another read through `ReadClock::Ticked` (each lookup loads a ticker thread's
+//!   word), and in one with an entry limit (each lookup may set a referenced bit). They
 //!   run in turn (with a table of 16-byte values, whose slots are as big as the caches'), `--reps` times each after a warm-up, at `--keys` keys in twice as many slots
 //!   (the workload's sizing) and at 25,000; medians, and each cache's ratio to the table.
 //! - `insert-evicting`: a cache of `--keys` slots limited to 3/4 of them takes 10 × its slots
@@ -23,7 +24,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use shmap::{Backing, ShmCache, ShmHashTable};
+use shmap::{Backing, ReadClock, ShmCache, ShmHashTable};
 
 struct Options {
     keys: usize,
@@ -123,6 +124,13 @@ fn get_case(n: usize, o: &Options) {
         .default_ttl(Duration::from_secs(3600))
         .open(&Backing::Anonymous)
         .unwrap();
+    // A TTL cache whose reads load a ticker's word (ReadClock::Ticked).
+    let ticked = ShmCache::<u64, u64>::options()
+        .capacity(capacity)
+        .default_ttl(Duration::from_secs(3600))
+        .read_clock(ReadClock::Ticked(Duration::from_millis(1)))
+        .open(&Backing::Anonymous)
+        .unwrap();
     let limited = ShmCache::<u64, u64>::options()
         .capacity(capacity)
         .max_entries(capacity as u64)
@@ -138,6 +146,7 @@ fn get_case(n: usize, o: &Options) {
         table.insert(k, k).unwrap();
         wide.insert(k, &[*k, 0]).unwrap();
         ttl.insert(k, k).unwrap();
+        ticked.insert(k, k).unwrap();
         limited.insert(k, k).unwrap();
     }
     // Shuffled lookups (a fixed permutation: Fisher-Yates over xorshift).
@@ -173,13 +182,15 @@ fn get_case(n: usize, o: &Options) {
         }
     }
     let (mut plain, mut ttl_runs, mut lim_runs) = (Vec::new(), Vec::new(), Vec::new());
-    let mut wide_runs = Vec::new();
+    let (mut wide_runs, mut ticked_runs) = (Vec::new(), Vec::new());
     for rep in 0..=o.reps {
         let w = time_gets(&keys, |k| wide.get(k).unwrap().map(|v| v[0]));
         let p = time_gets(&keys, |k| table.get(k).unwrap());
         let t = time_gets(&keys, |k| ttl.get(k).unwrap());
+        let tk = time_gets(&keys, |k| ticked.get(k).unwrap());
         let l = time_gets(&keys, |k| limited.get(k).unwrap());
         if rep > 0 {
+            ticked_runs.push(tk);
             plain.push(p);
             ttl_runs.push(t);
             lim_runs.push(l);
@@ -192,6 +203,8 @@ fn get_case(n: usize, o: &Options) {
     let w = median(wide_runs);
     line(&case, "get-table-16B-values", "1t", w, &format!(",\"vs_table\":{:.3}", w / p));
     line(&case, "get-ttl-cache", "1t", t, &format!(",\"vs_table\":{:.3}", t / p));
+    let tk = median(ticked_runs);
+    line(&case, "get-ttl-cache-ticked", "1t", tk, &format!(",\"vs_table\":{:.3}", tk / p));
     line(&case, "get-limited-cache", "1t", l, &format!(",\"vs_table\":{:.3}", l / p));
     let (pm, tm) = (median(plain_many), median(ttl_many));
     line(&case, "get_many-table", "1t", pm, "");
@@ -207,6 +220,9 @@ fn loop_gets(kind: &str, o: &Options) {
     let mut opts = ShmCache::<u64, u64>::options().capacity(capacity);
     opts = if kind == "ttl" {
         opts.default_ttl(Duration::from_secs(3600))
+    } else if kind == "ticked" {
+        opts.default_ttl(Duration::from_secs(3600))
+            .read_clock(ReadClock::Ticked(Duration::from_millis(1)))
     } else {
         opts.max_entries(capacity as u64)
     };
@@ -215,6 +231,8 @@ fn loop_gets(kind: &str, o: &Options) {
         table.insert(k, k).unwrap();
         cache.insert(k, k).unwrap();
     }
+    // Let a ticker thread store its first time (under valgrind, threads take turns).
+    std::thread::sleep(Duration::from_millis(100));
     let mut found = 0;
     for _ in 0..o.reps {
         for k in &keys {
@@ -479,7 +497,7 @@ fn main() {
         get_case(25_000, &o);
     }
     // For instruction counts under callgrind: only the lookups of one kind, `--reps` rounds.
-    for kind in ["table", "ttl", "limited"] {
+    for kind in ["table", "ttl", "ticked", "limited"] {
         if o.only.as_deref() == Some(&format!("loop-{kind}")) {
             loop_gets(kind, &o);
         }

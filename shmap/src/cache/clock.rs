@@ -12,10 +12,16 @@
 //! - **It is cheap.** The coarse clock is a read of the vDSO's data page, with no timer read:
 //!   4.7 ns a call on the benchmark machine, against 24 ns for `CLOCK_REALTIME`.
 //!
+//! A handle's reads may take the time from a ticker's word instead ([`ReadClock::Ticked`],
+//! see [`ticker`](super::ticker)): a call of the clock costs a lookup about as much as the
+//! lookup itself, a load of the word almost nothing.
+//!
 //! What it costs: the coarse clock advances once per kernel tick (its resolution,
 //! `clock_getres`, was 4 ms here), so an entry expires up to one tick late; and a step of the
 //! system clock (`date -s`, not NTP's slewing) moves every expiry with it, shortening or
 //! lengthening what remains of the TTLs by the step.
+
+use std::time::Duration;
 
 /// Milliseconds since the Unix epoch, now (coarse).
 #[inline]
@@ -30,11 +36,56 @@ pub(crate) fn now_ms() -> u64 {
     (now.tv_sec as u64) * 1000 + (now.tv_nsec as u64) / 1_000_000
 }
 
-/// Where a cache reads the time: the coarse real-time clock, or in tests a clock they set.
+/// How a cache handle's reads (`get`, `get_many`, `contains_key`, `ttl_remaining`, `iter`)
+/// tell the time, to decide whether an entry has expired. Writes always read the clock.
+///
+/// A choice of each handle, not recorded in the segment: processes sharing a cache may choose
+/// differently.
+///
+/// # Examples
+///
+/// ```
+/// use shmap::{Backing, ReadClock, ShmCache};
+/// use std::time::Duration;
+///
+/// let sessions = ShmCache::<u64, u64>::options()
+///     .capacity(1024)
+///     .default_ttl(Duration::from_secs(30))
+///     .read_clock(ReadClock::Ticked(Duration::from_millis(1)))
+///     .open(&Backing::Heap)?;
+/// sessions.insert(&7, &1)?;
+/// assert_eq!(sessions.get(&7)?, Some(1)); // no clock call: a load of the ticker's word
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ReadClock {
+    /// A read that finds an entry with an expiry reads the coarse clock (the default): an
+    /// entry is absent to every read from its expiry on, to the clock's tick. The call costs
+    /// about as much as a lookup (see BENCHMARKS.md, "Cache mode").
+    #[default]
+    PerRead,
+    /// Reads load a word of this process that a background thread (`shmap-clock`, one per
+    /// process, started by the first such read) refreshes from the clock every period, from
+    /// 1 ms to 1 s: a read costs a load rather than a clock call, and may return an entry up
+    /// to a period, plus the thread's scheduling delay, after its expiry. That delay is
+    /// unbounded while the thread cannot run and readers can: after a `SIGSTOP`, a cgroup's
+    /// CPU throttling or a paused VM, reads may see the time from before the pause until
+    /// the thread next runs. A process where the thread cannot be started (a thread limit, a
+    /// sandbox) reads the clock instead, and so does a `fork` child until its own thread
+    /// runs. Suits caches whose TTLs are long against the period (sessions, rate-limit
+    /// windows); the technique of `quanta`'s `Upkeep` and memcached's `current_time`.
+    Ticked(Duration),
+}
+
+/// Where a cache reads the time: the coarse real-time clock, a ticker's word (reads only), or
+/// in tests a clock they set.
 #[derive(Clone, Debug, Default)]
 pub(crate) enum Clock {
     #[default]
     System,
+    /// [`ReadClock::Ticked`]'s word (see [`ticker`](super::ticker)).
+    Ticked,
     #[cfg(test)]
     Manual(std::sync::Arc<std::sync::atomic::AtomicU64>),
 }
@@ -44,6 +95,7 @@ impl Clock {
     pub(crate) fn now_ms(&self) -> u64 {
         match self {
             Clock::System => now_ms(),
+            Clock::Ticked => super::ticker::recent_ms(),
             #[cfg(test)]
             // Relaxed: the test's own value; nothing is published through it.
             Clock::Manual(ms) => ms.load(std::sync::atomic::Ordering::Relaxed),

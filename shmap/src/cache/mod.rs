@@ -9,7 +9,9 @@
 //! - **Expiry** is checked by every read against the coarse real-time clock ([`clock`]): an
 //!   expired entry is absent to every read at once. Its slot is reclaimed lazily: by the next
 //!   write of its key, by the eviction hand when it passes, and by
-//!   [`flush_expired`](ShmCache::flush_expired).
+//!   [`flush_expired`](ShmCache::flush_expired). A handle may instead read a word that a
+//!   thread of its process refreshes ([`ReadClock::Ticked`], [`ticker`]): a load instead of a
+//!   clock call per read, for entries seen up to a period late.
 //! - **Eviction** ([`evict`]) removes entries that were not used recently, with the hand of
 //!   the CLOCK algorithm, when an insert of a new key finds the cache over `max_entries` (or
 //!   the table full): a lookup sets the entry's referenced bit only when it is clear, so a hot
@@ -25,10 +27,12 @@ mod evict;
 mod options;
 mod settings;
 mod stats;
+mod ticker;
 
 use std::fmt;
 use std::time::Duration;
 
+pub use clock::ReadClock;
 pub use options::CacheOptions;
 pub use settings::{CacheSettings, EvictionPolicy};
 pub use stats::CacheStats;
@@ -89,7 +93,8 @@ fn expiry_after(now_ms: u64, ttl: Option<Duration>) -> u64 {
 ///
 /// - Reads ([`get`](Self::get), [`contains_key`](Self::contains_key),
 ///   [`ttl_remaining`](Self::ttl_remaining)) take no lock. An expired entry is absent to them
-///   from its expiry instant on (to the coarse clock's tick, see [`CacheSettings`]).
+///   from its expiry instant on (to the coarse clock's tick, see [`CacheSettings`]); with
+///   [`ReadClock::Ticked`], from up to a period later, for a cheaper read.
 /// - [`insert`](Self::insert) gives the entry the cache's default TTL,
 ///   [`insert_with_ttl`](Self::insert_with_ttl) one of its own; [`touch`](Self::touch)
 ///   restarts the default TTL, [`persist`](Self::persist) removes the expiry.
@@ -155,7 +160,11 @@ pub struct ShmCache<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     hand: HandBatch,
     /// The hand's step between slots (see [`evict`]).
     hand_stride: usize,
+    /// The clock of writes, and of the reclaiming ones of maintenance.
     clock: Clock,
+    /// The clock of lock-free reads ([`ReadClock`]).
+    read_clock: Clock,
+    read_clock_choice: ReadClock,
 }
 
 impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for ShmCache<K, V, H> {
@@ -164,6 +173,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for ShmCache<K, V, H> {
             .field("backing", self.table.segment().backing())
             .field("capacity", &self.table.capacity())
             .field("settings", &self.settings)
+            .field("read_clock", &self.read_clock_choice)
             .finish_non_exhaustive()
     }
 }
@@ -209,7 +219,11 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         CacheOptions::default()
     }
 
-    fn from_table(table: ShmHashTable<K, Stamped<V>, H>, settings: CacheSettings) -> Self {
+    fn from_table(
+        table: ShmHashTable<K, Stamped<V>, H>,
+        settings: CacheSettings,
+        read_clock: ReadClock,
+    ) -> Self {
         #[allow(clippy::let_unit_value)] // evaluates the check for this `V`
         let () = Stamped::<V>::CHECKED;
         ShmCache {
@@ -220,7 +234,15 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
                 | if settings.max_entries.is_some() { REFERENCED } else { 0 },
             settings,
             hand: HandBatch::default(),
-            clock: Clock::default(),
+            clock: Clock::System,
+            read_clock: match read_clock {
+                ReadClock::PerRead => Clock::System,
+                ReadClock::Ticked(period) => {
+                    ticker::request(period);
+                    Clock::Ticked
+                }
+            },
+            read_clock_choice: read_clock,
         }
     }
 
@@ -245,9 +267,11 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// assert_eq!(c.get(&2)?, None);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn get(&self, key: &K) -> Result<Option<V>, TableError> {
-        Ok(self.read_live(key)?.map(|(_, entry)| entry.value))
+        self.table.get_map(key, |index, entry| {
+            self.is_live(index, entry.meta(), None).then_some(entry.value)
+        })
     }
 
     /// Looks up many keys at once: `out[i]` receives what [`get`](Self::get) of `keys[i]`
@@ -281,7 +305,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         let mut now = 0;
         self.table.get_many_indexed(keys, |i, found| {
             if i % PER_READING == 0 {
-                now = self.clock.now_ms();
+                now = self.read_clock.now_ms();
             }
             out[i] = found.and_then(|(index, entry)| {
                 self.is_live(index, entry.meta(), Some(now)).then_some(entry.value)
@@ -291,50 +315,51 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
 
     /// Reads `key`'s entry if it is live (present and not expired), marking it used.
     #[inline(always)]
-    fn read_live(&self, key: &K) -> Result<Option<(usize, Stamped<V>)>, TableError> {
-        let Some((index, entry)) = self.table.get_indexed(key)? else { return Ok(None) };
-        Ok(self.is_live(index, entry.meta(), None).then_some((index, entry)))
+    fn read_live(&self, key: &K) -> Result<Option<Stamped<V>>, TableError> {
+        self.table
+            .get_map(key, |index, entry| self.is_live(index, entry.meta(), None).then_some(entry))
     }
 
     /// Whether the entry a lookup read from slot `index`, with meta word `meta`, is live at
-    /// `now` (the clock is read if `None` and the entry has an expiry), marking it used if
-    /// lookups do.
+    /// `now` (when `None`: the ticker's word, or the clock if the entry has an expiry), marking
+    /// it used if lookups do.
     ///
-    /// The common entry (no expiry, and already referenced when lookups mark use) is told by
-    /// one test of the meta word. With `now` given (a batch's reading) the rest is a compare,
-    /// in line; without, reading the clock goes out of line (`check_entry`), so that the inline
-    /// path of a loop of lookups stays short enough to overlap their cache misses (tested in
-    /// line, the conditions cost a cache without a TTL 0.77-0.81x a table's speed; now
-    /// 0.86-0.95x).
+    /// With a reading of the time at hand (a batch's, or a ticker's word: a load), the check
+    /// is straight-line: one compare for the expiry, one test for the referenced bit, and no
+    /// branch taken for a live entry (a cache with a default TTL, where every entry expires,
+    /// took 0.71-0.74x a table's speed with a constant clock when the check branched first on
+    /// the common case of no expiry). Without one, the common entry (no expiry, and already
+    /// referenced when lookups mark use) is told by one test of the meta word, and reading the
+    /// clock goes out of line (`check_entry`), so that the inline path of a loop of lookups
+    /// stays short enough to overlap their cache misses (tested in line, the conditions cost a
+    /// cache without a TTL 0.77-0.81x a table's speed; out of line 0.86-0.95x).
     #[inline(always)]
     fn is_live(&self, index: usize, meta: Meta, now: Option<u64>) -> bool {
-        if meta.0 & self.live_mask == self.use_bit {
-            return true;
-        }
-        match now {
-            Some(now) => self.live_at(index, meta, now),
-            None => self.check_entry(index, meta),
-        }
+        let now = match now {
+            Some(now) => now,
+            None if matches!(self.read_clock, Clock::Ticked) => ticker::recent_ms(),
+            None if meta.0 & self.live_mask == self.use_bit => return true,
+            None => return self.check_entry(index, meta),
+        };
+        self.live_at(index, meta, now)
     }
 
     /// [`is_live`](Self::is_live) without a clock reading: reads the clock if the entry has an
     /// expiry.
     #[inline(never)]
     fn check_entry(&self, index: usize, meta: Meta) -> bool {
-        let now = if meta.expires_ms().is_some() { self.clock.now_ms() } else { 0 };
+        let now = if meta.expires_ms().is_some() { self.read_clock.now_ms() } else { 0 };
         self.live_at(index, meta, now)
     }
 
-    /// Whether the entry is live at `now`, marking it used if lookups do.
+    /// Whether the entry is live at `now`, marking it used if lookups do and it is not marked.
     #[inline(always)]
     fn live_at(&self, index: usize, meta: Meta, now: u64) -> bool {
-        if meta.expired_at(now) {
-            return false;
-        }
-        if self.use_bit != 0 && !meta.referenced() {
+        let live = !meta.expired_at(now);
+        if live & (!meta.0 & self.use_bit != 0) {
             self.mark_used(index);
         }
-        true
+        live
     }
 
     /// Sets slot `index`'s referenced bit (it held our entry a moment ago; if another key has
@@ -379,12 +404,12 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ttl_remaining(&self, key: &K) -> Result<Option<Expiry>, TableError> {
-        let Some((_, entry)) = self.read_live(key)? else { return Ok(None) };
+        let Some(entry) = self.read_live(key)? else { return Ok(None) };
         Ok(match entry.meta().expires_ms() {
             None => Some(Expiry::Never),
             // Read again: it may have expired since the lookup's reading.
             Some(at) => {
-                let now = self.clock.now_ms();
+                let now = self.read_clock.now_ms();
                 (at > now).then(|| Expiry::In(Duration::from_millis(at - now)))
             }
         })
@@ -673,7 +698,11 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     pub fn iter(&self) -> impl Iterator<Item = Result<(K, V), TableError>> + '_ {
         self.table.iter().filter_map(move |entry| match entry {
             // The clock read as each entry is reached: an iteration may be slow.
-            Ok((_, e)) if e.meta().expires_ms().is_some_and(|at| at <= self.clock.now_ms()) => None,
+            Ok((_, e))
+                if e.meta().expires_ms().is_some_and(|at| at <= self.read_clock.now_ms()) =>
+            {
+                None
+            }
             Ok((key, e)) => Some(Ok((key, e.value))),
             Err(e) => Some(Err(e)),
         })
@@ -870,6 +899,21 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         self.settings
     }
 
+    /// How this handle's reads tell the time (see [`CacheOptions::read_clock`]).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, ReadClock, ShmCache};
+    ///
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).open(&Backing::Heap)?;
+    /// assert_eq!(c.read_clock(), ReadClock::PerRead);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_clock(&self) -> ReadClock {
+        self.read_clock_choice
+    }
+
     /// What the segment header says (creator, layouts, sizes, ...).
     ///
     /// # Examples
@@ -926,6 +970,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
         mut self,
         clock: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> Self {
+        self.read_clock = Clock::Manual(clock.clone());
         self.clock = Clock::Manual(clock);
         self
     }

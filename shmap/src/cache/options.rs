@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::cache::entry::Stamped;
-use crate::cache::{CacheSettings, EvictionPolicy, ShmCache};
+use crate::cache::{CacheSettings, EvictionPolicy, ReadClock, ShmCache};
 use crate::error::{OpenError, OpenErrorKind};
 use crate::hash::{DefaultHasher, ShmHasher};
 use crate::layout::{ShmKey, ShmValue};
@@ -42,6 +42,7 @@ pub struct CacheOptions<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     given: bool,
     /// The capacity asked for, to check `max_entries` against before creating.
     requested: Option<usize>,
+    read_clock: ReadClock,
 }
 
 impl<K: ShmKey, V: ShmValue, H: ShmHasher> Default for CacheOptions<K, V, H> {
@@ -51,6 +52,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Default for CacheOptions<K, V, H> {
             settings: CacheSettings::default(),
             given: false,
             requested: None,
+            read_clock: ReadClock::PerRead,
         }
     }
 }
@@ -62,6 +64,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> Clone for CacheOptions<K, V, H> {
             settings: self.settings,
             given: self.given,
             requested: self.requested,
+            read_clock: self.read_clock,
         }
     }
 }
@@ -72,6 +75,7 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> fmt::Debug for CacheOptions<K, V, H> 
             .field("table", &self.table)
             .field("settings", &self.settings)
             .field("given", &self.given)
+            .field("read_clock", &self.read_clock)
             .finish()
     }
 }
@@ -117,6 +121,29 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> CacheOptions<K, V, H> {
         self
     }
 
+    /// How this handle's reads tell the time (default: [`ReadClock::PerRead`]). A choice of
+    /// the handle, not recorded in the segment. [`ReadClock::Ticked`] takes a period from
+    /// 1 ms to 1 s; another is refused with [`InvalidOptions`](OpenErrorKind::InvalidOptions).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use shmap::{Backing, OpenErrorKind, ReadClock, ShmCache};
+    /// use std::time::Duration;
+    ///
+    /// let ticked = ReadClock::Ticked(Duration::from_millis(1));
+    /// let c = ShmCache::<u64, u64>::options().capacity(8).read_clock(ticked).open(&Backing::Heap)?;
+    /// assert_eq!(c.read_clock(), ticked);
+    /// let too_fast = ReadClock::Ticked(Duration::from_micros(10));
+    /// let err = ShmCache::<u64, u64>::options().capacity(8).read_clock(too_fast).open(&Backing::Heap);
+    /// assert!(matches!(err.unwrap_err().kind(), OpenErrorKind::InvalidOptions(_)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn read_clock(mut self, clock: ReadClock) -> Self {
+        self.read_clock = clock;
+        self
+    }
+
     /// The default timeout of this handle's blocking operations (see
     /// [`TableOptions::timeout`]).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -152,6 +179,15 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> CacheOptions<K, V, H> {
     /// Creates or opens the cache at `backing`.
     pub fn open(self, backing: &Backing) -> Result<ShmCache<K, V, H>, OpenError> {
         let fail = |kind| OpenError::new(backing, kind);
+        if let ReadClock::Ticked(period) = self.read_clock {
+            let (min, max) = (super::ticker::MIN_PERIOD, super::ticker::MAX_PERIOD);
+            if !(min..=max).contains(&period) {
+                return Err(fail(OpenErrorKind::InvalidOptions(format!(
+                    "a ticked read clock's period must be from {min:?} to {max:?}, found \
+                     {period:?}"
+                ))));
+            }
+        }
         if self.given {
             // Before anything is created: against the capacity asked for (a larger one that
             // is adopted only has more room).
@@ -181,6 +217,6 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> CacheOptions<K, V, H> {
                 found: Box::new(found),
             }));
         }
-        Ok(ShmCache::from_table(table, found))
+        Ok(ShmCache::from_table(table, found, self.read_clock))
     }
 }

@@ -348,3 +348,48 @@ fn batched_lookups_skip_expired_entries_and_mark_use() {
     assert_eq!(out, [Some(10), None, None]);
     assert_eq!(c.examine(one, T0, true), Examined::SecondChance, "the hit marked it used");
 }
+
+/// Real time (the ticker thread reads the system clock), so not under Miri.
+#[cfg(not(miri))]
+#[test]
+fn ticked_reads_see_entries_expire_and_never_before_their_expiry() {
+    use crate::ReadClock;
+    let c = ShmCache::<u64, u64>::options()
+        .capacity(16)
+        .read_clock(ReadClock::Ticked(Duration::from_millis(1)))
+        .open(&Backing::Heap)
+        .unwrap();
+    assert_eq!(c.read_clock(), ReadClock::Ticked(Duration::from_millis(1)));
+    c.insert_with_ttl(&1, &10, Duration::from_millis(30)).unwrap();
+    let expiry = c.table().get(&1).unwrap().unwrap().meta().expires_ms().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let hit = c.get(&1).unwrap();
+        let after = crate::cache::clock::now_ms();
+        if hit.is_none() {
+            // Not before its expiry: the word is never ahead of the clock.
+            assert!(after >= expiry, "absent at {after}, before its expiry at {expiry}");
+            break;
+        }
+        assert_eq!(hit, Some(10));
+        assert!(std::time::Instant::now() < deadline, "still read 10 s after a 30 ms TTL");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Writes read the clock: the expired entry is reclaimed and replaced.
+    assert_eq!(c.insert(&1, &11).unwrap(), None);
+    assert_eq!(c.get(&1).unwrap(), Some(11));
+}
+
+#[test]
+fn a_ticked_period_out_of_range_is_refused_before_anything_is_created() {
+    use crate::{OpenErrorKind, ReadClock};
+    for period in [Duration::ZERO, Duration::from_micros(999), Duration::from_millis(1001)] {
+        let err = ShmCache::<u64, u64>::options()
+            .capacity(16)
+            .read_clock(ReadClock::Ticked(period))
+            .open(&Backing::Heap)
+            .unwrap_err();
+        assert!(matches!(err.kind(), OpenErrorKind::InvalidOptions(_)), "{period:?}: {err}");
+        assert!(err.to_string().contains("ticked read clock"), "{err}");
+    }
+}

@@ -16,13 +16,21 @@
 //!                                              hit must have read the clock before the bound
 //!                                              its value names; print `checked N hits H
 //!                                              violations V`
+//! cache_worker expire-reader NAME KEYS MILLIS ticked
+//!                                              the same through `ReadClock::Ticked` (1 ms):
+//!                                              a hit may come up to 1 s after the bound
+//! cache_worker ticked-fork                     a ticked cache on the heap, an entry with a
+//!                                              100 ms TTL, then `fork`: after 400 ms both
+//!                                              read it; print `child expired B ticker B`
+//!                                              (whether the child started a ticker thread)
+//!                                              and `parent expired B child status N`
 //! cache_worker insert-forever NAME ID          print `started`, then insert ID << 40 | seq
 //!                                              (value = key) until killed
 //! ```
 
 use std::time::{Duration, Instant};
 
-use shmap::{Backing, CreateMode, ShmCache, ShmHashTable};
+use shmap::{Backing, CreateMode, ReadClock, ShmCache, ShmHashTable};
 
 type Cache = ShmCache<u64, u64>;
 
@@ -42,6 +50,26 @@ fn now_ms() -> u64 {
     // SAFETY: a valid out-pointer.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut now) };
     now.tv_sec as u64 * 1000 + now.tv_nsec as u64 / 1_000_000
+}
+
+/// How late a ticked read may see an entry (ms): the period (1 ms) plus a generous scheduling
+/// delay for a loaded test machine.
+const TICKED_LATENESS_MS: u64 = 1000;
+
+/// Whether this process has a thread named `shmap-clock` (the ticker), waiting up to 10 s for
+/// one to appear.
+fn wait_for_ticker_thread() -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let found = std::fs::read_dir("/proc/self/task").unwrap().any(|task| {
+            let comm = task.unwrap().path().join("comm");
+            std::fs::read_to_string(comm).is_ok_and(|name| name.trim() == "shmap-clock")
+        });
+        if found || Instant::now() >= deadline {
+            return found;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// xorshift64.
@@ -111,10 +139,23 @@ fn main() {
             println!("done");
         }
         "expire-reader" => {
-            let cache = open(&name);
+            let ticked = args.get(4).is_some_and(|a| a == "ticked");
+            let cache = if ticked {
+                Cache::options()
+                    .create(CreateMode::OpenExisting)
+                    .read_clock(ReadClock::Ticked(Duration::from_millis(1)))
+                    .open(&Backing::shm(&name))
+                    .unwrap()
+            } else {
+                open(&name)
+            };
+            // A ticked read may see an entry after its expiry, by the ticker's period plus its
+            // scheduling delay: a violation is then a read later than this.
+            let allowed = if ticked { TICKED_LATENESS_MS } else { 0 };
             let keys: u64 = arg(&args, 2);
             let until = Instant::now() + Duration::from_millis(arg(&args, 3));
             let (mut checked, mut hits, mut violations) = (0u64, 0u64, 0u64);
+            let (mut late, mut latest) = (0u64, 0u64);
             let mut rng = 0x2545_f491_4f6c_dd1du64;
             while Instant::now() < until {
                 let key = next(&mut rng) % keys;
@@ -123,12 +164,51 @@ fn main() {
                 if let Some(bound) = cache.get(&key).unwrap().filter(|&v| v != 0) {
                     hits += 1;
                     if before >= bound {
+                        late += 1;
+                        latest = latest.max(before - bound);
+                    }
+                    if before >= bound + allowed {
                         violations += 1;
                         eprintln!("key {key} read at {before}, after its expiry (at most {bound})");
                     }
                 }
             }
+            if ticked {
+                eprintln!("ticked reader: {late} hits after the bound, the latest by {latest} ms");
+            }
             println!("checked {checked} hits {hits} violations {violations}");
+        }
+        "ticked-fork" => {
+            // A ticked cache on this process's heap, read by a `fork` child: the child has no
+            // ticker thread, so without the fork handler its copy of the ticker's word would
+            // stand still, and the entry would never expire for it.
+            let cache = Cache::options()
+                .capacity(64)
+                .read_clock(ReadClock::Ticked(Duration::from_millis(1)))
+                .open(&Backing::Heap)
+                .unwrap();
+            cache.insert_with_ttl(&1, &1, Duration::from_millis(100)).unwrap();
+            assert_eq!(cache.get(&1).unwrap(), Some(1), "read before its expiry");
+            assert!(wait_for_ticker_thread(), "the parent's ticker thread never started");
+            std::thread::sleep(Duration::from_millis(20)); // it has stored a time by now
+            // SAFETY: the child only reads the cache, sleeps, and may start a thread of its
+            // own; the parent's other thread (the ticker) holds no lock across a fork.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork failed");
+            std::thread::sleep(Duration::from_millis(400)); // past the TTL, in both
+            let expired = cache.get(&1).unwrap().is_none();
+            if pid == 0 {
+                let ticker = wait_for_ticker_thread();
+                println!("child expired {expired} ticker {ticker}");
+                use std::io::Write;
+                std::io::stdout().flush().unwrap();
+                // SAFETY: ends the child without running the parent's exit handlers twice.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            // SAFETY: waits for our own child.
+            unsafe { libc::waitpid(pid, &mut status, 0) };
+            println!("parent expired {expired} child status {status}");
         }
         "insert-forever" => {
             let cache = open(&name);
