@@ -167,6 +167,19 @@ fn a_ticked_reader_gets_an_entry_at_most_a_little_after_its_expiry() {
     assert!(hits > 100 && hits < checked, "too few hits or misses to tell: {line}");
 }
 
+/// A cache that asks for a shorter period than the process's ticker has gets it at once, not
+/// after the ticker's longer sleep (a review saw an entry read 943 ms after a 5 ms TTL).
+#[test]
+fn a_shorter_period_asked_for_later_takes_effect_at_once() {
+    let mut worker = Worker::spawn(cache_worker!("ticked-period-shrink"));
+    let line = worker.line();
+    worker.finish();
+    let latest: u64 = line.strip_prefix("latest ").and_then(|n| n.parse().ok()).expect(&line);
+    // The ticker naps 10 ms at most; a generous bound for a loaded machine, far below the
+    // 1 s period of the first cache.
+    assert!(latest < 500, "an entry was read {latest} ms after its expiry");
+}
+
 /// A `fork` child of a process whose ticked reads run a ticker thread has no such thread: it
 /// starts its own at its first read, and sees entries expire (a copy of the parent's word would
 /// stand still at the moment of the fork).

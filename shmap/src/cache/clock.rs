@@ -66,14 +66,15 @@ pub enum ReadClock {
     #[default]
     PerRead,
     /// Reads load a word of this process that a background thread (`shmap-clock`, one per
-    /// process, started by the first such read) refreshes from the clock every period, from
+    /// process, started when a ticked cache is opened) refreshes from the clock every period, from
     /// 1 ms to 1 s: a read costs a load rather than a clock call, and may return an entry up
     /// to a period, plus the thread's scheduling delay, after its expiry. That delay is
     /// unbounded while the thread cannot run and readers can: after a `SIGSTOP`, a cgroup's
     /// CPU throttling or a paused VM, reads may see the time from before the pause until
     /// the thread next runs. A process where the thread cannot be started (a thread limit, a
     /// sandbox) reads the clock instead, and so does a `fork` child until its own thread
-    /// runs. Suits caches whose TTLs are long against the period (sessions, rate-limit
+    /// runs (libc's `fork` only: a child of the raw system call keeps a word that stands
+    /// still). `ttl_remaining` may overstate what remains by up to a period. Suits caches whose TTLs are long against the period (sessions, rate-limit
     /// windows); the technique of `quanta`'s `Upkeep` and memcached's `current_time`.
     Ticked(Duration),
 }

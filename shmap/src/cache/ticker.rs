@@ -10,18 +10,24 @@
 //! The word is this process's own (a static, not in any segment): it is written once a period
 //! and read by this process's threads only, so no cache line bounces between processes.
 //!
-//! - **Started lazily.** The first read through a ticked cache starts the thread; until it
-//!   has stored a time, and for good if it cannot be started (a thread limit, a sandbox that
-//!   forbids `clone`), reads fall back to reading the clock: never to a stale time.
+//! - **Started on demand.** Opening a ticked cache starts the thread (and in a `fork` child, the
+//!   first ticked read); until it has stored a time, and for good if it cannot be started (a
+//!   thread limit, a sandbox that forbids `clone`), reads fall back to reading the clock:
+//!   never to a stale time.
 //! - **After `fork`.** A child has no ticker thread (threads do not survive `fork`), and its
 //!   copy of the word would stand still. A `pthread_atfork` child handler clears the word, so
 //!   the child's first ticked read starts a ticker of its own. (`posix_spawn` and `vfork` run
-//!   no fork handlers; their children exec at once and never read the word.)
+//!   no fork handlers; their children exec at once and never read the word.) A child made by
+//!   the raw `fork` or `clone` system call, bypassing libc, runs no handler either: its word
+//!   stands still and its entries never expire to ticked reads. Only libc's `fork` is
+//!   supported (checking the process id on every read would cost what the word saves).
 //! - **The same clock as writes.** The thread reads `CLOCK_REALTIME_COARSE` like every other
 //!   reading of a cache, so the word never runs ahead of the clock that writes stamp expiries
 //!   with: a ticked read sees an entry expire at most a period (plus the thread's scheduling
-//!   delay) later than a read of the clock would.
-//! - **Its period** is the shortest any cache of the process asked for.
+//!   delay) later than a read of the clock would. (Except for up to a period after the system
+//!   clock is stepped back, when the word still holds a reading from before the step.)
+//! - **Its period** is the shortest any cache of the process asked for; a shorter one asked
+//!   for later takes effect within 10 ms.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
@@ -82,39 +88,65 @@ fn start() {
     if cfg!(miri) || STATE.load(Ordering::Relaxed) != IDLE {
         return; // (Miri runs no foreign fork handlers: reads read the clock there)
     }
+    // The fork handler first, before the state says RUNNING: a child forked after the
+    // compare-and-swap below then also inherits the handler, which sets its state back to
+    // IDLE (glibc's `fork` and `pthread_atfork` take one lock, so a registration either
+    // happened before a fork or after it). Registered the other way round, a fork in between
+    // would leave the child RUNNING with no thread, reading the clock for good (found by a
+    // review with a widened window). Without the handler, no ticker: a child would read a
+    // word that stands still.
+    if !fork_handler_registered() {
+        // Relaxed: see below; reads keep reading the clock.
+        STATE.store(FAILED, Ordering::Relaxed);
+        return;
+    }
     // Relaxed: the state orders nothing but the start against itself (one thread wins the
     // compare-and-swap), and the word's value needs no ordering.
     if STATE.compare_exchange(IDLE, RUNNING, Ordering::Relaxed, Ordering::Relaxed).is_err() {
         return;
     }
-    // Without the fork handler, a child would read a word that stands still: no ticker then.
-    let spawned = fork_handler_registered()
-        && std::thread::Builder::new().name("shmap-clock".into()).spawn(tick).is_ok();
-    if !spawned {
-        // Relaxed: see above; reads keep reading the clock.
+    if std::thread::Builder::new().name("shmap-clock".into()).spawn(tick).is_err() {
+        // Relaxed: see above.
         STATE.store(FAILED, Ordering::Relaxed);
     }
 }
 
-/// The ticker thread: stores the time, sleeps a period, for the life of the process.
+/// The longest the ticker sleeps at once: a period shortened by a later request takes effect
+/// within this, not after the longer period it was sleeping.
+const MAX_NAP: Duration = Duration::from_millis(10);
+
+/// The ticker thread: stores the time every period, for the life of the process. It naps at
+/// most [`MAX_NAP`] at a time and reads the period again after each nap, so that a cache that
+/// asks for 1 ms after another asked for 1 s is not served a word up to 1 s old (it was, 943
+/// ms late in a review's test, when the thread slept whole periods).
 fn tick() {
+    let mut stored = std::time::Instant::now();
+    // Relaxed: a time value (never 0: 0 means "no ticker").
+    RECENT_MS.store(super::clock::now_ms().max(1), Ordering::Relaxed);
     loop {
-        // Relaxed: a time value (never 0: 0 means "no ticker").
-        RECENT_MS.store(super::clock::now_ms().max(1), Ordering::Relaxed);
         // Relaxed: see `request`.
-        std::thread::sleep(Duration::from_micros(PERIOD_US.load(Ordering::Relaxed)));
+        let period = Duration::from_micros(PERIOD_US.load(Ordering::Relaxed));
+        let due = stored + period;
+        let now = std::time::Instant::now();
+        if now >= due {
+            stored = now;
+            // Relaxed: as above.
+            RECENT_MS.store(super::clock::now_ms().max(1), Ordering::Relaxed);
+            continue;
+        }
+        std::thread::sleep((due - now).min(MAX_NAP));
     }
 }
 
 /// Registers, once per process (a child inherits its parent's handlers), the `fork` child
 /// handler that clears the word; whether it is registered.
 ///
-/// No lock (a `Once` caught mid-run by a `fork` would hang the child's first start): only the
-/// thread that won `start`'s compare-and-swap gets here, and a handler registered twice (by a
-/// child that inherited the first) only clears the word twice.
+/// No lock (a `Once` caught mid-run by a `fork` would hang the child's first start): threads
+/// that race here may each register the handler, which only clears the word once more per
+/// extra registration, and so may a child forked between a registration and its record.
 fn fork_handler_registered() -> bool {
     static REGISTERED: AtomicU8 = AtomicU8::new(0);
-    // Relaxed (both): only `start`'s winner reads and writes it.
+    // Relaxed (both): a record of this process's own call; racing callers each call.
     match REGISTERED.load(Ordering::Relaxed) {
         0 => {
             // SAFETY: `after_fork_in_child` is an `extern "C" fn()` that only stores to

@@ -24,6 +24,9 @@
 //!                                              read it; print `child expired B ticker B`
 //!                                              (whether the child started a ticker thread)
 //!                                              and `parent expired B child status N`
+//! cache_worker ticked-period-shrink           a cache ticked every 1 s, then one every 1 ms
+//!                                              whose entries (5 ms TTL) must expire soon:
+//!                                              print `latest MS`, the latest expiry seen
 //! cache_worker insert-forever NAME ID          print `started`, then insert ID << 40 | seq
 //!                                              (value = key) until killed
 //! ```
@@ -177,6 +180,31 @@ fn main() {
                 eprintln!("ticked reader: {late} hits after the bound, the latest by {latest} ms");
             }
             println!("checked {checked} hits {hits} violations {violations}");
+        }
+        "ticked-period-shrink" => {
+            // A cache ticked every second, then one ticked every millisecond: the second must
+            // not wait for the first's period before its word moves.
+            let ticked = |ms| {
+                Cache::options()
+                    .capacity(64)
+                    .read_clock(ReadClock::Ticked(Duration::from_millis(ms)))
+                    .open(&Backing::Heap)
+                    .unwrap()
+            };
+            let _slow = ticked(1000);
+            assert!(wait_for_ticker_thread(), "no ticker thread started");
+            std::thread::sleep(Duration::from_millis(50));
+            let fast = ticked(1);
+            let mut latest = 0;
+            for key in 0..5 {
+                fast.insert_with_ttl(&key, &key, Duration::from_millis(5)).unwrap();
+                let expiry = now_ms() + 5;
+                while fast.get(&key).unwrap().is_some() {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                latest = latest.max(now_ms().saturating_sub(expiry));
+            }
+            println!("latest {latest}");
         }
         "ticked-fork" => {
             // A ticked cache on this process's heap, read by a `fork` child: the child has no
