@@ -31,6 +31,7 @@ pub(crate) const HASHER: Symbol = Symbol("hasher");
 pub(crate) const ADOPT_CAPACITY: Symbol = Symbol("adopt_capacity");
 pub(crate) const TTL_MS: Symbol = Symbol("ttl_ms");
 pub(crate) const MAX_ENTRIES: Symbol = Symbol("max_entries");
+pub(crate) const READ_TICK_MS: Symbol = Symbol("read_tick_ms");
 
 /// One argument: not given, given and valid, or given but invalid (already reported, so that
 /// its absence is not reported too).
@@ -81,6 +82,10 @@ pub(crate) struct Args {
     /// both are parsed).
     pub(crate) max_entries: Arg<u64>,
     pub(crate) max_entries_span: Option<proc_macro2::Span>,
+    /// A cache's ticked read clock period, in milliseconds, and where it was written (an
+    /// error there if the handle is not a cache).
+    pub(crate) read_tick_ms: Arg<u64>,
+    pub(crate) read_tick_ms_span: Option<proc_macro2::Span>,
 }
 
 /// Parses `key = value, …` for `mac`, reporting unknown and duplicate keys at the key, and
@@ -141,6 +146,10 @@ fn set(ctxt: &Ctxt, mac: Macro, args: &mut Args, key: Symbol, value: &syn::Expr)
         MAX_ENTRIES => {
             args.max_entries_span = Some(syn::spanned::Spanned::span(value));
             args.max_entries = Arg::from_checked(singleton::max_entries(ctxt, value));
+        }
+        READ_TICK_MS => {
+            args.read_tick_ms_span = Some(syn::spanned::Spanned::span(value));
+            args.read_tick_ms = Arg::from_checked(singleton::read_tick_ms(ctxt, value));
         }
         Symbol(other) => unreachable!("`{other}` is not an argument of any macro"),
     }

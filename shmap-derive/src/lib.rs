@@ -57,7 +57,8 @@ pub fn derive_shm_value(input: TokenStream) -> TokenStream {
 /// optionally `rollback = bool`, `timeout_ms = N`, `mode = 0o600`, `undo_records = bool`,
 /// `hasher = path::To::Hasher` and `adopt_capacity = bool`. With `ttl_ms = N` (a default time
 /// to live) or `max_entries = N` (at most the capacity), the handle is a `ShmCache` with those
-/// settings.
+/// settings, and `read_tick_ms = N` (1 to 1000) makes its reads use a ticked clock
+/// (`ReadClock::Ticked`).
 #[proc_macro_attribute]
 pub fn shm_table(args: TokenStream, item: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(item as syn::DeriveInput);

@@ -126,6 +126,23 @@ pub(crate) fn ttl_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
     }
 }
 
+/// A `read_tick_ms = N` value: an integer literal from 1 to 1000 (shmap's ticker periods,
+/// 1 ms to 1 s).
+pub(crate) fn read_tick_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
+    match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
+        Some(Ok(n)) if (1..=1000).contains(&n) => Some(n),
+        _ => {
+            ctxt.error_spanned_by(
+                value,
+                "`read_tick_ms` is how often a thread refreshes the time the cache's reads use \
+                 (`ReadClock::Ticked`), in milliseconds: an integer literal from 1 to 1000, such \
+                 as `read_tick_ms = 1`",
+            );
+            None
+        }
+    }
+}
+
 /// A `max_entries = N` value: an integer literal from 1 (checked against the capacity once
 /// both are known).
 pub(crate) fn max_entries(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {

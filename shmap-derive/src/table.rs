@@ -10,8 +10,8 @@ use syn::spanned::Spanned;
 
 use crate::Stored;
 use crate::attr::{
-    self, ADOPT_CAPACITY, Args, CAPACITY, FILE, HASHER, MAX_ENTRIES, MODE, PATH, ROLLBACK,
-    TIMEOUT_MS, TTL_MS, UNDO_RECORDS,
+    self, ADOPT_CAPACITY, Args, CAPACITY, FILE, HASHER, MAX_ENTRIES, MODE, PATH, READ_TICK_MS,
+    ROLLBACK, TIMEOUT_MS, TTL_MS, UNDO_RECORDS,
 };
 use crate::ctxt::Ctxt;
 use crate::singleton::{self, Location, Macro};
@@ -33,6 +33,7 @@ const SHM_TABLE: Macro = Macro {
         ADOPT_CAPACITY,
         TTL_MS,
         MAX_ENTRIES,
+        READ_TICK_MS,
     ],
 };
 
@@ -58,6 +59,15 @@ pub(crate) fn expand(args: TokenStream, item: &syn::DeriveInput) -> syn::Result<
                     "`max_entries` {max} is above the capacity ({slots} slots): a cache holds at \
                      most one entry per slot"
                 ),
+            ));
+        }
+    }
+    if let Some(span) = parsed.read_tick_ms_span {
+        if parsed.ttl_ms.is_absent() && parsed.max_entries.is_absent() {
+            ctxt.push(syn::Error::new(
+                span,
+                "`read_tick_ms` sets how a cache's reads tell the time: give `ttl_ms` or \
+                 `max_entries` too, which make the handle a `ShmCache`",
             ));
         }
     }
@@ -110,12 +120,15 @@ fn generate(
         .valid()
         .map(|ms| quote!(.default_ttl(::core::time::Duration::from_millis(#ms))));
     let max_entries = args.max_entries.valid().map(|n| quote!(.max_entries(#n)));
+    let read_clock = args.read_tick_ms.valid().map(|ms| {
+        quote!(.read_clock(::shmap::ReadClock::Ticked(::core::time::Duration::from_millis(#ms))))
+    });
     let (handle, options_ty, options) = if ttl.is_some() || max_entries.is_some() {
         let cache = quote!(::shmap::ShmCache<#key, #value, #hasher>);
         (
             cache.clone(),
             quote!(::shmap::CacheOptions<#key, #value, #hasher>),
-            quote!(<#cache>::options() #capacity_call #rollback #timeout #mode #undo #ttl #max_entries),
+            quote!(<#cache>::options() #capacity_call #rollback #timeout #mode #undo #ttl #max_entries #read_clock),
         )
     } else {
         let table = quote!(::shmap::ShmHashTable<#key, #value, #hasher>);
