@@ -113,50 +113,38 @@ pub(crate) const MAX_TTL_MS: u64 = 1 << 40;
 
 /// A `ttl_ms = N` value: an integer literal from 1 to 2^40.
 pub(crate) fn ttl_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
-    match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
-        Some(Ok(n)) if (1..=MAX_TTL_MS).contains(&n) => Some(n),
-        _ => {
-            ctxt.error_spanned_by(
-                value,
-                "`ttl_ms` is the default time to live in milliseconds: an integer literal from 1 \
-                 to 2^40 (about 35 years), such as `ttl_ms = 60_000`",
-            );
-            None
-        }
-    }
+    integer_or(
+        ctxt,
+        value,
+        1..=MAX_TTL_MS,
+        "`ttl_ms` is the default time to live in milliseconds: an integer literal from 1 to 2^40 \
+         (about 35 years), such as `ttl_ms = 60_000`",
+    )
 }
 
 /// A `read_tick_ms = N` value: an integer literal from 1 to 1000 (shmap's ticker periods,
 /// 1 ms to 1 s).
 pub(crate) fn read_tick_ms(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
-    match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
-        Some(Ok(n)) if (1..=1000).contains(&n) => Some(n),
-        _ => {
-            ctxt.error_spanned_by(
-                value,
-                "`read_tick_ms` is how often a thread refreshes the time the cache's reads use \
-                 (`ReadClock::Ticked`), in milliseconds: an integer literal from 1 to 1000, such \
-                 as `read_tick_ms = 1`",
-            );
-            None
-        }
-    }
+    integer_or(
+        ctxt,
+        value,
+        1..=1000,
+        "`read_tick_ms` is how often a thread refreshes the time the cache's reads use \
+         (`ReadClock::Ticked`), in milliseconds: an integer literal from 1 to 1000, such as \
+         `read_tick_ms = 1`",
+    )
 }
 
 /// A `max_entries = N` value: an integer literal from 1 (checked against the capacity once
 /// both are known).
 pub(crate) fn max_entries(ctxt: &Ctxt, value: &syn::Expr) -> Option<u64> {
-    match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
-        Some(Ok(n)) if n >= 1 => Some(n),
-        _ => {
-            ctxt.error_spanned_by(
-                value,
-                "`max_entries` is the number of entries past which the cache evicts: an integer \
-                 literal from 1 to the capacity, such as `max_entries = 3000`",
-            );
-            None
-        }
-    }
+    integer_or(
+        ctxt,
+        value,
+        1..=u64::MAX,
+        "`max_entries` is the number of entries past which the cache evicts: an integer literal \
+         from 1 to the capacity, such as `max_entries = 3000`",
+    )
 }
 
 fn int_literal(value: &syn::Expr) -> Option<&syn::LitInt> {
@@ -208,13 +196,25 @@ pub(crate) fn integer(
     min: u64,
     max: u64,
 ) -> Option<u64> {
+    integer_or(
+        ctxt,
+        value,
+        min..=max,
+        format!("`{key}` must be an integer literal from {min} to {max}"),
+    )
+}
+
+/// An integer literal in `range`, or `message` reported at the value.
+fn integer_or(
+    ctxt: &Ctxt,
+    value: &syn::Expr,
+    range: std::ops::RangeInclusive<u64>,
+    message: impl std::fmt::Display,
+) -> Option<u64> {
     match int_literal(value).map(syn::LitInt::base10_parse::<u64>) {
-        Some(Ok(n)) if (min..=max).contains(&n) => Some(n),
+        Some(Ok(n)) if range.contains(&n) => Some(n),
         _ => {
-            ctxt.error_spanned_by(
-                value,
-                format!("`{key}` must be an integer literal from {min} to {max}"),
-            );
+            ctxt.error_spanned_by(value, message);
             None
         }
     }

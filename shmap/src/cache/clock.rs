@@ -92,6 +92,16 @@ pub(crate) enum Clock {
 }
 
 impl Clock {
+    /// The time, if reading it is a load (a ticker's word) rather than a clock call: a lookup
+    /// then checks an entry in line (see `ShmCache::is_live`).
+    #[inline(always)]
+    pub(crate) fn loaded_ms(&self) -> Option<u64> {
+        match self {
+            Clock::Ticked => Some(super::ticker::recent_ms()),
+            _ => None,
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn now_ms(&self) -> u64 {
         match self {

@@ -164,6 +164,7 @@ pub struct ShmCache<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     clock: Clock,
     /// The clock of lock-free reads ([`ReadClock`]).
     read_clock: Clock,
+    /// What the opener asked for (the period, which `read_clock` does not keep).
     read_clock_choice: ReadClock,
 }
 
@@ -335,9 +336,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// cache without a TTL 0.77-0.81x a table's speed; out of line 0.86-0.95x).
     #[inline(always)]
     fn is_live(&self, index: usize, meta: Meta, now: Option<u64>) -> bool {
-        let now = match now {
+        let now = match now.or_else(|| self.read_clock.loaded_ms()) {
             Some(now) => now,
-            None if matches!(self.read_clock, Clock::Ticked) => ticker::recent_ms(),
             None if meta.0 & self.live_mask == self.use_bit => return true,
             None => return self.check_entry(index, meta),
         };
@@ -404,14 +404,15 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn ttl_remaining(&self, key: &K) -> Result<Option<Expiry>, TableError> {
-        let Some(entry) = self.read_live(key)? else { return Ok(None) };
-        Ok(match entry.meta().expires_ms() {
-            None => Some(Expiry::Never),
-            // Read again: it may have expired since the lookup's reading.
-            Some(at) => {
-                let now = self.read_clock.now_ms();
-                (at > now).then(|| Expiry::In(Duration::from_millis(at - now)))
-            }
+        self.table.get_map(key, |index, entry| {
+            let meta = entry.meta();
+            // One reading of the time both decides liveness and measures what remains.
+            let now = if meta.expires_ms().is_some() { self.read_clock.now_ms() } else { 0 };
+            self.is_live(index, meta, Some(now)).then(|| match meta.expires_ms() {
+                None => Expiry::Never,
+                // Live at `now`: `at > now`.
+                Some(at) => Expiry::In(Duration::from_millis(at - now)),
+            })
         })
     }
 

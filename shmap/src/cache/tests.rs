@@ -392,4 +392,9 @@ fn a_ticked_period_out_of_range_is_refused_before_anything_is_created() {
         assert!(matches!(err.kind(), OpenErrorKind::InvalidOptions(_)), "{period:?}: {err}");
         assert!(err.to_string().contains("ticked read clock"), "{err}");
     }
+    // The bounds themselves are accepted (the derive's `read_tick_ms` range is 1 to 1000).
+    for period in [Duration::from_millis(1), Duration::from_secs(1)] {
+        let opts = ShmCache::<u64, u64>::options().read_clock(ReadClock::Ticked(period));
+        assert!(opts.capacity(16).open(&Backing::Heap).is_ok(), "{period:?}");
+    }
 }
