@@ -21,6 +21,7 @@
 //! system clock (`date -s`, not NTP's slewing) moves every expiry with it, shortening or
 //! lengthening what remains of the TTLs by the step.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Milliseconds since the Unix epoch, now (coarse).
@@ -88,17 +89,46 @@ pub(crate) enum Clock {
     /// [`ReadClock::Ticked`]'s word (see [`ticker`](super::ticker)).
     Ticked,
     #[cfg(test)]
-    Manual(std::sync::Arc<std::sync::atomic::AtomicU64>),
+    Manual(std::sync::Arc<AtomicU64>),
+}
+
+/// The value of a [`TimeWord`] that holds no time (a ticker that has not stored one). Every
+/// entry with an expiry compares as expired against it (`expiry - 1 < u64::MAX`), which sends
+/// a lookup to its out-of-line check, where it reads the clock; an entry without one compares
+/// as live (`0 - 1` wraps to `u64::MAX`).
+pub(crate) const NO_TIME: u64 = u64::MAX;
+
+/// A word that lookups load the time from and compare an entry's expiry with in line: the
+/// ticker's, or in tests the test's clock. (Outside tests this is one variant: a pointer.)
+#[derive(Clone, Debug)]
+pub(crate) enum TimeWord {
+    Static(&'static AtomicU64),
+    #[cfg(test)]
+    Shared(std::sync::Arc<AtomicU64>),
+}
+
+impl TimeWord {
+    /// The word's time, or [`NO_TIME`].
+    #[inline(always)]
+    pub(crate) fn load(&self) -> u64 {
+        // Relaxed: a time value; nothing is published through the word.
+        match self {
+            TimeWord::Static(word) => word.load(Ordering::Relaxed),
+            #[cfg(test)]
+            TimeWord::Shared(word) => word.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Clock {
-    /// The time, if reading it is a load (a ticker's word) rather than a clock call: a lookup
-    /// then checks an entry in line (see `ShmCache::is_live`).
-    #[inline(always)]
-    pub(crate) fn loaded_ms(&self) -> Option<u64> {
+    /// The word this clock's time can be loaded from, if reading it is a load rather than a
+    /// clock call (a ticker's; the test's).
+    pub(crate) fn word(&self) -> Option<TimeWord> {
         match self {
-            Clock::Ticked => Some(super::ticker::recent_ms()),
-            _ => None,
+            Clock::System => None,
+            Clock::Ticked => Some(TimeWord::Static(super::ticker::word())),
+            #[cfg(test)]
+            Clock::Manual(ms) => Some(TimeWord::Shared(ms.clone())),
         }
     }
 
@@ -109,7 +139,7 @@ impl Clock {
             Clock::Ticked => super::ticker::recent_ms(),
             #[cfg(test)]
             // Relaxed: the test's own value; nothing is published through it.
-            Clock::Manual(ms) => ms.load(std::sync::atomic::Ordering::Relaxed),
+            Clock::Manual(ms) => ms.load(Ordering::Relaxed),
         }
     }
 }

@@ -43,7 +43,7 @@ use crate::hash::{DefaultHasher, ShmHasher};
 use crate::layout::{ShmKey, ShmValue};
 use crate::segment::{Backing, CreateMode, Segment, SegmentInfo};
 use crate::table::{AccessMode, ShmHashTable, TableError, VisitError, Visited};
-use clock::Clock;
+use clock::{Clock, TimeWord};
 use entry::{Meta, REFERENCED, Stamped};
 use evict::{Examined, HandBatch, Room};
 
@@ -164,6 +164,8 @@ pub struct ShmCache<K: ShmKey, V: ShmValue, H: ShmHasher = DefaultHasher> {
     clock: Clock,
     /// The clock of lock-free reads ([`ReadClock`]).
     read_clock: Clock,
+    /// Where lookups load the time from, if `read_clock` is a ticker's word.
+    read_word: Option<TimeWord>,
     /// What the opener asked for (the period, which `read_clock` does not keep).
     read_clock_choice: ReadClock,
 }
@@ -227,6 +229,13 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     ) -> Self {
         #[allow(clippy::let_unit_value)] // evaluates the check for this `V`
         let () = Stamped::<V>::CHECKED;
+        let clock = match read_clock {
+            ReadClock::PerRead => Clock::System,
+            ReadClock::Ticked(period) => {
+                ticker::request(period);
+                Clock::Ticked
+            }
+        };
         ShmCache {
             hand_stride: evict::hand_stride(table.capacity()),
             table,
@@ -236,13 +245,8 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
             settings,
             hand: HandBatch::default(),
             clock: Clock::System,
-            read_clock: match read_clock {
-                ReadClock::PerRead => Clock::System,
-                ReadClock::Ticked(period) => {
-                    ticker::request(period);
-                    Clock::Ticked
-                }
-            },
+            read_word: clock.word(),
+            read_clock: clock,
             read_clock_choice: read_clock,
         }
     }
@@ -322,30 +326,40 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
     }
 
     /// Whether the entry a lookup read from slot `index`, with meta word `meta`, is live at
-    /// `now` (when `None`: the ticker's word, or the clock if the entry has an expiry), marking
-    /// it used if lookups do.
+    /// `now` (when `None`: at the time in the handle's word if it has one, else the clock's
+    /// if the entry has an expiry), marking it used if lookups do.
     ///
-    /// With a reading of the time at hand (a batch's, or a ticker's word: a load), the check
-    /// is straight-line: one compare for the expiry, one test for the referenced bit, and no
-    /// branch taken for a live entry (a cache with a default TTL, where every entry expires,
-    /// took 0.71-0.74x a table's speed with a constant clock when the check branched first on
-    /// the common case of no expiry). Without one, the common entry (no expiry, and already
-    /// referenced when lookups mark use) is told by one test of the meta word, and reading the
-    /// clock goes out of line (`check_entry`), so that the inline path of a loop of lookups
-    /// stays short enough to overlap their cache misses (tested in line, the conditions cost a
-    /// cache without a TTL 0.77-0.81x a table's speed; out of line 0.86-0.95x).
+    /// The inline path is short, and the rest goes out of line (`check_entry`, `mark_used`),
+    /// so that a loop of lookups keeps enough of them in flight to overlap their cache misses
+    /// (tested in line, the conditions cost a cache without a TTL 0.77-0.81x a table's speed;
+    /// out of line 0.86-0.95x):
+    /// - **With a word** ([`ReadClock::Ticked`]): one load of the word, one compare of the
+    ///   expiry with it, one test of the referenced bit, and no branch taken for a live entry.
+    ///   The word's [`NO_TIME`](clock::NO_TIME) (no time stored yet) folds into the compare:
+    ///   every entry that expires then compares as expired, and the out-of-line check reads
+    ///   the clock (a separate test of the word cost the ticked get 5-6 %: 0.79 -> 0.84x a
+    ///   table's speed at 1M keys without it).
+    /// - **Without** ([`ReadClock::PerRead`]): the common entry (no expiry, and already
+    ///   referenced when lookups mark use) is told by one test of the meta word; any other
+    ///   goes out of line, where reading the clock costs about what the lookup does.
     #[inline(always)]
     fn is_live(&self, index: usize, meta: Meta, now: Option<u64>) -> bool {
-        let now = match now.or_else(|| self.read_clock.loaded_ms()) {
-            Some(now) => now,
-            None if meta.0 & self.live_mask == self.use_bit => return true,
-            None => return self.check_entry(index, meta),
-        };
-        self.live_at(index, meta, now)
+        match (now, &self.read_word) {
+            (Some(now), _) => self.live_at(index, meta, now),
+            (None, Some(word)) if meta.expired_at(word.load()) => self.check_entry(index, meta),
+            (None, Some(_)) => {
+                if !meta.0 & self.use_bit != 0 {
+                    self.mark_used(index);
+                }
+                true
+            }
+            (None, None) if meta.0 & self.live_mask == self.use_bit => true,
+            (None, None) => self.check_entry(index, meta),
+        }
     }
 
-    /// [`is_live`](Self::is_live) without a clock reading: reads the clock if the entry has an
-    /// expiry.
+    /// [`is_live`](Self::is_live) out of line: reads the time (the word's if it holds one, or
+    /// the clock) if the entry has an expiry.
     #[inline(never)]
     fn check_entry(&self, index: usize, meta: Meta) -> bool {
         let now = if meta.expires_ms().is_some() { self.read_clock.now_ms() } else { 0 };
@@ -966,14 +980,28 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
 
 #[cfg(test)]
 impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmCache<K, V, H> {
-    /// Makes the cache read the time from `clock` (tests only).
+    /// Makes the cache read the time from `clock` (tests only): lookups read it out of line
+    /// for an entry that expires, like a handle with [`ReadClock::PerRead`].
     pub(crate) fn with_manual_clock(
         mut self,
         clock: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) -> Self {
         self.read_clock = Clock::Manual(clock.clone());
+        self.read_word = None;
         self.clock = Clock::Manual(clock);
         self
+    }
+
+    /// [`with_manual_clock`](Self::with_manual_clock), with lookups that load `clock` as their
+    /// word in line, like a handle with [`ReadClock::Ticked`] (tests only).
+    #[cfg_attr(shmap_loom, allow(dead_code))] // the loom models read the clock
+    pub(crate) fn with_manual_word(
+        self,
+        clock: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Self {
+        let mut c = self.with_manual_clock(clock);
+        c.read_word = c.read_clock.word();
+        c
     }
 
     /// The underlying table (tests only).

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use crate::cache::clock::{NO_TIME, TimeWord};
 use crate::cache::evict::Examined;
 use crate::{Backing, Expiry, ShmCache, SlotState, TableError};
 
@@ -14,11 +15,28 @@ const fn scaled(n: u64) -> u64 {
     if cfg!(miri) { n / 50 } else { n }
 }
 
-/// A heap cache of `capacity` slots, with its clock at `T0`.
+/// A heap cache of `capacity` slots, with its clock at `T0`, whose lookups read the clock.
 fn cache(
     capacity: usize,
     ttl_ms: Option<u64>,
     max: Option<u64>,
+) -> (ShmCache<u64, u64>, Arc<AtomicU64>) {
+    cache_reading(capacity, ttl_ms, max, Reads::Clock)
+}
+
+/// How a test cache's lookups take the time: out of line from the clock (`ReadClock::PerRead`),
+/// or in line from a word (`ReadClock::Ticked`).
+#[derive(Clone, Copy, Debug)]
+enum Reads {
+    Clock,
+    Word,
+}
+
+fn cache_reading(
+    capacity: usize,
+    ttl_ms: Option<u64>,
+    max: Option<u64>,
+    reads: Reads,
 ) -> (ShmCache<u64, u64>, Arc<AtomicU64>) {
     let mut opts = ShmCache::<u64, u64>::options().capacity(capacity);
     if let Some(ms) = ttl_ms {
@@ -28,7 +46,12 @@ fn cache(
         opts = opts.max_entries(max);
     }
     let clock = Arc::new(AtomicU64::new(T0));
-    (opts.open(&Backing::Heap).unwrap().with_manual_clock(clock.clone()), clock)
+    let c = opts.open(&Backing::Heap).unwrap();
+    let c = match reads {
+        Reads::Clock => c.with_manual_clock(clock.clone()),
+        Reads::Word => c.with_manual_word(clock.clone()),
+    };
+    (c, clock)
 }
 
 fn advance(clock: &AtomicU64, ms: u64) {
@@ -37,17 +60,43 @@ fn advance(clock: &AtomicU64, ms: u64) {
 
 #[test]
 fn an_entry_is_absent_from_its_expiry_instant_on() {
-    let (c, clock) = cache(16, Some(100), None);
+    for reads in [Reads::Clock, Reads::Word] {
+        let (c, clock) = cache_reading(16, Some(100), None, reads);
+        c.insert(&1, &10).unwrap();
+        c.insert_with_ttl(&2, &20, Duration::from_millis(300)).unwrap();
+        c.insert_with_ttl(&3, &30, Duration::from_millis(1)).unwrap();
+        c.persist(&3).unwrap();
+        assert_eq!(c.ttl_remaining(&1).unwrap(), Some(Expiry::In(Duration::from_millis(100))));
+        advance(&clock, 99);
+        assert_eq!(
+            (c.get(&1).unwrap(), c.contains_key(&1).unwrap()),
+            (Some(10), true),
+            "{reads:?}"
+        );
+        advance(&clock, 1);
+        assert_eq!((c.get(&1).unwrap(), c.contains_key(&1).unwrap()), (None, false), "{reads:?}");
+        assert_eq!(c.ttl_remaining(&1).unwrap(), None);
+        assert_eq!(c.get(&2).unwrap(), Some(20), "its own TTL ({reads:?})");
+        assert_eq!(c.get(&3).unwrap(), Some(30), "no expiry ({reads:?})");
+        assert_eq!(c.len(), 3, "expired entries count until they are reclaimed");
+    }
+}
+
+/// A word that holds no time yet (a ticker that has not stored one) sends every entry that
+/// expires to the out-of-line check, which reads the clock: none is taken for expired, and
+/// none for live past its expiry.
+#[test]
+fn a_word_without_a_time_defers_to_the_clock() {
+    let (c, clock) = cache_reading(16, Some(100), None, Reads::Word);
     c.insert(&1, &10).unwrap();
     c.insert_with_ttl(&2, &20, Duration::from_millis(300)).unwrap();
-    assert_eq!(c.ttl_remaining(&1).unwrap(), Some(Expiry::In(Duration::from_millis(100))));
-    advance(&clock, 99);
-    assert_eq!((c.get(&1).unwrap(), c.contains_key(&1).unwrap()), (Some(10), true));
-    advance(&clock, 1);
-    assert_eq!((c.get(&1).unwrap(), c.contains_key(&1).unwrap()), (None, false));
-    assert_eq!(c.ttl_remaining(&1).unwrap(), None);
-    assert_eq!(c.get(&2).unwrap(), Some(20), "its own TTL");
-    assert_eq!(c.len(), 2, "expired entries count until they are reclaimed");
+    c.persist(&2).unwrap();
+    let word = Arc::new(AtomicU64::new(NO_TIME));
+    let mut c = c;
+    c.read_word = Some(TimeWord::Shared(word));
+    assert_eq!((c.get(&1).unwrap(), c.get(&2).unwrap()), (Some(10), Some(20)));
+    advance(&clock, 100);
+    assert_eq!((c.get(&1).unwrap(), c.get(&2).unwrap()), (None, Some(20)));
 }
 
 #[test]
@@ -198,13 +247,20 @@ fn the_hand_gives_referenced_entries_a_second_chance() {
 
 #[test]
 fn a_read_sets_the_referenced_bit_only_when_it_is_clear() {
-    let (c, _) = cache(4, None, Some(4));
-    c.insert(&1, &1).unwrap();
-    let slot = (0..4).find(|&i| c.table().slot_state(i) == SlotState::Ready).unwrap();
-    assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
-    assert_eq!(c.get(&1).unwrap(), Some(1)); // sets it again
-    assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
-    assert_eq!(c.examine(slot, T0, true), Examined::Evicted);
+    for (reads, ttl_ms) in [
+        (Reads::Clock, None),
+        (Reads::Clock, Some(100)),
+        (Reads::Word, None),
+        (Reads::Word, Some(100)),
+    ] {
+        let (c, _) = cache_reading(4, ttl_ms, Some(4), reads);
+        c.insert(&1, &1).unwrap();
+        let slot = (0..4).find(|&i| c.table().slot_state(i) == SlotState::Ready).unwrap();
+        assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
+        assert_eq!(c.get(&1).unwrap(), Some(1)); // sets it again
+        assert_eq!(c.examine(slot, T0, true), Examined::SecondChance, "{reads:?} {ttl_ms:?}");
+        assert_eq!(c.examine(slot, T0, true), Examined::Evicted);
+    }
 }
 
 #[test]

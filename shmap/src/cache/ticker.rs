@@ -32,9 +32,11 @@
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// The time the ticker thread stored last (Unix ms), or 0 when no ticker thread runs in this
-/// process (none started yet, one could not be started, or this is a `fork` child).
-static RECENT_MS: AtomicU64 = AtomicU64::new(0);
+use super::clock::NO_TIME;
+
+/// The time the ticker thread stored last (Unix ms), or [`NO_TIME`] when no ticker thread runs
+/// in this process (none started yet, one could not be started, or this is a `fork` child).
+static RECENT_MS: AtomicU64 = AtomicU64::new(NO_TIME);
 
 /// The ticker's period in microseconds: the shortest asked for.
 static PERIOD_US: AtomicU64 = AtomicU64::new(u64::MAX);
@@ -67,9 +69,15 @@ pub(crate) fn request(period: Duration) {
 pub(crate) fn recent_ms() -> u64 {
     // Relaxed: a time value; nothing is published through the word.
     match RECENT_MS.load(Ordering::Relaxed) {
-        0 => fallback_ms(),
+        NO_TIME => fallback_ms(),
         now => now,
     }
+}
+
+/// The ticker's word, for lookups that load it themselves (see `clock::TimeWord`); one that
+/// finds [`NO_TIME`] there must read the time with [`recent_ms`], which starts a ticker.
+pub(crate) fn word() -> &'static AtomicU64 {
+    &RECENT_MS
 }
 
 /// A read while no ticker has stored a time: starts one if none runs (in a `fork` child, the
@@ -121,8 +129,8 @@ const MAX_NAP: Duration = Duration::from_millis(10);
 /// ms late in a review's test, when the thread slept whole periods).
 fn tick() {
     let mut stored = std::time::Instant::now();
-    // Relaxed: a time value (never 0: 0 means "no ticker").
-    RECENT_MS.store(super::clock::now_ms().max(1), Ordering::Relaxed);
+    // Relaxed: a time value (never NO_TIME: a Unix time in ms is below 2^48).
+    RECENT_MS.store(super::clock::now_ms(), Ordering::Relaxed);
     loop {
         // Relaxed: see `request`.
         let period = Duration::from_micros(PERIOD_US.load(Ordering::Relaxed));
@@ -131,7 +139,7 @@ fn tick() {
         if now >= due {
             stored = now;
             // Relaxed: as above.
-            RECENT_MS.store(super::clock::now_ms().max(1), Ordering::Relaxed);
+            RECENT_MS.store(super::clock::now_ms(), Ordering::Relaxed);
             continue;
         }
         std::thread::sleep((due - now).min(MAX_NAP));
@@ -162,14 +170,14 @@ fn fork_handler_registered() -> bool {
 /// In a `fork` child: no ticker thread runs here, so forget the parent's word.
 extern "C" fn after_fork_in_child() {
     // Relaxed (both): the child has one thread at this point.
-    RECENT_MS.store(0, Ordering::Relaxed);
+    RECENT_MS.store(NO_TIME, Ordering::Relaxed);
     STATE.store(IDLE, Ordering::Relaxed);
 }
 
 /// Whether a ticker thread runs in this process and has stored a time (tests).
-#[cfg(test)]
-pub(crate) fn ticking() -> bool {
-    RECENT_MS.load(Ordering::Relaxed) != 0
+#[cfg(all(test, not(shmap_loom), not(miri)))]
+fn ticking() -> bool {
+    RECENT_MS.load(Ordering::Relaxed) != NO_TIME
 }
 
 #[cfg(all(test, not(shmap_loom), not(miri)))]
