@@ -34,7 +34,8 @@ pub(crate) fn now_ms() -> u64 {
     let mut now = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `now` is a valid out-pointer; CLOCK_REALTIME_COARSE exists since Linux 2.6.32.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut now) };
-    (now.tv_sec as u64) * 1000 + (now.tv_nsec as u64) / 1_000_000
+    // A clock set before 1970 reads as the epoch (and never as `NO_TIME`).
+    u64::try_from(now.tv_sec).unwrap_or(0) * 1000 + (now.tv_nsec as u64) / 1_000_000
 }
 
 /// How a cache handle's reads (`get`, `get_many`, `contains_key`, `ttl_remaining`, `iter`)
@@ -75,7 +76,10 @@ pub enum ReadClock {
     /// the thread next runs. A process where the thread cannot be started (a thread limit, a
     /// sandbox) reads the clock instead, and so does a `fork` child until its own thread
     /// runs (libc's `fork` only: a child of the raw system call keeps a word that stands
-    /// still). `ttl_remaining` may overstate what remains by up to a period. Suits caches whose TTLs are long against the period (sessions, rate-limit
+    /// still). `ttl_remaining` may overstate what remains by up to a period. The scheduling
+    /// delay is tens of milliseconds where the reading threads keep the ticker's CPU busy (a
+    /// review saw reads 81 ms after expiry with `Ticked(1 ms)` and a busy reader pinned to the
+    /// ticker's only CPU). Suits caches whose TTLs are long against the period (sessions, rate-limit
     /// windows); the technique of `quanta`'s `Upkeep` and memcached's `current_time`.
     Ticked(Duration),
 }

@@ -263,6 +263,19 @@ fn a_read_sets_the_referenced_bit_only_when_it_is_clear() {
     }
 }
 
+/// A lookup whose word holds no time decides out of line, and marks the entry used there.
+#[test]
+fn a_read_through_a_word_without_a_time_marks_the_entry_used() {
+    let (mut c, _) = cache_reading(4, Some(100), Some(4), Reads::Word);
+    c.read_word = Some(TimeWord::Shared(Arc::new(AtomicU64::new(NO_TIME))));
+    c.insert(&1, &1).unwrap();
+    let slot = (0..4).find(|&i| c.table().slot_state(i) == SlotState::Ready).unwrap();
+    assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
+    assert_eq!(c.get(&1).unwrap(), Some(1)); // sets it again
+    assert_eq!(c.examine(slot, T0, true), Examined::SecondChance);
+    assert_eq!(c.examine(slot, T0, true), Examined::Evicted);
+}
+
 #[test]
 fn a_cache_without_a_limit_leaves_referenced_bits_alone() {
     let (c, _) = cache(4, None, None);

@@ -129,7 +129,7 @@ const MAX_NAP: Duration = Duration::from_millis(10);
 /// ms late in a review's test, when the thread slept whole periods).
 fn tick() {
     let mut stored = std::time::Instant::now();
-    // Relaxed: a time value (never NO_TIME: a Unix time in ms is below 2^48).
+    // Relaxed: a time value (never NO_TIME: `now_ms` reads a clock before 1970 as 0).
     RECENT_MS.store(super::clock::now_ms(), Ordering::Relaxed);
     loop {
         // Relaxed: see `request`.

@@ -19,6 +19,11 @@
 //! cache_worker expire-reader NAME KEYS MILLIS ticked
 //!                                              the same through `ReadClock::Ticked` (1 ms):
 //!                                              a hit may come up to 1 s after the bound
+//! cache_worker expire-reader NAME KEYS MILLIS ticked-without-thread
+//!                                              the same in a process that cannot start the
+//!                                              ticker (run with `RUST_MIN_STACK` too big to
+//!                                              map; checked): reads read the clock, so no hit
+//!                                              may come after the bound
 //! cache_worker ticked-fork                     a ticked cache on the heap, an entry with a
 //!                                              100 ms TTL, then `fork`: after 400 ms both
 //!                                              read it; print `child expired B ticker B`
@@ -62,7 +67,12 @@ const TICKED_LATENESS_MS: u64 = 1000;
 /// Whether this process has a thread named `shmap-clock` (the ticker), waiting up to 10 s for
 /// one to appear.
 fn wait_for_ticker_thread() -> bool {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    ticker_thread_within(Duration::from_secs(10))
+}
+
+/// Whether a thread named `shmap-clock` appears in this process within `wait`.
+fn ticker_thread_within(wait: Duration) -> bool {
+    let deadline = Instant::now() + wait;
     loop {
         let found = std::fs::read_dir("/proc/self/task").unwrap().any(|task| {
             let comm = task.unwrap().path().join("comm");
@@ -142,7 +152,8 @@ fn main() {
             println!("done");
         }
         "expire-reader" => {
-            let ticked = args.get(4).is_some_and(|a| a == "ticked");
+            let without_thread = args.get(4).is_some_and(|a| a == "ticked-without-thread");
+            let ticked = without_thread || args.get(4).is_some_and(|a| a == "ticked");
             let cache = if ticked {
                 Cache::options()
                     .create(CreateMode::OpenExisting)
@@ -152,9 +163,17 @@ fn main() {
             } else {
                 open(&name)
             };
+            if without_thread {
+                // The test made thread creation fail: the opening above tried, and failed.
+                assert!(
+                    !ticker_thread_within(Duration::from_millis(200)),
+                    "a ticker thread started: this reader does not test a failed start"
+                );
+            }
             // A ticked read may see an entry after its expiry, by the ticker's period plus its
-            // scheduling delay: a violation is then a read later than this.
-            let allowed = if ticked { TICKED_LATENESS_MS } else { 0 };
+            // scheduling delay: a violation is then a read later than this. A process without a
+            // ticker reads the clock: no lateness.
+            let allowed = if ticked && !without_thread { TICKED_LATENESS_MS } else { 0 };
             let keys: u64 = arg(&args, 2);
             let until = Instant::now() + Duration::from_millis(arg(&args, 3));
             let (mut checked, mut hits, mut violations) = (0u64, 0u64, 0u64);
