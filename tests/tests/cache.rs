@@ -147,8 +147,9 @@ fn expiry_check(name: &ShmName, reads: &[&str]) {
     let mut reader = cache_worker!("expire-reader", name.as_str(), "64", "1500");
     reader.args(reads);
     if reads == ["ticked-without-thread"] {
-        // A default stack no `mmap` can give: every thread spawn of the reader fails.
-        reader.env("RUST_MIN_STACK", "100000000000000");
+        // A default stack larger than any address space: every thread spawn of the reader
+        // fails (also where the kernel overcommits memory without limit).
+        reader.env("RUST_MIN_STACK", (1u64 << 60).to_string());
     }
     let mut reader = Worker::spawn(reader);
     let line = reader.line();
