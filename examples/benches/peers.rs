@@ -4,10 +4,13 @@
 //!
 //! ```text
 //! cargo bench -p shmap-examples --bench peers [-- FILTER]
+//! SHMAP_PEERS_KEYS=131072 cargo bench -p shmap-examples --bench peers [-- FILTER]
 //! ```
 //!
-//! - shmap: a POSIX shm table of 2^21 slots (the workload's size), prefaulted;
-//! - dashmap, papaya, `std::sync::RwLock<HashMap>`: preallocated for 1M entries.
+//! - shmap: a POSIX shm table of 2^21 slots (the workload's size; twice the keys, rounded up
+//!   to a power of two, with `SHMAP_PEERS_KEYS`), prefaulted;
+//! - dashmap, papaya, `std::sync::RwLock<HashMap>`: preallocated for 1M entries (or
+//!   `SHMAP_PEERS_KEYS`).
 //!
 //! All use the same fast hasher (a folded multiply, like shmap's), so the comparison is about
 //! the tables, not SipHash; `dashmap-siphash` shows dashmap with its default hasher, which is
@@ -29,7 +32,16 @@ use common::keys;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shmap::{AccessMode, ShmHashTable};
 
-const N: usize = 1_000_000;
+/// The number of keys: 1M, or `SHMAP_PEERS_KEYS` (a smaller table shows the maps in the CPU's
+/// caches rather than in memory).
+fn n() -> usize {
+    static N: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::env::var("SHMAP_PEERS_KEYS").map_or(1_000_000, |v| {
+            v.parse().unwrap_or_else(|_| panic!("SHMAP_PEERS_KEYS={v:?}: not a number"))
+        })
+    })
+}
 
 /// A folded-multiply hasher for u64 keys (the peers' fast hasher).
 #[derive(Clone, Copy, Default)]
@@ -130,7 +142,7 @@ impl Map for RwLock<HashMap<u64, u64, Fold>> {
 }
 
 fn shm_table() -> Shm {
-    Shm(common::unnamed_shm_table("shmap-bench-peers", 1 << 21))
+    Shm(common::unnamed_shm_table("shmap-bench-peers", (2 * n()).next_power_of_two()))
 }
 
 /// Runs `op` over `keys` on `threads` threads (contiguous halves), timed from a barrier.
@@ -166,10 +178,10 @@ fn pass<M: Map, F: Fn(&M, u64) + Sync>(map: &M, keys: &[u64], threads: usize, op
 
 /// The keys in insertion order, and shuffled (the order of lookups and updates).
 fn data() -> (Vec<u64>, Vec<u64>) {
-    let inserted = keys(42, N);
+    let inserted = keys(42, n());
     let mut order = inserted.clone();
     let mut s = 43u64;
-    for i in (1..N).rev() {
+    for i in (1..n()).rev() {
         s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         order.swap(i, (s % (i as u64 + 1)) as usize);
     }
@@ -177,7 +189,7 @@ fn data() -> (Vec<u64>, Vec<u64>) {
 }
 
 /// get, update and insert for one map type.
-/// A benchmark group whose iterations are whole passes over the `N` keys: throughput in
+/// A benchmark group whose iterations are whole passes over the [`n`] keys: throughput in
 /// elements, and few samples (a pass takes a fair fraction of a second).
 fn group_of_passes<'c>(
     c: &'c mut Criterion,
@@ -185,7 +197,7 @@ fn group_of_passes<'c>(
 ) -> criterion::BenchmarkGroup<'c, criterion::measurement::WallTime> {
     let mut group = c.benchmark_group(name);
     group
-        .throughput(Throughput::Elements(N as u64))
+        .throughput(Throughput::Elements(n() as u64))
         .sample_size(10)
         .measurement_time(Duration::from_secs(4));
     group
@@ -275,7 +287,7 @@ fn bench_batched(c: &mut Criterion) {
                             order.chunks(BATCH).map(|c| map.0.remove_many(c).unwrap()).sum()
                         };
                         let elapsed = start.elapsed();
-                        assert_eq!(done, N);
+                        assert_eq!(done, n());
                         elapsed
                     })
                     .sum()
@@ -288,15 +300,15 @@ fn bench_batched(c: &mut Criterion) {
 fn bench(c: &mut Criterion) {
     bench_map(c, "shmap", shm_table, true);
     bench_batched(c);
-    bench_map(c, "dashmap", || dashmap::DashMap::with_capacity_and_hasher(N, Fold), true);
-    bench_map(c, "papaya", || papaya::HashMap::builder().capacity(N).hasher(Fold).build(), true);
+    bench_map(c, "dashmap", || dashmap::DashMap::with_capacity_and_hasher(n(), Fold), true);
+    bench_map(c, "papaya", || papaya::HashMap::builder().capacity(n()).hasher(Fold).build(), true);
     bench_map(
         c,
         "rwlock-hashmap",
-        || RwLock::new(HashMap::with_capacity_and_hasher(N, Fold)),
+        || RwLock::new(HashMap::with_capacity_and_hasher(n(), Fold)),
         true,
     );
-    bench_map(c, "dashmap-siphash", || dashmap::DashMap::<u64, u64>::with_capacity(N), false);
+    bench_map(c, "dashmap-siphash", || dashmap::DashMap::<u64, u64>::with_capacity(n()), false);
 }
 
 criterion_group!(benches, bench);
