@@ -340,6 +340,44 @@ fn inserts_of_one_key_racing_for_reusable_slots() {
     );
 }
 
+/// An insert of a key that claims the EMPTY end of its chain (slot 2), racing a process that
+/// frees slot 0 (a removal) and then inserts the same key: the second insert's walk stops at
+/// slot 0, the first slot free for it, and claims it without looking past it, so only the
+/// verifications stand between the two copies (the nearer one wins, or the second aborts on
+/// the first's commit). One copy commits and both increments land on it.
+#[test]
+fn a_reusing_claim_before_a_copy_claimed_past_it() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [x, z, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&x, &1).unwrap();
+            t.insert(&z, &1).unwrap();
+            t
+        },
+        |t| {
+            let k = keys_at(4, 0, 3)[2];
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+        },
+        |t| {
+            let [x, _, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.remove(&x).unwrap(); // slot 0 FREED: z's chain runs through it
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+        },
+        |t, a, b| {
+            assert!(
+                matches!(
+                    (a, b),
+                    (Visited::Created, Visited::Found) | (Visited::Found, Visited::Created)
+                ),
+                "{a:?} {b:?}"
+            );
+            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(2));
+            assert_consistent(t);
+        },
+    );
+}
+
 /// A key removed and its slot reused by another key while a lookup of the first key copies
 /// the slot: the lookup returns the first key's value or nothing, never the second's.
 #[test]
