@@ -18,11 +18,33 @@ where
     RA: Send + 'static,
     RB: Send + 'static,
 {
+    race_within(None, setup, a, b, check)
+}
+
+/// [`race`] with at most `preemptions` preemptions per execution (else `LOOM_MAX_PREEMPTIONS`,
+/// as for every model): for a model whose two threads each make several operations, which
+/// would take minutes of CI at the bound the others run with.
+pub(crate) fn race_within<S, RA, RB>(
+    preemptions: Option<usize>,
+    setup: fn() -> S,
+    a: fn(&S) -> RA,
+    b: fn(&S) -> RB,
+    check: fn(&S, RA, RB),
+) -> usize
+where
+    S: Send + Sync + 'static,
+    RA: Send + 'static,
+    RB: Send + 'static,
+{
     use std::sync::atomic::{AtomicUsize, Ordering};
     let executions = std::sync::Arc::new(AtomicUsize::new(0));
     for a_first in [true, false] {
         let executions = std::sync::Arc::clone(&executions);
-        loom::model(move || {
+        let mut builder = loom::model::Builder::new();
+        if preemptions.is_some() {
+            builder.preemption_bound = preemptions;
+        }
+        builder.check(move || {
             executions.fetch_add(1, Ordering::Relaxed);
             let t = Arc::new(setup());
             let (ta, tb) = (Arc::clone(&t), Arc::clone(&t));

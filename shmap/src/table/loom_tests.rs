@@ -10,7 +10,7 @@
 //! with each operation's thread spawned first: loom's DPOR remembers only the last access to
 //! each atomic, so from one start order alone it can miss the interleavings in which the
 //! thread that ran first is preempted (a read racing a write, in particular).
-use crate::loom_support::race;
+use crate::loom_support::{race, race_within};
 use crate::segment::Recoveries;
 use crate::{AccessMode, Backing, ShmHashTable, TravelOutcome, VisitError, Visited};
 
@@ -690,6 +690,74 @@ fn end_claim_vs_shortenings_and_a_refill_before_it() {
             assert_eq!((inserted, refilled), (None, None));
             assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(3), "the key was lost");
             assert_eq!(t.get(&keys_at(4, 1, 1)[0]).unwrap(), Some(4));
+            assert_consistent(t);
+        },
+    );
+}
+
+/// Two processes each free a slot of a key's chain (its other two keys) and then increment the
+/// key, committed past both: both find it (their walks pass the FREED slots), and both
+/// increments land on the one copy.
+#[test]
+fn removals_before_a_committed_key_vs_its_increments() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [x, z, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&x, &1).unwrap();
+            t.insert(&z, &1).unwrap();
+            t.insert(&k, &1).unwrap();
+            t
+        },
+        |t| {
+            let [x, _, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.remove(&x).unwrap();
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+        },
+        |t| {
+            let [_, z, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.remove(&z).unwrap();
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+        },
+        |t, a, b| {
+            assert!(matches!((a, b), (Visited::Found, Visited::Found)), "{a:?} {b:?}");
+            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(3));
+            assert_consistent(t);
+        },
+    );
+}
+
+/// A process frees slot 0 and increments a key whose copy lies past it, while another removes
+/// that copy and inserts the key again: the first may reuse slot 0 for the key (its walk stops
+/// there) while the second claims another slot; one copy commits, and the increments minus
+/// what was removed are what remains.
+///
+/// Two preemptions, not the three of the other models: 150 s of CI at three.
+#[test]
+fn a_reusing_claim_vs_a_removal_and_reinsert_of_the_key() {
+    race_within(
+        Some(2),
+        || {
+            let t = table::<u64>(4);
+            let [x, k, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.insert(&x, &1).unwrap();
+            t.insert(&k, &1).unwrap();
+            t
+        },
+        |t| {
+            let [x, k, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
+            t.remove(&x).unwrap();
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap();
+        },
+        |t| {
+            let k = keys_at(4, 0, 3)[1];
+            let removed = t.remove(&k).unwrap().unwrap_or(0);
+            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap();
+            removed
+        },
+        |t, (), removed| {
+            let v = t.get(&keys_at(4, 0, 3)[1]).unwrap().unwrap();
+            assert_eq!(v + removed, 3, "final {v} removed {removed}");
             assert_consistent(t);
         },
     );
