@@ -304,6 +304,22 @@ fn remove_vs_insert_of_the_same_key() {
     );
 }
 
+/// Adds one to the third key of home slot 0, creating it if it is missing.
+fn increment_the_third_key(t: &ShmHashTable<u64, u64>) -> Visited {
+    t.visit(&keys_at(4, 0, 3)[2], AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+}
+
+/// The check of two increments (`a`, `b`) of the third key of home slot 0, each of which may
+/// have created it: one did, and the one copy holds both.
+fn one_copy_with_both_increments(t: &ShmHashTable<u64, u64>, a: Visited, b: Visited) {
+    assert!(
+        matches!((a, b), (Visited::Created, Visited::Found) | (Visited::Found, Visited::Created)),
+        "{a:?} {b:?}"
+    );
+    assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(2));
+    assert_consistent(t);
+}
+
 /// Two inserts of one key, in a chain with FREED slots before the EMPTY one: whichever slots
 /// they claim, one copy commits and both increments land on it.
 #[test]
@@ -318,25 +334,9 @@ fn inserts_of_one_key_racing_for_reusable_slots() {
             assert_eq!(t.loom_home(&k), 0);
             t
         },
-        |t| {
-            let k = keys_at(4, 0, 3)[2];
-            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
-        },
-        |t| {
-            let k = keys_at(4, 0, 3)[2];
-            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
-        },
-        |t, a, b| {
-            assert!(
-                matches!(
-                    (a, b),
-                    (Visited::Created, Visited::Found) | (Visited::Found, Visited::Created)
-                ),
-                "{a:?} {b:?}"
-            );
-            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(2));
-            assert_consistent(t);
-        },
+        increment_the_third_key,
+        increment_the_third_key,
+        one_copy_with_both_increments,
     );
 }
 
@@ -348,33 +348,13 @@ fn inserts_of_one_key_racing_for_reusable_slots() {
 #[test]
 fn a_reusing_claim_before_a_copy_claimed_past_it() {
     race(
-        || {
-            let t = table::<u64>(4);
-            let [x, z, _] = keys_at(4, 0, 3)[..] else { unreachable!() };
-            t.insert(&x, &1).unwrap();
-            t.insert(&z, &1).unwrap();
-            t
-        },
+        || keys_of_home_inserted(0, 3, 2),
+        increment_the_third_key,
         |t| {
-            let k = keys_at(4, 0, 3)[2];
-            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+            t.remove(&keys_at(4, 0, 3)[0]).unwrap(); // slot 0 FREED: z's chain runs through it
+            increment_the_third_key(t)
         },
-        |t| {
-            let [x, _, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
-            t.remove(&x).unwrap(); // slot 0 FREED: z's chain runs through it
-            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
-        },
-        |t, a, b| {
-            assert!(
-                matches!(
-                    (a, b),
-                    (Visited::Created, Visited::Found) | (Visited::Found, Visited::Created)
-                ),
-                "{a:?} {b:?}"
-            );
-            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(2));
-            assert_consistent(t);
-        },
+        one_copy_with_both_increments,
     );
 }
 
@@ -701,27 +681,18 @@ fn end_claim_vs_shortenings_and_a_refill_before_it() {
 #[test]
 fn removals_before_a_committed_key_vs_its_increments() {
     race(
-        || {
-            let t = table::<u64>(4);
-            let [x, z, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
-            t.insert(&x, &1).unwrap();
-            t.insert(&z, &1).unwrap();
-            t.insert(&k, &1).unwrap();
-            t
+        || keys_of_home_inserted(0, 3, 3), // the third key holds 3
+        |t| {
+            t.remove(&keys_at(4, 0, 3)[0]).unwrap();
+            increment_the_third_key(t)
         },
         |t| {
-            let [x, _, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
-            t.remove(&x).unwrap();
-            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
-        },
-        |t| {
-            let [_, z, k] = keys_at(4, 0, 3)[..] else { unreachable!() };
-            t.remove(&z).unwrap();
-            t.visit(&k, AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
+            t.remove(&keys_at(4, 0, 3)[1]).unwrap();
+            increment_the_third_key(t)
         },
         |t, a, b| {
             assert!(matches!((a, b), (Visited::Found, Visited::Found)), "{a:?} {b:?}");
-            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(3));
+            assert_eq!(t.get(&keys_at(4, 0, 3)[2]).unwrap(), Some(5));
             assert_consistent(t);
         },
     );
