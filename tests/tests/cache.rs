@@ -132,24 +132,40 @@ fn a_reader_never_gets_an_entry_after_its_eviction_returned() {
 fn a_reader_never_gets_an_entry_after_its_expiry() {
     let name = ShmName::new("cache-expiry");
     let cache = create(&name, 256, None);
-    expiry_check(&name, &[]);
+    expiry_check(&name, Reads::Clock);
     std::thread::sleep(Duration::from_millis(40)); // past every TTL, by a tick at least
     assert_eq!(cache.iter().count(), 0, "every entry has expired");
     let flushed = cache.flush_expired();
     assert_eq!((cache.recount().unwrap(), cache.len()), (0, 0), "flushed {flushed}");
 }
 
+/// How the reader process of [`expiry_check`] tells the time.
+#[derive(Clone, Copy)]
+enum Reads {
+    /// `ReadClock::PerRead`.
+    Clock,
+    /// `ReadClock::Ticked`.
+    Ticked,
+    /// `ReadClock::Ticked` in a process where the ticker thread cannot start.
+    TickedWithoutThread,
+}
+
 /// Runs an `expire-writer` and an `expire-reader` process on the cache `name` for 1.5 s, the
-/// reader reading as `reads` says (nothing: the clock; `ticked`; `ticked-without-thread`), and
-/// checks the reader's report: no violation, and enough hits and misses to tell.
-fn expiry_check(name: &ShmName, reads: &[&str]) {
+/// reader reading as `reads` says, and checks the reader's report: no violation, and enough
+/// hits and misses to tell.
+fn expiry_check(name: &ShmName, reads: Reads) {
     let mut writer = Worker::spawn(cache_worker!("expire-writer", name.as_str(), "64", "1500"));
     let mut reader = cache_worker!("expire-reader", name.as_str(), "64", "1500");
-    reader.args(reads);
-    if reads == ["ticked-without-thread"] {
-        // A default stack larger than any address space: every thread spawn of the reader
-        // fails (also where the kernel overcommits memory without limit).
-        reader.env("RUST_MIN_STACK", (1u64 << 60).to_string());
+    match reads {
+        Reads::Clock => {}
+        Reads::Ticked => {
+            reader.arg("ticked");
+        }
+        Reads::TickedWithoutThread => {
+            // A default stack larger than any address space: every thread spawn of the reader
+            // fails (also where the kernel overcommits memory without limit).
+            reader.arg("ticked-without-thread").env("RUST_MIN_STACK", (1u64 << 60).to_string());
+        }
     }
     let mut reader = Worker::spawn(reader);
     let line = reader.line();
@@ -168,7 +184,7 @@ fn expiry_check(name: &ShmName, reads: &[&str]) {
 fn a_ticked_reader_gets_an_entry_at_most_a_little_after_its_expiry() {
     let name = ShmName::new("cache-expiry-ticked");
     let _cache = create(&name, 256, None);
-    expiry_check(&name, &["ticked"]);
+    expiry_check(&name, Reads::Ticked);
 }
 
 /// A ticked reader whose process cannot start the ticker thread reads the clock: never an entry
@@ -178,7 +194,7 @@ fn a_ticked_reader_gets_an_entry_at_most_a_little_after_its_expiry() {
 fn a_ticked_reader_without_a_ticker_thread_reads_the_clock() {
     let name = ShmName::new("cache-expiry-no-ticker");
     let _cache = create(&name, 256, None);
-    expiry_check(&name, &["ticked-without-thread"]);
+    expiry_check(&name, Reads::TickedWithoutThread);
 }
 
 /// A cache that asks for a shorter period than the process's ticker has gets it at once, not

@@ -87,13 +87,11 @@ fn an_entry_is_absent_from_its_expiry_instant_on() {
 /// none for live past its expiry.
 #[test]
 fn a_word_without_a_time_defers_to_the_clock() {
-    let (c, clock) = cache_reading(16, Some(100), None, Reads::Word);
+    let (mut c, clock) = cache_reading(16, Some(100), None, Reads::Word);
     c.insert(&1, &10).unwrap();
     c.insert_with_ttl(&2, &20, Duration::from_millis(300)).unwrap();
     c.persist(&2).unwrap();
-    let word = Arc::new(AtomicU64::new(NO_TIME));
-    let mut c = c;
-    c.read_word = Some(TimeWord::Shared(word));
+    c.read_word = Some(TimeWord::Shared(Arc::new(AtomicU64::new(NO_TIME))));
     assert_eq!((c.get(&1).unwrap(), c.get(&2).unwrap()), (Some(10), Some(20)));
     advance(&clock, 100);
     assert_eq!((c.get(&1).unwrap(), c.get(&2).unwrap()), (None, Some(20)));

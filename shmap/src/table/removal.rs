@@ -288,8 +288,8 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// the reach after our raise and so covers every claim of the key that could miss ours
     /// ([`bounds`](super::bounds), rule 3). A walk on to the probe bound, as this one did
     /// before, only saved a claim in those races, and cost every insert that reuses a slot
-    /// near its home a walk of the rest of the bound: 8.6 % of the instructions of an insert
-    /// and a removal together at the start of churn at 50 % load, 10 % in its steady state.
+    /// near its home a walk of the rest of the bound: 23 % of the instructions of the
+    /// workload's churn (see BENCHMARKS.md, "The claim in a chain stops at its free slot").
     #[inline(never)]
     pub(super) fn claim_in_chain<B: BackoffPolicy, H: Host + ?Sized>(
         &self,

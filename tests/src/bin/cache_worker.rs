@@ -152,8 +152,12 @@ fn main() {
             println!("done");
         }
         "expire-reader" => {
-            let without_thread = args.get(4).is_some_and(|a| a == "ticked-without-thread");
-            let ticked = without_thread || args.get(4).is_some_and(|a| a == "ticked");
+            let (ticked, without_thread) = match args.get(4).map(String::as_str) {
+                None => (false, false),
+                Some("ticked") => (true, false),
+                Some("ticked-without-thread") => (true, true),
+                Some(other) => panic!("expire-reader: no read clock {other:?}"),
+            };
             let cache = if ticked {
                 Cache::options()
                     .create(CreateMode::OpenExisting)
