@@ -277,8 +277,15 @@ fn a_hundred_processes_killed_while_evicting_are_recovered() {
     }
     let entries = audit(&cache);
     // A removal is counted right after its compare-and-swap, and a claim right after its own:
-    // only a kill between the two instructions leaves the count off (by one).
-    assert!(counted.abs_diff(entries.len()) <= 3, "count {counted}, entries {}", entries.len());
+    // only a kill between the two leaves the count off, by one (`len`'s documented bound). How
+    // many kills land there depends on the build and the machine (0-5 of these 103 were seen),
+    // so the test holds the count to the documented bound, and `recount` to exactness.
+    let kills = KILLS as usize + workers.len();
+    assert!(
+        counted.abs_diff(entries.len()) <= kills,
+        "count {counted}, entries {}: off by more than one per kill ({kills})",
+        entries.len()
+    );
     assert_eq!(cache.recount().unwrap(), entries.len());
     assert_eq!(cache.len(), entries.len());
     eprintln!(
