@@ -24,7 +24,10 @@
 //! `churn-90`: each fills the table to that live load (untimed), then replaces the oldest key
 //! by a new one (an `insert` and a `remove`: one churn operation) R × capacity times. Their
 //! lines report the operations per second overall and in the first and last `capacity` of
-//! them, and the probe lengths (`Monitor::occupancy`) before and after.
+//! them (medians over the reps), the median over the reps of each rep's ratio of the two
+//! (`end_over_start`, with every rep's in `runs_end_over_start`: one window is short, so take
+//! `--reps 5` or more before reading a ratio), and the probe lengths (`Monitor::occupancy`)
+//! before and after.
 
 mod ctl;
 mod data;
@@ -196,15 +199,13 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
         let ok = errors.is_empty();
         all_ok &= ok;
         for (p, phase) in PHASES.iter().enumerate() {
-            let mut sorted = mops[p].clone();
-            sorted.sort_by(f64::total_cmp);
-            let median = sorted.get(sorted.len() / 2).copied().unwrap_or(0.0);
+            let typical = median(mops[p].clone());
             let runs: Vec<String> = mops[p].iter().map(|m| format!("{m:.3}")).collect();
             println!(
-                "{{\"impl\":\"{}\",\"case\":\"{case}\",\"mode\":\"{mode}\",\"phase\":\"{phase}\",\"mops\":{median:.3},\
+                "{{\"impl\":\"{}\",\"case\":\"{case}\",\"mode\":\"{mode}\",\"phase\":\"{phase}\",\"mops\":{typical:.3},\
                  \"ns_per_op\":{:.2},\"runs_mops\":[{}],\"minflt_w0\":{},\"minflt_w1\":{},\"ok\":{ok}}}",
                 impl_name(o),
-                if median > 0.0 { 1e3 / median } else { 0.0 },
+                if typical > 0.0 { 1e3 / typical } else { 0.0 },
                 runs.join(","),
                 faults[0][p],
                 faults[1][p],
@@ -214,8 +215,18 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
             if runs.is_empty() {
                 continue;
             }
+            // The start and end windows are one capacity's worth of replacements each (about
+            // 10 ms at u64-25K), so one rep's ratio is noisy: each rep's ratio is its own
+            // (start and end from the same table), and the line reports their median with
+            // every run's, as it does the medians of the start and end rates.
+            let ratios = runs.iter().map(|r| r.mops_end / r.mops_start).collect::<Vec<_>>();
+            let listed = |v: &[f64]| v.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>();
+            let (ratio_runs, ratio) = (listed(&ratios), median(ratios));
+            let start = median(runs.iter().map(|r| r.mops_start).collect());
+            let end = median(runs.iter().map(|r| r.mops_end).collect());
             runs.sort_by(|a, b| a.mops.total_cmp(&b.mops));
             let all: Vec<String> = runs.iter().map(|r| format!("{:.3}", r.mops)).collect();
+            // Probe lengths of the rep with the median overall rate.
             let m = &runs[runs.len() / 2];
             let probes = |p: &[f64; 4]| {
                 format!(
@@ -225,13 +236,13 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
             };
             println!(
                 "{{\"impl\":\"{}\",\"case\":\"{case}\",\"mode\":\"{mode}\",\"phase\":\"churn-{}\",\
-                 \"mops\":{:.3},\"mops_start\":{:.3},\"mops_end\":{:.3},\"runs_mops\":[{}],\
+                 \"mops\":{:.3},\"mops_start\":{start:.3},\"mops_end\":{end:.3},\
+                 \"end_over_start\":{ratio:.3},\"runs_end_over_start\":[{}],\"runs_mops\":[{}],\
                  \"probes_start\":{},\"probes_end\":{},\"ok\":{ok}}}",
                 impl_name(o),
                 CHURN_LOADS[c],
                 m.mops,
-                m.mops_start,
-                m.mops_end,
+                ratio_runs.join(","),
                 all.join(","),
                 probes(&m.probes_start),
                 probes(&m.probes_end),
@@ -245,6 +256,12 @@ fn run_case<V: Val>(case: &str, n: usize, capacity: usize, o: &Options) -> bool 
         );
     }
     all_ok
+}
+
+/// The median of `runs` (the upper one of an even count; 0 for none).
+fn median(mut runs: Vec<f64>) -> f64 {
+    runs.sort_by(f64::total_cmp);
+    runs.get(runs.len() / 2).copied().unwrap_or(0.0)
 }
 
 /// One rep's churn phase, as worker 0 measured it (operations of all workers per second,
