@@ -73,12 +73,6 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
         ProbeWalk { table, g, key, tag, index, left: initial_left(g.mask) }
     }
 
-    /// Whether the walk is still at the home slot (it passed no slot).
-    #[inline(always)]
-    pub(super) fn at_home(&self) -> bool {
-        self.left == initial_left(self.g.mask)
-    }
-
     /// Moves past the slot the walk stopped on (a NEW slot that a reader does not stop at).
     #[inline(always)]
     pub(super) fn pass(&mut self) {

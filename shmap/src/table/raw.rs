@@ -540,6 +540,16 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
 
     /// Locks `key`'s slot (inserting the key if `mode` allows), runs `visitor` on a copy of the
     /// value, and commits or rolls back. The outer error is the table's, the inner the visitor's.
+    ///
+    /// The common cases first, inline and without a loop of their own: the key READY among the
+    /// near slots, or an EMPTY slot there that an insert claims (as [`get_fast`] does for a
+    /// lookup). Anything else (a longer chain, a held slot, a lost race) walks again from the
+    /// home slot out of line ([`visit_walk`]). With the general walk inline, its state lived on
+    /// the stack across its loop, and an insert into a fresh table ran 193 instructions where
+    /// the walk before removal existed ran 112 (25 % fewer inserts per second).
+    ///
+    /// [`get_fast`]: Self::get_fast
+    /// [`visit_walk`]: Self::visit_walk
     #[inline]
     pub(crate) fn visit<B, H, F, R>(
         &self,
@@ -556,7 +566,80 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         F: FnOnce(usize, &mut V, bool) -> R,
         R: VisitResult,
     {
-        let Locker { owner, .. } = locker;
+        match self.probe(key, hash).step_near() {
+            Ok(Some(Stop::Mine { index, slot, ctrl })) if ctrl.is(SlotState::Ready) => {
+                if let Some(locked) = self.lock_found(index, slot, ctrl, locker, waiting)? {
+                    return Ok(self.run_existing(index, slot, locked, visitor));
+                }
+            }
+            Ok(Some(Stop::Empty { .. })) if mode == AccessMode::AccessExist => {
+                return Ok(Ok(Visited::NotFound));
+            }
+            Ok(Some(Stop::Empty { index, slot, ctrl })) => {
+                match self.claim_empty(key, hash, index, slot, ctrl, locker.owner, waiting.host) {
+                    ClaimEnd::Won(new) => {
+                        return Ok(self.run_new(index, slot, new, waiting.host, visitor));
+                    }
+                    ClaimEnd::Lost => {} // walk again
+                    ClaimEnd::Cut => {
+                        return self.insert_in_chain(key, hash, locker, waiting, visitor);
+                    }
+                    ClaimEnd::Check(new, epochs) => {
+                        return self
+                            .check_end(key, hash, index, new, epochs, locker, waiting, visitor);
+                    }
+                }
+            }
+            // A held slot, a lost race or a longer chain.
+            _ => {}
+        }
+        self.visit_walk(key, hash, mode, locker, waiting, visitor)
+    }
+
+    /// Claims the EMPTY slot `index` (`slot`, seen as `seen`) where a walk for absent `key`
+    /// ended: its home slot with a plain claim ([`claim_home`](Self::claim_home)), a slot
+    /// farther on with the checks of [`claim_end`](Self::claim_end).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn claim_empty<H: Host + ?Sized>(
+        &self,
+        key: &K,
+        hash: u64,
+        index: usize,
+        slot: Slot<'_>,
+        seen: Ctrl,
+        owner: OwnerId,
+        host: &H,
+    ) -> ClaimEnd {
+        if index == self.home(hash) {
+            match self.claim_home(key, hash, slot, seen, owner, host) {
+                Some(new) => ClaimEnd::Won(new),
+                None => ClaimEnd::Lost,
+            }
+        } else {
+            self.claim_end(key, hash, index, slot, seen, owner, host)
+        }
+    }
+
+    /// [`visit`](Self::visit)'s general walk from the home slot: waits on held slots
+    /// (recovering dead holders), walks again after a lost race, and reads the probe bound past
+    /// the near slots.
+    #[inline(never)]
+    fn visit_walk<B, H, F, R>(
+        &self,
+        key: &K,
+        hash: u64,
+        mode: AccessMode,
+        locker: Locker,
+        waiting: &mut Waiting<'_, B, H>,
+        visitor: F,
+    ) -> Result<Result<Visited, R::Error>, RawError>
+    where
+        B: BackoffPolicy,
+        H: Host + ?Sized,
+        F: FnOnce(usize, &mut V, bool) -> R,
+        R: VisitResult,
+    {
         let mut walk = self.probe(key, hash);
         loop {
             match walk.next(waiting)? {
@@ -569,19 +652,11 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 Stop::Empty { .. } | Stop::Exhausted if mode == AccessMode::AccessExist => {
                     return Ok(Ok(Visited::NotFound));
                 }
-                // Absent, and the home slot is EMPTY: the common case of an insert, inline.
-                Stop::Empty { index, slot, ctrl } if walk.at_home() => {
-                    match self.claim_home(key, hash, slot, ctrl, owner, waiting.host) {
-                        Some(new) => {
-                            return Ok(self.run_new(index, slot, new, waiting.host, visitor));
-                        }
-                        None => continue, // another inserter took it: the walk reads it again
-                    }
-                }
-                // Absent, at the end of a longer chain: claim the EMPTY slot, and verify the
-                // claim inline in the common case (see `claim_end`), else out of line.
+                // Absent: claim the EMPTY slot that ends the chain, and verify the claim inline
+                // in the common case (see `claim_end`), else out of line.
                 Stop::Empty { index, slot, ctrl } => {
-                    match self.claim_end(key, hash, index, slot, ctrl, owner, waiting.host) {
+                    match self.claim_empty(key, hash, index, slot, ctrl, locker.owner, waiting.host)
+                    {
                         ClaimEnd::Won(new) => {
                             return Ok(self.run_new(index, slot, new, waiting.host, visitor));
                         }
