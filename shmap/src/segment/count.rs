@@ -54,13 +54,19 @@ impl Segment {
         &self.count_line(owner).count
     }
 
-    /// The counter line that `owner`'s current thread counts on.
+    /// The counter line that `owner`'s current thread counts on: eight lines per owner id, one
+    /// per thread number modulo 8, so that eight processes of up to eight counting threads
+    /// each never share a line.
+    ///
+    /// A shift, not a multiplicative hash of the owner id: the index feeds the address of the
+    /// locked add that follows an insert's claim, and with the hash's multiply in that chain
+    /// an insert into a table of 1M keys ran 12–14 % slower than with a constant index (ten
+    /// alternating pairs of the workload; BENCHMARKS.md, "Inserts against the table before
+    /// removal").
     #[inline(always)]
     fn count_line(&self, owner: Option<OwnerId>) -> &CountLine {
-        // Owner ids spread processes over the shards (Fibonacci hashing of the id), thread
-        // numbers spread the threads of each.
-        let mixed = (usize::from(owner.map_or(0, OwnerId::get)) * 0x9e37_79b9) >> 8;
-        &self.header().entry_counts[(mixed + thread_number()) % COUNT_SHARDS]
+        let spread = usize::from(owner.map_or(0, OwnerId::get)) << 3;
+        &self.header().entry_counts[spread.wrapping_add(thread_number()) % COUNT_SHARDS]
     }
 
     /// Counts `n` evictions and `m` reclaimed expired entries of a cache, on the caller's shard.
