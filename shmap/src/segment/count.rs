@@ -54,18 +54,20 @@ impl Segment {
         &self.count_line(owner).count
     }
 
-    /// The counter line that `owner`'s current thread counts on: eight lines per owner id, one
-    /// per thread number modulo 8, so that eight processes of up to eight counting threads
-    /// each never share a line.
+    /// The counter line that `owner`'s current thread counts on: line `9 × owner id + thread
+    /// number` (mod 64). Nine is odd, so the first counting threads of 64 consecutive owner ids
+    /// (many single-threaded worker processes) count on 64 different lines, and threads
+    /// numbered below nine of neighbouring ids do not meet. Lines that do meet cost speed, not
+    /// correctness: every count is a locked add.
     ///
-    /// A shift, not a multiplicative hash of the owner id: the index feeds the address of the
-    /// locked add that follows an insert's claim, and with the hash's multiply in that chain
-    /// an insert into a table of 1M keys ran 12–14 % slower than with a constant index (ten
-    /// alternating pairs of the workload; BENCHMARKS.md, "Inserts against the table before
+    /// A single `lea`, not a multiplicative hash of the owner id: the index feeds the address
+    /// of the locked add that follows an insert's claim, and with the hash's multiply in that
+    /// chain an insert into a table of 1M keys ran 12–14 % slower than with a constant index
+    /// (ten alternating pairs of the workload; BENCHMARKS.md, "Inserts against the table before
     /// removal").
     #[inline(always)]
     fn count_line(&self, owner: Option<OwnerId>) -> &CountLine {
-        let spread = usize::from(owner.map_or(0, OwnerId::get)) << 3;
+        let spread = usize::from(owner.map_or(0, OwnerId::get)) * 9;
         &self.header().entry_counts[spread.wrapping_add(thread_number()) % COUNT_SHARDS]
     }
 
