@@ -575,6 +575,9 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             Ok(Some(Stop::Empty { .. })) if mode == AccessMode::AccessExist => {
                 return Ok(Ok(Visited::NotFound));
             }
+            // The same four outcomes as in `visit_walk`, written out in both: a helper that
+            // dispatched them and handed the visitor back on a lost race cost an insert 13 more
+            // instructions (callgrind, 1M inserts into 2^21 slots: 168 against 155 per insert).
             Ok(Some(Stop::Empty { index, slot, ctrl })) => {
                 match self.claim_empty(key, hash, index, slot, ctrl, locker.owner, waiting.host) {
                     ClaimEnd::Won(new) => {
