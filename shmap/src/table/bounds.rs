@@ -196,10 +196,17 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// After a key `distance` slots past `home` was removed: lowers the reach of `home`'s group
     /// (rule 2) if that key may have been the farthest, and the reach is long enough for a
     /// walk to read it (a shorter one is not worth a scan).
+    #[inline(always)]
     pub(crate) fn lower_reach_after_removal(&self, home: usize, distance: usize) {
-        if distance < UNCHECKED_REACH {
-            return;
+        if distance >= UNCHECKED_REACH {
+            self.lower_reach_of_far_removal(home, distance);
         }
+    }
+
+    /// [`lower_reach_after_removal`](Self::lower_reach_after_removal) for a key that lay past
+    /// the slots a walk looks at before it reads the bound: out of line.
+    #[inline(never)]
+    fn lower_reach_of_far_removal(&self, home: usize, distance: usize) {
         let word = self.bound_word(home);
         // Relaxed: a hint; the compare-and-swap below decides.
         let seen = Bound(word.load(Ordering::Relaxed));

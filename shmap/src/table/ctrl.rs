@@ -48,6 +48,8 @@
 //! release    WRITING(t,v,o)    -> READY(t,v+1,0)     store
 //! unlock     ACCESSING(t,v,o)  -> READY(t,v+1,0)     store  value unchanged
 //! remove     READY(t,v,0)      -> FREED(t,v+1,0)     CAS    lock-free: one step, nothing held
+//!            READY(t,v,0)      -> EMPTYING(t,v,o)    CAS    or, by a remover with an owner id,
+//!                                                           removed and locked to shorten at once
 //! shorten    FREED(t,v,0)      -> EMPTYING(t,v,o)    CAS    if the next slot is EMPTY...
 //!            EMPTYING(t,v,o)   -> EMPTY(t,v+2^13,0)  CAS    ...and still is after a fence (epoch+1)
 //!            EMPTYING(t,v,o)   -> FREED(t,v+1,0)     CAS    ...else back

@@ -57,6 +57,14 @@ pub(super) struct ProbeWalk<'t, 'k, K, V> {
 /// Added to `left` while the walk has not read the probe bound.
 const UNREAD_BOUND: usize = 1 << 48;
 
+/// The slots [`ProbeWalk::step_near`] looks at: the [`UNCHECKED_REACH`] slots before a walk
+/// reads the probe bound. Under loom one more, so that the models run the fast paths' claims
+/// of an EMPTY slot past the home slot (`visit`'s `claim_end` arm) as well as the walk's, with
+/// `UNCHECKED_REACH` kept at one so that they also run the bound's; looking at a slot past the
+/// unchecked ones without the bound only does a walk's work early (a key there is covered by
+/// the reach, and an EMPTY slot still ends its chain).
+pub(super) const NEAR_SLOTS: usize = if cfg!(shmap_loom) { 2 } else { UNCHECKED_REACH };
+
 /// The `left` of a walk at its home slot in a table of `mask + 1` slots: a small table is
 /// walked whole, a larger one up to [`UNCHECKED_REACH`] slots before the bound is read.
 #[inline(always)]
@@ -91,13 +99,13 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
         }
     }
 
-    /// The first [`UNCHECKED_REACH`] slots of the walk (the whole table if it is smaller),
-    /// without reading the probe bound: the stop among them, or `None` past them. Where most
+    /// The first [`NEAR_SLOTS`] slots of the walk (the whole table if it is smaller), without
+    /// reading the probe bound: the stop among them, or `None` past them. Where most
     /// lookups end; a loop with nothing else in it, which a lookup loop keeps in registers and
     /// whose cache misses consecutive lookups overlap.
     #[inline(always)]
     pub(super) fn step_near(&mut self) -> Result<Option<Stop<'t>>, Busy> {
-        for _ in 0..UNCHECKED_REACH.min(self.g.mask + 1) {
+        for _ in 0..NEAR_SLOTS.min(self.g.mask + 1) {
             // SAFETY: `index` is masked with `g.mask`, the table's own.
             let slot = unsafe { self.table.slot_at(self.g, self.index) };
             // Acquire: as in `step`.

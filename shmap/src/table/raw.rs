@@ -22,11 +22,14 @@
 //!
 //! # Removal and reuse
 //!
-//! Removal is one compare-and-swap, READY(v) → FREED(v+1), from the word under which the
-//! remover copied the value: it returns exactly the value it removed, a visit in progress makes
-//! it wait, and a process killed while removing leaves nothing to recover. A FREED slot holds no
-//! key, and any insert may reuse it ([`removal`](super::removal) has the code). The transitions
-//! are in [`ctrl`](super::ctrl). Three invariants make reuse safe:
+//! Removal is one compare-and-swap from the word under which the remover copied the value:
+//! READY(v) → FREED(v+1), or, by a remover with an owner id (any process attached to the
+//! segment), READY(v) → EMPTYING, removed and locked for the shortening below in one step. It
+//! returns exactly the value it removed, a visit in progress makes it wait, and a process
+//! killed while removing leaves at most an EMPTYING slot, which holds no key: walks skip it, a
+//! verifying insert vetoes it back to FREED, and a monitor recovers it like any lock. A FREED
+//! slot holds no key, and any insert may reuse it ([`removal`](super::removal) has the code).
+//! The transitions are in [`ctrl`](super::ctrl). Three invariants make reuse safe:
 //!
 //! 1. **One slot per key.** An insert that finds its key absent claims a slot (a
 //!    compare-and-swap to INSERTING), writes the key and publishes NEW. Its slot is the EMPTY
@@ -132,10 +135,9 @@ use crate::process::{Liveness, OwnerId};
 use crate::sync::backoff::{BackoffPolicy, Expired, Wait, Waiter};
 use crate::sync::primitive::{AtomicU32, AtomicU64, Ordering, fence};
 use crate::sync::words;
-use crate::table::bounds::UNCHECKED_REACH;
 use crate::table::ctrl::{Ctrl, SlotState};
 use crate::table::held::{Held, NewEntry};
-use crate::table::probe::{Busy, ProbeWalk, Stop};
+use crate::table::probe::{Busy, NEAR_SLOTS, ProbeWalk, Stop};
 use crate::table::recovery::{NotRecovered, recover_slot};
 use crate::table::removal::{Claim, ClaimEnd};
 use crate::table::slot::{Slot, SlotLayout};
@@ -490,7 +492,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 }
             }
             // A table no larger than the near slots was looked at whole.
-            Ok(None) if self.mask < UNCHECKED_REACH => FastGet::Absent,
+            Ok(None) if self.mask < NEAR_SLOTS => FastGet::Absent,
             // Being inserted with our tag, being written back, an uncommitted copy (NEW) that
             // the slow path passes, or a chain longer than the near slots.
             Err(Busy { .. }) | Ok(Some(Stop::Mine { .. }) | None) => FastGet::Slow,

@@ -17,7 +17,7 @@ use crate::sync::primitive::{AtomicU64, Ordering, dekker_fence, fence};
 use crate::sync::words;
 use crate::table::bounds::UNCHECKED_REACH;
 use crate::table::ctrl::{Ctrl, SlotState};
-use crate::table::probe::Stop;
+use crate::table::probe::{NEAR_SLOTS, Stop};
 use crate::table::raw::{Host, RawError, RawTable, Waiting};
 use crate::table::slot::Slot;
 
@@ -624,21 +624,18 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         }
     }
 
-    /// Whether no key's probe chain runs through slot `i`: scans from `i + 1` to the next EMPTY
-    /// (at most `reach` slots, else `false`), rehashing each key it passes. A slot it cannot
-    /// judge (a key being written, or a slot that changes under the scan) counts as a chain.
-    ///
-    /// With `strict == false` it is a guess, for a remover deciding whether to try: Relaxed
-    /// loads, keys not validated.
-    fn no_chain_through(&self, i: usize, reach: usize, strict: bool) -> bool {
+    /// Whether no key's probe chain runs through slot `i`, which the caller holds EMPTYING:
+    /// scans from `i + 1` to the next EMPTY (at most `reach` slots, else `false`), rehashing
+    /// each key it passes. A slot it cannot judge (a key being written, or a slot that changes
+    /// under the scan) counts as a chain.
+    fn no_chain_through(&self, i: usize, reach: usize) -> bool {
         let mask = self.mask;
         let mut j = (i + 1) & mask;
         for _ in 0..reach.min(mask) {
             let slot = self.slot(j);
             // SeqCst: Dekker's load after our SeqCst lock (see `dekker_fence`); as an acquire,
             // pairs with the Release store of NEW, so the key read below is published.
-            let order = if strict { Ordering::SeqCst } else { Ordering::Relaxed };
-            let c = Ctrl(slot.ctrl.load(order));
+            let c = Ctrl(slot.ctrl.load(Ordering::SeqCst));
             if c.is(SlotState::Empty) {
                 return true;
             } else if c.is(SlotState::Inserting) {
@@ -648,7 +645,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
                 // Acquire fence: if the key copy saw a later claimer's store, the re-read below
                 // sees its claim (pairs with the claimer's Release fence before its key stores).
                 fence(Ordering::Acquire);
-                if strict && slot.ctrl.load(Ordering::Relaxed) != c.0 {
+                if slot.ctrl.load(Ordering::Relaxed) != c.0 {
                     return false;
                 }
                 let home = (self.hash)(&key) as usize & mask;
@@ -665,7 +662,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     /// Dekker fence: scans for a chain through it and leaves it EMPTY or FREED. Returns whether
     /// it became EMPTY (then the slot before it may be shortened too).
     fn finish_shortening(&self, i: usize, locked: Ctrl, reach: usize) -> bool {
-        let empty = self.no_chain_through(i, reach, true);
+        let empty = self.no_chain_through(i, reach);
         // EMPTY with the emptied epoch bumped (claimers that read the slot before compare it:
         // see `verify`), or FREED again.
         // Release: pairs with the Acquire CAS of the slot's next claimer. A compare-and-swap, not
@@ -684,10 +681,15 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     }
 
     /// Frees slot `index`, READY as `c` (whose value the caller copied), for a removal: one
-    /// compare-and-swap, which returns whether it took. Where a look ahead (unlocked) finds no
-    /// chain through the slot, and the caller has an owner id, that one compare-and-swap locks
-    /// it EMPTYING (the removal is done: the slot holds no key) and the shortening follows at
-    /// once, the FREED step skipped; else the slot is FREED and stays so.
+    /// compare-and-swap, which returns whether it took. With an owner id, that compare-and-swap
+    /// locks the slot EMPTYING (the removal is done: the slot holds no key) and the shortening
+    /// follows at once, which leaves it EMPTY or FREED; without one, the slot is FREED and
+    /// stays so.
+    ///
+    /// The lock is taken without first looking ahead for a chain through the slot: an
+    /// unlocked look ahead, which saved the shortening's second compare-and-swap where the
+    /// slot had to stay FREED, cost a scan of its own on every removal, and removals ran 7 %
+    /// faster without it (`bench/ab.py`, u64-25K, with churn unchanged; see BENCHMARKS.md).
     fn free_removed<H: Host + ?Sized>(
         &self,
         index: usize,
@@ -697,7 +699,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
     ) -> bool {
         note_freed(self.freed());
         let word = self.ctrl_word(index);
-        match owner.filter(|_| self.no_chain_through(index, SHORTEN_REACH, false)) {
+        match owner {
             Some(owner) => {
                 let locked = c.locked(SlotState::Emptying, owner);
                 // SeqCst: the EMPTYING lock's Dekker pair with claims, as in `shorten_within`;
@@ -733,6 +735,26 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         waiting: &mut Waiting<'_, B, H>,
         mut keep: impl FnMut(&V) -> bool,
     ) -> Result<Removal<V>, RawError> {
+        // The near slots first, as `visit` does: a committed entry there is copied and freed
+        // with no walk state kept; anything else (a held slot, a lost race, a longer chain)
+        // goes to the general walk below, from the home slot again.
+        match self.probe(key, hash).step_near() {
+            Ok(Some(Stop::Mine { index, slot, ctrl })) if ctrl.is(SlotState::Ready) => {
+                if let Ok(value) = Self::read_validated(slot, ctrl) {
+                    if keep(&value) {
+                        return Ok(Removal::Kept(value));
+                    }
+                    if self.free_removed(index, ctrl, owner, waiting.host) {
+                        let home = self.home(hash);
+                        self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
+                        return Ok(Removal::Removed(value));
+                    }
+                }
+            }
+            Ok(Some(Stop::Empty { .. } | Stop::Exhausted)) => return Ok(Removal::Absent),
+            Ok(None) if self.mask < NEAR_SLOTS => return Ok(Removal::Absent),
+            _ => {}
+        }
         let mut walk = self.probe(key, hash);
         loop {
             let (index, slot, c) = match walk.next(waiting)? {
