@@ -745,15 +745,10 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         // goes to the general walk below, from the home slot again.
         match self.probe(key, hash).step_near() {
             Ok(Some(Stop::Mine { index, slot, ctrl })) if ctrl.is(SlotState::Ready) => {
-                if let Ok(value) = Self::read_validated(slot, ctrl) {
-                    if keep(&value) {
-                        return Ok(Removal::Kept(value));
-                    }
-                    if self.free_removed(index, ctrl, owner, waiting.host) {
-                        let home = self.home(hash);
-                        self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
-                        return Ok(Removal::Removed(value));
-                    }
+                if let Some(done) =
+                    self.remove_ready(index, slot, ctrl, hash, owner, waiting.host, &mut keep)
+                {
+                    return Ok(done);
                 }
             }
             Ok(Some(Stop::Empty { .. } | Stop::Exhausted)) => return Ok(Removal::Absent),
@@ -769,22 +764,44 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
             if c.is(SlotState::New) {
                 walk.pass(); // not committed: absent here
             } else if c.is(SlotState::Ready) {
-                // A write-back that overlapped the copy changed the word: the walk reads the slot
-                // again.
-                if let Ok(value) = Self::read_validated(slot, c) {
-                    if keep(&value) {
-                        return Ok(Removal::Kept(value));
-                    }
-                    if self.free_removed(index, c, owner, waiting.host) {
-                        let home = self.home(hash);
-                        self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
-                        return Ok(Removal::Removed(value));
-                    }
+                // A write-back that overlapped the copy, or a lost removal, changed the word: the
+                // walk reads the slot again.
+                if let Some(done) =
+                    self.remove_ready(index, slot, c, hash, owner, waiting.host, &mut keep)
+                {
+                    return Ok(done);
                 }
             } else {
                 self.wait_on(waiting, index, c)?; // ACCESSING or WRITING: a visit may change it
             }
         }
+    }
+
+    /// Copies the committed entry of slot `index` (READY as `c`, holding `remove`'s key of
+    /// hash `hash`) and removes it unless `keep` keeps it: what happened, or `None` if the
+    /// slot changed under the copy or before the removal (the caller reads it again).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn remove_ready<H: Host + ?Sized>(
+        &self,
+        index: usize,
+        slot: Slot<'_>,
+        c: Ctrl,
+        hash: u64,
+        owner: Option<OwnerId>,
+        host: &H,
+        keep: &mut impl FnMut(&V) -> bool,
+    ) -> Option<Removal<V>> {
+        let value = Self::read_validated(slot, c).ok()?;
+        if keep(&value) {
+            return Some(Removal::Kept(value));
+        }
+        if !self.free_removed(index, c, owner, host) {
+            return None;
+        }
+        let home = self.home(hash);
+        self.lower_reach_after_removal(home, index.wrapping_sub(home) & self.mask);
+        Some(Removal::Removed(value))
     }
 
     /// Removes the committed entry in slot `index` if `keep` returns `false` for it (copies of
