@@ -164,8 +164,9 @@ impl<K: ShmKey, V: ShmValue, H: ShmHasher> ShmHashTable<K, V, H> {
 
     /// Removes `key` and returns its value (`None` if it was absent).
     ///
-    /// Lock-free: one compare-and-swap on the key's slot, which waits only while a visit holds
-    /// it. Linearisable: once `remove` returned, no `get` started afterwards sees the value, in
+    /// Lock-free: one compare-and-swap on the key's slot removes the entry (it waits only while
+    /// a visit holds the slot); a second one then marks the slot EMPTY, or FREED where another
+    /// key's probe chain runs through it. Linearisable: once `remove` returned, no `get` started afterwards sees the value, in
     /// any process. The slot is reused by later inserts of any key.
     ///
     /// # Errors
