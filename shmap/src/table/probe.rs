@@ -142,6 +142,20 @@ impl<'t, 'k, K: ShmKey, V: ShmValue> ProbeWalk<'t, 'k, K, V> {
         Ok(Stop::Exhausted)
     }
 
+    /// Moves to the next stop, passing slots being inserted with the key's tag: for a reader
+    /// (a lookup, a removal) such a slot holds no committed entry, whatever key it turns out
+    /// to hold, so the key is absent there and any committed copy lies farther on, as with a
+    /// NEW slot. So a reader never waits on a process stopped inside its claim.
+    #[inline(always)]
+    pub(super) fn next_committed(&mut self) -> Stop<'t> {
+        loop {
+            match self.step() {
+                Ok(stop) => return stop,
+                Err(Busy { .. }) => self.advance(),
+            }
+        }
+    }
+
     /// Moves to the next stop, waiting (under `waiting`, recovering dead holders) on slots
     /// being inserted with the key's tag.
     #[inline(always)]

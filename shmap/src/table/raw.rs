@@ -16,7 +16,9 @@
 //! - skips FREED and EMPTYING slots (they hold no key) and every slot whose tag is not `t`,
 //!   whatever its state, so it never waits on another key's slot (the original waited on any
 //!   slot being inserted or accessed);
-//! - waits on an INSERTING slot with tag `t` (its key is not yet comparable; it may be `k`);
+//! - on an INSERTING slot with tag `t` (its key is not yet comparable; it may be `k`), waits if
+//!   it may insert `k` (a visit), and passes it if it only reads or removes (`get`, `remove`):
+//!   the slot holds no committed entry, so `k` is absent there, as in a NEW slot;
 //! - compares the key of any other slot with tag `t`: a key is written between the claim and
 //!   the Release store of NEW, and stays until the slot is FREED.
 //!
@@ -69,10 +71,10 @@
 //!    (below), and a claimer's Release fence orders its claim before its key and value stores:
 //!    a reader that copied a byte of the new key or value sees the new version.
 //!
-//! Lookups and removals pass NEW copies by (they are not committed, and while a duplicate
-//! aborts the committed copy may lie farther on). So `get`, `insert`, `remove` and visits are
-//! linearisable per key: a `get` that starts after `remove` returned never sees the removed
-//! value, in any process. After each removal the remover tries to shorten the chain at the freed
+//! Lookups and removals pass NEW and INSERTING copies by (they are not committed, and while a
+//! duplicate aborts the committed copy may lie farther on). So `get`, `insert`, `remove` and
+//! visits are linearisable per key: a `get` that starts after `remove` returned never sees the
+//! removed value, in any process. After each removal the remover tries to shorten the chain at the freed
 //! slot and then at the FREED slots before it, looking at most
 //! [`SHORTEN_REACH`](super::removal::SHORTEN_REACH) slots ahead, and lowers the probe bound if
 //! the removed key was the farthest of its group; an insert reuses the first FREED slot of its
@@ -513,7 +515,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         let mut waiting = Waiting::new(wait, host);
         let mut walk = self.probe(key, hash);
         loop {
-            let (index, slot, c) = match walk.next(&mut waiting)? {
+            let (index, slot, c) = match walk.next_committed() {
                 Stop::Mine { index, slot, ctrl } => (index, slot, ctrl),
                 _ => return Ok(None),
             };

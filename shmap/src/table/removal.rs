@@ -757,7 +757,7 @@ impl<K: ShmKey, V: ShmValue> RawTable<K, V> {
         }
         let mut walk = self.probe(key, hash);
         loop {
-            let (index, slot, c) = match walk.next(waiting)? {
+            let (index, slot, c) = match walk.next_committed() {
                 Stop::Mine { index, slot, ctrl } => (index, slot, ctrl),
                 Stop::Empty { .. } | Stop::Exhausted => return Ok(Removal::Absent),
             };

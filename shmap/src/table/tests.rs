@@ -288,7 +288,8 @@ fn travel_skips_freed_slots() {
 }
 
 /// The probing rule: a slot being inserted with another tag is skipped at once; with the same
-/// tag, the probe waits (its key may be ours) and times out.
+/// tag, an insert waits (its key may be ours) and times out, while a lookup or a removal passes
+/// it at once (it holds no committed entry).
 #[test]
 fn probes_wait_only_on_slots_that_may_hold_their_key() {
     let capacity = 16;
@@ -307,16 +308,43 @@ fn probes_wait_only_on_slots_that_may_hold_their_key() {
     assert_eq!(r.unwrap(), Visited::Created);
     assert_eq!(t.get(&b).unwrap(), Some(2));
 
-    let err = t.get_with(&a, quick).unwrap_err();
+    // A reader passes the claim: no committed `a` there, and none farther on. (A wait would
+    // end in a timeout, an error: the claim is never published.)
+    assert_eq!(t.get_with(&a, quick).unwrap(), None, "an uncommitted claim is absent");
+    assert_eq!(t.remove(&a).unwrap(), None, "nothing committed to remove");
+
+    let err = t.visit_with(&a, AccessMode::CreateIfMiss, quick, |_, _, _| {}).unwrap_err();
     match err {
-        TableError::Timeout { slot, state, holder, waited } => {
+        VisitError::Table(TableError::Timeout { slot, state, holder, waited }) => {
             assert_eq!((slot, state), (home, SlotState::Inserting));
             assert_eq!(holder.unwrap().owner, owner);
             assert!(waited >= SHORT);
         }
-        other => panic!("expected a timeout, got {other}"),
+        other => panic!("expected a timeout, got {other:?}"),
     }
-    assert!(t.visit_with(&a, AccessMode::CreateIfMiss, quick, |_, _, _| {}).is_err());
+}
+
+/// A committed copy of a key past a claim of the same key (a duplicate insert in flight, here a
+/// claim planted nearer the home slot): lookups and removals pass the claim and find the
+/// committed copy.
+#[test]
+fn readers_find_a_committed_key_past_a_claim_of_it() {
+    let capacity = 16;
+    let t = table(capacity);
+    let (a, b) = colliding_keys(capacity);
+    let hash_a = DefaultHasher::hash(&a.to_ne_bytes());
+    let home = hash_a as usize & (capacity - 1);
+    insert(&t, b, 2); // the home slot
+    insert(&t, a, 1); // the slot after it
+    assert_eq!(t.read(&a, |s, _| s).unwrap(), Some((home + 1) & (capacity - 1)));
+    let owner = t.segment().owner().unwrap();
+    // `b`'s slot, seen as a claim of `a` in flight (`b` itself is only planted over).
+    let claim = Ctrl::new(SlotState::Inserting, RawTable::<u64, u64>::tag(hash_a), 0, Some(owner));
+    t.raw().slot(home).ctrl.store(claim.0, Ordering::Release);
+    let quick = Wait::timeout(SHORT);
+    assert_eq!(t.get_with(&a, quick).unwrap(), Some(1));
+    assert_eq!(t.remove(&a).unwrap(), Some(1));
+    assert_eq!(t.get_with(&a, quick).unwrap(), None);
 }
 
 #[test]
