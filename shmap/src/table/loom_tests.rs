@@ -304,6 +304,44 @@ fn remove_vs_insert_of_the_same_key() {
     );
 }
 
+/// Two lookups of a key racing its removal and re-insertion, whose insert reuses the FREED slot
+/// before the removed copy: the lookups pass the claim there (INSERTING, then NEW) without
+/// waiting, and see the key's history in order: the old value, nothing, the new value.
+#[test]
+fn gets_vs_remove_then_insert_into_a_reused_slot() {
+    race(
+        || {
+            let t = table::<u64>(4);
+            let [x, k] = keys_at(4, 0, 2)[..] else { unreachable!() };
+            t.insert(&x, &1).unwrap(); // slot 0
+            t.insert(&k, &10).unwrap(); // slot 1
+            t.remove(&x).unwrap(); // slot 0 FREED: the slot the re-insertion reuses
+            t
+        },
+        |t| {
+            let k = keys_at(4, 0, 2)[1];
+            (t.get(&k).unwrap(), t.get(&k).unwrap())
+        },
+        |t| {
+            let k = keys_at(4, 0, 2)[1];
+            assert_eq!(t.remove(&k).unwrap(), Some(10));
+            t.insert(&k, &20).unwrap()
+        },
+        |t, (first, second), created| {
+            let order = |v: Option<u64>| match v {
+                Some(10) => 0,
+                None => 1,
+                Some(20) => 2,
+                other => panic!("a value never stored: {other:?}"),
+            };
+            assert!(order(first) <= order(second), "out of order: {first:?} then {second:?}");
+            assert_eq!(created, None);
+            assert_eq!(t.get(&keys_at(4, 0, 2)[1]).unwrap(), Some(20));
+            assert_consistent(t);
+        },
+    );
+}
+
 /// Adds one to the third key of home slot 0, creating it if it is missing.
 fn increment_the_third_key(t: &ShmHashTable<u64, u64>) -> Visited {
     t.visit(&keys_at(4, 0, 3)[2], AccessMode::CreateIfMiss, |_, v, _| *v += 1).unwrap()
