@@ -287,6 +287,16 @@ fn travel_skips_freed_slots() {
     assert_eq!(t.travel(|_, _, _| {}).unwrap().visited(), 1);
 }
 
+/// Plants in slot `index` a claim of `key` by this process that never finishes (INSERTING, the
+/// key not yet written), as a process stopped inside its claim leaves it; returns the owner id.
+fn plant_claim(t: &Table, index: usize, key: u64) -> OwnerId {
+    let owner = t.segment().owner().unwrap();
+    let tag = RawTable::<u64, u64>::tag(DefaultHasher::hash(&key.to_ne_bytes()));
+    let claim = Ctrl::new(SlotState::Inserting, tag, 0, Some(owner));
+    t.raw().slot(index).ctrl.store(claim.0, Ordering::Release);
+    owner
+}
+
 /// The probing rule: a slot being inserted with another tag is skipped at once; with the same
 /// tag, an insert waits (its key may be ours) and times out, while a lookup or a removal passes
 /// it at once (it holds no committed entry).
@@ -295,12 +305,9 @@ fn probes_wait_only_on_slots_that_may_hold_their_key() {
     let capacity = 16;
     let t = table(capacity);
     let (a, b) = colliding_keys(capacity);
-    let hash_a = DefaultHasher::hash(&a.to_ne_bytes());
-    let home = hash_a as usize & (capacity - 1);
-    let owner = t.segment().owner().unwrap();
+    let home = t.raw().home(DefaultHasher::hash(&a.to_ne_bytes()));
     // Simulate a process stuck while writing key `a` into its home slot.
-    let stuck = Ctrl::new(SlotState::Inserting, RawTable::<u64, u64>::tag(hash_a), 0, Some(owner));
-    t.raw().slot(home).ctrl.store(stuck.0, Ordering::Release);
+    let owner = plant_claim(&t, home, a);
 
     let quick = Wait::timeout(SHORT);
     assert_eq!(t.get_with(&b, quick).unwrap(), None, "another tag: not waited on");
@@ -332,15 +339,12 @@ fn readers_find_a_committed_key_past_a_claim_of_it() {
     let capacity = 16;
     let t = table(capacity);
     let (a, b) = colliding_keys(capacity);
-    let hash_a = DefaultHasher::hash(&a.to_ne_bytes());
-    let home = hash_a as usize & (capacity - 1);
+    let home = t.raw().home(DefaultHasher::hash(&a.to_ne_bytes()));
     insert(&t, b, 2); // the home slot
     insert(&t, a, 1); // the slot after it
     assert_eq!(t.read(&a, |s, _| s).unwrap(), Some((home + 1) & (capacity - 1)));
-    let owner = t.segment().owner().unwrap();
     // `b`'s slot, seen as a claim of `a` in flight (`b` itself is only planted over).
-    let claim = Ctrl::new(SlotState::Inserting, RawTable::<u64, u64>::tag(hash_a), 0, Some(owner));
-    t.raw().slot(home).ctrl.store(claim.0, Ordering::Release);
+    plant_claim(&t, home, a);
     let quick = Wait::timeout(SHORT);
     assert_eq!(t.get_with(&a, quick).unwrap(), Some(1));
     assert_eq!(t.remove(&a).unwrap(), Some(1));
